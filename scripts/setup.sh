@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Idempotent set-up for tdxlab: a virtualenv in .venv with tdxlab and its dependencies, and Graphviz's `dot`.
+#   scripts/setup.sh lab    what JupyterLab needs
+#   scripts/setup.sh test   the same, plus what the tests need (Chromium for the browser tests)
+# As root, missing Debian packages are installed with apt-get; otherwise the exact command is printed
+# and the script stops.
+set -euo pipefail
+mode=${1:-lab}
+cd "$(dirname "$0")/.."
+VENV=${TDXLAB_VENV:-.venv}
+PY=${PYTHON:-python3}
+
+say() { printf 'tdxlab setup: %s\n' "$*"; }
+need_apt=()
+
+apt_install() {  # apt_install PKG... : install as root, or print the command and stop
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing $* with apt-get"
+    if [ ! -f /tmp/.tdxlab-apt-updated ]; then
+      DEBIAN_FRONTEND=noninteractive apt-get update -qq && touch /tmp/.tdxlab-apt-updated
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+  else
+    say "missing system package(s): $*"
+    say "run:  sudo apt-get install -y $*   (conda users: conda env create -f environment.yml)"
+    exit 1
+  fi
+}
+
+# 1. Python 3.11 or newer.
+if ! "$PY" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' 2>/dev/null; then
+  say "tdxlab needs Python 3.11 or newer; '$PY' is $("$PY" --version 2>&1 || echo missing)"
+  exit 1
+fi
+
+# 2. The virtualenv.
+if [ ! -x "$VENV/bin/python" ]; then
+  if ! "$PY" -m venv --help >/dev/null 2>&1 || ! "$PY" -c 'import ensurepip' >/dev/null 2>&1; then
+    ver=$("$PY" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
+    apt_install "python${ver}-venv" || apt_install python3-venv
+  fi
+  say "creating $VENV"
+  "$PY" -m venv "$VENV"
+fi
+
+# 3. tdxlab and its Python dependencies, again only when pyproject.toml changed.
+stamp="$VENV/.tdxlab-$mode-stamp"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  extra=""; [ "$mode" = test ] && extra="[test]"
+  say "installing tdxlab$extra and its dependencies into $VENV"
+  "$VENV/bin/python" -m pip install -q --upgrade pip
+  "$VENV/bin/python" -m pip install -q -e ".$extra"
+  touch "$stamp"
+fi
+
+# 4. Graphviz's dot.
+command -v dot >/dev/null 2>&1 || apt_install graphviz
+
+# 5. JupyterLab settings: no news toast, nothing fetched.
+over="$VENV/share/jupyter/lab/settings/overrides.json"
+if [ ! -f "$over" ]; then
+  mkdir -p "$(dirname "$over")"
+  cat > "$over" <<'JSON'
+{
+  "@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": false}
+}
+JSON
+fi
+
+# 6. For the tests: Debian's Chromium (driven by playwright, no browser download).
+if [ "$mode" = test ]; then
+  command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || apt_install chromium
+  [ -x scripts/fetch-js.sh ] && bash scripts/fetch-js.sh
+fi
+say "ready ($mode)"

@@ -1,0 +1,42 @@
+"""tdxlab's error classes.
+
+Every error a user can cause (a bad topology, an unknown design, a malformed scenario file, a step that is
+not enabled, a status value that is not a 64-bit number, Graphviz missing) is raised as a subclass of
+:class:`TdxlabError` whose message is one line naming the offending value. The command line prints that
+line on stderr and exits with status 2; the notebooks and the stepper show it as a message, never a
+traceback.
+"""
+
+
+class TdxlabError(Exception):
+    """Base class: one clear line, naming what is wrong."""
+
+    def __str__(self) -> str:  # always a single line
+        return " ".join(super().__str__().split())
+
+
+class BadInput(TdxlabError, ValueError):
+    """A value given by the user is malformed or out of range (a topology, a CPU id, a status value)."""
+
+
+class UnknownName(BadInput, KeyError):
+    """A design, rule, mutation, property, scenario or view that tdxlab does not know."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return TdxlabError.__str__(self)
+
+
+class ScenarioError(BadInput):
+    """A scenario file that cannot be read or does not describe a valid scenario."""
+
+
+class NotApplicable(BadInput):
+    """A mutation that does not apply to the chosen design."""
+
+
+class StepNotEnabled(BadInput):
+    """A step (or schedule label) that is not enabled in the current state."""
+
+
+class RenderError(TdxlabError):
+    """A picture could not be rendered (for example, Graphviz's `dot` is not installed)."""
