@@ -255,11 +255,12 @@ def _status_index(path: Path) -> tuple[dict[str, dict], dict[int, dict], dict[in
     by_value = {r["int_value"]: r for r in rows}
     # Matching under TDX_SEAMCALL_STATUS_MASK, as the kernel compares module statuses: only module
     # statuses whose details field is 0. The kernel's software codes are compared whole (the asm puts
-    # the trap number in the low bits), and the class masks are bit tests, not statuses.
+    # the trap number in the low bits), the class masks are bit tests, not statuses, and TDX_SUCCESS is
+    # compared whole by the kernel (a zero status with details set is not success to sc_retry_prerr()).
     by_status = {
         r["int_value"]: r
         for r in rows
-        if r["kind"] == "status" and r["origin"] == "module" and details(r["int_value"]) == 0
+        if r["kind"] == "status" and r["origin"] == "module" and details(r["int_value"]) == 0 and r["int_value"]
     }
     return by_name, by_value, by_status
 
