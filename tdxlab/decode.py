@@ -20,6 +20,7 @@ import json
 import operator
 import re
 import sys
+import types
 from dataclasses import asdict, dataclass
 
 from tdxlab import facts
@@ -232,3 +233,14 @@ def cli_decode(text: str, as_json: bool = False) -> int:
     else:
         print(d.summary())
     return 0
+
+
+# `import tdxlab.decode` binds the attribute `tdxlab.decode` to this module, replacing the function that
+# tdxlab/__init__.py defines. Make the module itself callable, so that `tdxlab.decode(value)` decodes
+# whichever of the two the name refers to.
+class _CallableModule(types.ModuleType):
+    def __call__(self, value: int | str) -> Decoded:
+        return decode(value)
+
+
+sys.modules[__name__].__class__ = _CallableModule
