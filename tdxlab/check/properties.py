@@ -1,0 +1,159 @@
+"""The properties the checker decides, each with the rule it encodes and the fact it stands on.
+
+Three kinds: *transition* properties are violated by a step (the step's events name them), *state*
+properties by a reachable state, and *lockdep* properties by the locks a context tries to take in a
+reachable state (lockdep checks at acquisition, before waiting), aggregated over every explored path.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from tdxlab.errors import UnknownName
+from tdxlab.kernel.state import HARDIRQ, LOCK_KIND, SLEEPING
+from tdxlab.platform import IN_ONLINE_MASK, ONLINE
+
+
+class Property(NamedTuple):
+    name: str
+    kind: str  # "transition", "state" or "lockdep"
+    fact: str
+    summary: str
+
+
+PROPERTIES = {p.name: p for p in (
+    Property("vmx-before-seamcall", "transition", "§4.2, §8.2",
+             "no SEAMCALL on a CPU outside VMX operation (it would #UD: TDX_SEAMCALL_UD, -EACCES)"),
+    Property("lp-init-before-seamcall", "transition", "§5.1, §5.3, §10.3",
+             "no other SEAMCALL on a logical CPU before its LP.INIT, and no module rule error "
+             "(TDX_SYS_LP_INIT_NOT_PENDING, TDX_SYS_CONFIG_NOT_PENDING, TDX_SYS_LP_INIT_NOT_DONE)"),
+    Property("init-succeeds", "transition", "§1.2",
+             "module initialization never ends in failure"),
+    Property("online-cpus-ready", "state", "§5.3, §10.8",
+             "once initialization has succeeded, every active CPU has done LP.INIT whenever a TDX user "
+             "may use it (cpu_active, not cpu_online: §10.8)"),
+    Property("package-keys", "state", "§1.1, §1.3, §3.1",
+             "every package gets KEY.CONFIG before the module is reported ready, and keeps an online CPU "
+             "while guest KeyIDs are in use"),
+    Property("cpu-online-succeeds", "transition", "§7.1, §7.3",
+             "every CPU online request the platform allows succeeds, and an offline is refused only where "
+             "the design means to (the last CPU of a package while KeyIDs are in use)"),
+    Property("no-spurious-error", "transition", "§2.1, §2.2, §10.1",
+             "no tdx_cpu_enable() or online callback fails because of a race (TDX_SYS_LP_INIT_DONE, "
+             "TDX_SYS_BUSY, a second TDH.SYS.INIT, a double VMXON)"),
+    Property("no-deadlock", "state", "§2.2, §3.2, §3.3",
+             "no reachable state where contexts wait forever (a spinlock self-deadlock from an IPI included)"),
+    Property("lock-order", "lockdep", "§3.3, §3.2, §2.2",
+             "lockdep's rules: no cycle in the taken-while-holding graph, no recursive read of "
+             "cpu_hotplug_lock, no sleeping lock with IRQs off or in IRQ context, no spinlock used both "
+             "from IRQ context and with IRQs on"),
+    Property("kernel-asserts", "transition", "§2.2, §3.1, §1.3",
+             "lockdep_assert_irqs_disabled(), lockdep_assert_cpus_held() and the CR4.VMXE warning never fire"),
+)}
+
+
+def check_property(name: str) -> str:
+    if name not in PROPERTIES:
+        raise UnknownName(f"unknown property {name!r}: choose one of {', '.join(PROPERTIES)}")
+    return name
+
+
+# --- state properties -----------------------------------------------------------------------------------
+def online_cpus_ready(sc, st) -> str | None:
+    if not sc.design.tdx_usable(st):
+        return None
+    for c, cs in enumerate(st.cpus):
+        if cs.hp == ONLINE and not st.module.lp_done(c):
+            return f"CPU{c} is active and TDX is in use, but CPU{c} never did TDH.SYS.LP.INIT"
+    return None
+
+
+def package_keys(sc, st) -> str | None:
+    topo = sc.topology
+    if st.kern.tdx_module_status == "INITIALIZED":
+        for p in range(topo.packages):
+            if not st.module.pkg_done(p):
+                return f"the module is reported ready but package {p} never got TDH.SYS.KEY.CONFIG"
+    if st.kern.keyids_in_use:
+        for p in range(topo.packages):
+            if not any(st.cpus[c].hp in IN_ONLINE_MASK for c in topo.cpus_of_package(p)):
+                return (f"guest KeyIDs are in use but package {p} has no online CPU (its caches cannot be "
+                        f"written back to reclaim a KeyID)")
+    return None
+
+
+STATE_CHECKS = {"online-cpus-ready": online_cpus_ready, "package-keys": package_keys}
+
+
+# --- lockdep ----------------------------------------------------------------------------------------------
+def pending_acquisitions(sc, st, gates):
+    """(context, lock, mode, held locks, in hardirq, IRQs off) for each context about to take a lock."""
+    m = sc.machine
+    allowed = gates[0]
+    out = []
+    for t in st.threads:
+        if t.name not in allowed:
+            continue
+        acq = m.instr(t).acquires()
+        if acq is None:
+            continue
+        out.append((t, acq[0], acq[1], st.holds(t.name), t.kind == HARDIRQ,
+                    t.kind == HARDIRQ or t.irqs_off > 0))
+    return out
+
+
+def lockdep_state_findings(acqs) -> list[str]:
+    """Findings that a single acquisition shows on its own (recursion, sleeping in atomic context)."""
+    found = []
+    for t, lock, mode, held, hardirq, irqs_off in acqs:
+        if lock in held:
+            found.append(f"{t.name} takes {lock} while already holding it (possible recursive locking"
+                         + (": a read lock again, which a waiting writer turns into a deadlock)" if mode == "r"
+                            else ")"))
+        if lock in SLEEPING and (hardirq or irqs_off):
+            found.append(f"{t.name} takes the sleeping lock {lock} "
+                         + ("in IRQ context" if hardirq else "with IRQs off"))
+    return found
+
+
+def find_cycle(edges) -> list[str] | None:
+    """A cycle in the lock graph {(a, b)}, as [a, b, ..., a], or None; deterministic."""
+    graph: dict[str, list[str]] = {}
+    for a, b in sorted(edges):
+        if a != b:
+            graph.setdefault(a, []).append(b)
+    color: dict[str, int] = {}
+    stack: list[str] = []
+
+    def dfs(u):
+        color[u] = 1
+        stack.append(u)
+        for v in graph.get(u, []):
+            if color.get(v, 0) == 1:
+                return stack[stack.index(v):] + [v]
+            if color.get(v, 0) == 0:
+                r = dfs(v)
+                if r:
+                    return r
+        stack.pop()
+        color[u] = 2
+        return None
+
+    for u in sorted(graph):
+        if color.get(u, 0) == 0:
+            r = dfs(u)
+            if r:
+                return r
+    return None
+
+
+def spinlock_usage(acqs, usage: dict) -> list[tuple[str, str]]:
+    """Record how raw spinlocks are taken: 'hardirq' and/or 'irqs-on' (lockdep's usage bits)."""
+    new = []
+    for t, lock, mode, held, hardirq, irqs_off in acqs:
+        if LOCK_KIND[lock] != "raw-spinlock":
+            continue
+        bit = "hardirq" if hardirq else ("irqs-on" if not irqs_off else None)
+        if bit and bit not in usage.setdefault(lock, set()):
+            usage[lock].add(bit)
+            new.append((lock, bit))
+    return new

@@ -1,0 +1,134 @@
+"""What every design shares: environment events (CPU online/offline requests, KVM creating a VM or a
+TD), what happens when a bring-up path or a hotplug request returns, and when TDX users may use a CPU."""
+from __future__ import annotations
+
+from tdxlab.errors import NotApplicable
+from tdxlab.kernel import cpuhp as CPUHP
+from tdxlab.kernel.lang import E, errno_name
+from tdxlab.kernel.state import HOTPLUG, INITIALIZED, TASK, Kern
+from tdxlab.platform import IN_ONLINE_MASK, OFFLINE, ONLINE, PARKED
+
+
+class Design:
+    name = ""
+    era = ""
+    summary = ""
+    fact = ""
+    loader = "modprobe"  # the context that runs bring-up
+    loader_function = ""
+    boot_time = False  # bring-up runs as an initcall, before user space can request hotplug
+    offline_refusal = False  # the design refuses to offline a package's last CPU while KeyIDs are in use
+    mutation_notes: dict[str, str] = {}
+    options_doc: dict[str, str] = {}
+    extra_events: tuple[str, ...] = ()
+
+    def __init__(self, mutations=frozenset(), options=None):
+        for mu in mutations:
+            if mu not in self.mutation_notes:
+                raise NotApplicable(f"mutation {mu!r} does not apply to design {self.name!r}: "
+                                    f"{self.not_applicable(mu)}")
+        self.mut = frozenset(mutations)
+        self.opt = dict(options or {})
+        for k in self.opt:
+            if k not in self.options_doc:
+                raise NotApplicable(f"design {self.name!r} has no option {k!r}"
+                                    + (f"; it has {', '.join(self.options_doc)}" if self.options_doc else ""))
+        self.cpuhp: dict[str, tuple] = {}
+
+    def not_applicable(self, mu: str) -> str:
+        ok = ", ".join(self.mutation_notes) or "none"
+        return f"it applies only to designs that have what it removes (mutations for {self.name}: {ok})"
+
+    # --- building ---
+    def functions(self) -> list:
+        raise NotImplementedError
+
+    def all_functions(self) -> list:
+        fns = [f() for f in CPUHP.GENERIC] + self.functions()
+        return fns
+
+    def initial_kern(self) -> Kern:
+        return Kern()
+
+    def initial_vmx(self, cpu: int, hp: str) -> int:
+        return 0
+
+    def roots(self, topology) -> list[tuple[str, int, str, str]]:
+        """The contexts that exist at the start: (name, cpu, kind, function)."""
+        return [(self.loader, 0, TASK, self.loader_function)]
+
+    # --- environment events ---
+    def event_enabled(self, m, st, ev: str) -> bool:
+        if ev.startswith(("online:", "offline:")):
+            if st.phase != "user":
+                return False
+            c = int(ev.split(":")[1])
+            if st.thread(f"cpu_up/{c}") is not None or st.thread(f"cpu_down/{c}") is not None:
+                return False
+            hp = st.cpus[c].hp
+            return hp in (OFFLINE, PARKED) if ev.startswith("online:") else hp == ONLINE
+        if ev == "create-td":
+            return self.tdx_usable(st)
+        return False
+
+    def event_label(self, ev: str) -> str:
+        if ev.startswith("online:"):
+            return f"admin: echo 1 > /sys/devices/system/cpu/cpu{ev[7:]}/online"
+        if ev.startswith("offline:"):
+            return f"admin: echo 0 > /sys/devices/system/cpu/cpu{ev[8:]}/online"
+        if ev == "create-td":
+            return "KVM creates a TD: a guest KeyID is allocated"
+        if ev == "create-vm":
+            return "KVM creates a VM: hardware_enable_all()"
+        return ev
+
+    def fire_event(self, m, x, ev: str) -> tuple[str, str]:
+        if ev.startswith("online:"):
+            c = int(ev[7:])
+            if x.cpus[c].hp == PARKED:
+                x.note(f"CPU{c} is a parked nosmt sibling: cpu_bootable() is false, the request fails "
+                       f"with -EPERM")
+                return "cpu_up", "§7.3"
+            x.spawn(f"cpu_up/{c}", c, HOTPLUG, "_cpu_up")
+            x.note(f"CPU{c} online requested")
+            return "cpu_up", "§7.1"
+        if ev.startswith("offline:"):
+            c = int(ev[8:])
+            x.spawn(f"cpu_down/{c}", c, HOTPLUG, "_cpu_down")
+            x.note(f"CPU{c} offline requested")
+            return "cpu_down", "§7.1"
+        if ev == "create-td":
+            x.set_kern(keyids_in_use=True)
+            x.note("a guest KeyID (HKID) is now allocated (§10.7: the model makes this one step)")
+            return "tdx_td_init", "§1.3, §10.7"
+        raise AssertionError(ev)
+
+    def root_finished(self, x, t, v, fn: str) -> None:
+        if t.name == self.loader:
+            x.set_kern(init_done=True, init_ret=v)
+            x.phase = "user"
+            if v != 0:
+                x.event("init-succeeds", f"{self.loader_function}() returned {errno_name(v)}: TDX module "
+                                         f"initialization failed")
+            if self.boot_time:
+                x.note("initcalls are over: user space runs, CPU hotplug requests may come")
+        elif fn == "_cpu_up" and v != 0:
+            x.event("cpu-online-succeeds", f"online of CPU{t.cpu} failed with {errno_name(v)}")
+        elif fn == "_cpu_down" and v != 0:
+            if not (self.offline_refusal and v == E("EBUSY")):
+                x.event("cpu-online-succeeds", f"offline of CPU{t.cpu} failed with {errno_name(v)}")
+
+    def tdx_usable(self, st) -> bool:
+        """May a TDX user (a TD) run on an active CPU now? (the ``online-cpus-ready`` property)."""
+        return st.kern.tdx_module_status == INITIALIZED
+
+    @staticmethod
+    def last_cpu_of_package(x) -> bool:
+        c = x.t.cpu
+        topo = x.m.topology
+        return not any(o != c and x.cpus[o].hp in IN_ONLINE_MASK
+                       for o in topo.cpus_of_package(topo.package_of(c)))
+
+
+def second_user_cpu(topology) -> int:
+    return topology.ncpus - 1

@@ -1,0 +1,101 @@
+"""``core-7.1``: VMXON and TDX module initialization in the core kernel (the 16-patch series merged for
+7.1; K-tdx.c-71, K-hw.c, tdx-facts §1.2, §3.4, §6.4, §6.5).
+
+``subsys_initcall(tdx_enable)`` runs during boot, before user space: ``cpuhp_setup_state("virt/tdx:online",
+tdx_online_cpu, tdx_offline_cpu)`` (plain: it takes the hotplug lock itself) runs ``tdx_online_cpu()`` on
+every online CPU: ``x86_virt_get_ref(X86_FEATURE_VMX)`` (VMXON on the CPU's first user), then
+``tdx_cpu_enable()`` with no IRQ rule, dropping the reference on failure; then ``init_tdx_module()``
+**without** any hotplug lock; on failure the state is removed. ``tdx_offline_cpu()`` refuses the last
+online CPU of a package while guest KeyIDs are allocated, otherwise drops the VMX reference.
+
+The model relies on what §3.4 infers and §10 asks to state: no CPU hotplug request arrives during
+initcalls (the environment's hotplug events start once the initcall has returned). The kernel's
+``lockdep_assert_cpus_held()`` is also silent before SYSTEM_RUNNING (kernel/cpu.c; not in the fact sheet).
+"""
+from __future__ import annotations
+
+from tdxlab.designs.base import Design
+from tdxlab.designs.common import tdx_functions
+from tdxlab.designs.kvm_616 import offline_refusal
+from tdxlab.kernel import cpuhp as CPUHP
+from tdxlab.kernel.lang import Call, Do, If, KFunc, Label, Ret
+from tdxlab.kernel.ops import Vmxoff, Vmxon
+from tdxlab.kernel.state import ERROR, INITIALIZED
+
+TDX_STATE = "virt/tdx:online"
+
+
+def _err(x) -> bool:
+    return x.t.ret != 0
+
+
+class CORE_71(Design):
+    name = "core-7.1"
+    era = "Linux 7.1 (2026)"
+    summary = ("subsys_initcall(tdx_enable): cpuhp_setup_state(virt/tdx:online: VMX reference + "
+               "tdx_cpu_enable), then init_tdx_module; refcounted VMXON")
+    fact = "§1.2, §6.5"
+    loader = "init"
+    loader_function = "tdx_enable"
+    boot_time = True
+    offline_refusal = True
+    mutation_notes = {
+        "no-vmxon": "tdx_online_cpu() skips x86_virt_get_ref()",
+    }
+
+    def __init__(self, mutations=frozenset(), options=None):
+        super().__init__(mutations, options)
+        self.cpuhp = {TDX_STATE: (None, "tdx_online_cpu", "tdx_offline_cpu")}
+
+    def not_applicable(self, mu):
+        why = {
+            "no-hotplug-lock": "7.1 takes no hotplug lock around init_tdx_module(): it runs as an initcall, "
+                               "before user space can request hotplug (§3.4)",
+            "irqs-on": "7.1 dropped the IRQ rule: tdx_cpu_enable() runs in the hotplug thread with IRQs on "
+                       "by design (§2.2)",
+            "second-user": "tdx_cpu_enable() is static in 7.1: no other user can call it (§6.5)",
+            "plain-setup-state": "7.1 calls cpuhp_setup_state() without holding cpus_read_lock(), which is "
+                                 "already the plain variant used correctly (§3.4)",
+            "no-kvm-lock": "KVM takes no part in TDX bring-up in 7.1 (§3.4)",
+            "kvm-lock-first": "KVM takes no part in TDX bring-up in 7.1 (§3.4)",
+        }
+        return why.get(mu, super().not_applicable(mu))
+
+    def functions(self):
+        get_ref = "no-vmxon" not in self.mut
+        setup = CPUHP.cpuhp_setup_state(TDX_STATE, cpuslocked=False)
+        remove = CPUHP.cpuhp_remove_state(TDX_STATE, cpuslocked=False)
+        return tdx_functions("7.1") + [
+            setup, remove,
+            KFunc("tdx_enable", "§1.2 (7.1)", [
+                Call(setup.name),
+                If(_err, "out", "cpuhp_setup_state() failed"),
+                Call("init_tdx_module"),
+                If(_err, "fail", "init_tdx_module() failed"),
+                Do("tdx_module_initialized = true: \"TDX-Module initialized\"",
+                   lambda x: x.set_kern(tdx_module_status=INITIALIZED), "§1.2"),
+                Ret(0),
+                Label("fail"),
+                Do("initialization failed: remove the cpuhp state",
+                   lambda x: (x.set_loc(x.t.ret), x.set_kern(tdx_module_status=ERROR)), "§1.2"),
+                Call(remove.name),
+                Ret(lambda x: x.loc),
+                Label("out"),
+                Ret(),
+            ]),
+            KFunc("tdx_online_cpu", "§6.5", ([Vmxon("x86_virt_get_ref", refcounted=True, fact="§6.5")]
+                                             if get_ref else []) + [
+                Call("tdx_cpu_enable"),
+                If(_err, "put", "tdx_cpu_enable() failed: drop the VMX reference"),
+                Ret(0),
+                Label("put"),
+            ] + ([Vmxoff("x86_virt_put_ref", refcounted=True, fact="§6.5")] if get_ref else []) + [Ret()]),
+            KFunc("tdx_offline_cpu", "§6.5", offline_refusal(
+                "§6.5", [Vmxoff("x86_virt_put_ref", refcounted=True, fact="§6.5")] if get_ref else [])),
+        ]
+
+    def initial_phase(self):
+        return "boot"
+
+
+__all__ = ["CORE_71", "ERROR"]

@@ -1,0 +1,30 @@
+"""The ``second-user`` mutation: another in-kernel TDX user calls ``tdx_cpu_enable()`` from task context
+with IRQs on (§2.2: the v11 kernel-doc warns that it must not run from a per-CPU thread and from an SMP
+call at the same time on the same CPU). Before 7.1 nobody shares VMX (§6.5), so the user does its own
+VMXON when CR4.VMXE is clear (§10.1: a race into another path's VMXON then shows as a double VMXON)."""
+from __future__ import annotations
+
+from tdxlab.kernel.lang import Call, If, KFunc, Label, Ret
+from tdxlab.kernel.ops import Vmxon
+from tdxlab.kernel.state import TASK
+
+from tdxlab.designs.base import second_user_cpu
+
+NAME = "second-user"
+
+
+def functions() -> list[KFunc]:
+    return [KFunc("second_tdx_user", "§2.2", [
+        If(lambda x: x.cpus[x.t.cpu].vmx > 0, "enable", "CR4.VMXE is already set: no VMXON needed",
+           local=False, check="read CR4.VMXE", else_text="CR4.VMXE is clear: do VMXON"),
+        Vmxon("cpu_vmxon", fact="§6.5, §10.1"),
+        If(lambda x: x.t.ret != 0, "out"),
+        Label("enable"),
+        Call("tdx_cpu_enable"),
+        Label("out"),
+        Ret(),
+    ])]
+
+
+def root(topology):
+    return (NAME, second_user_cpu(topology), TASK, "second_tdx_user")

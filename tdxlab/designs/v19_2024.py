@@ -1,0 +1,165 @@
+"""``v19-2024``: "KVM: TDX: Initialize the TDX module when loading the KVM intel kernel module" (v19,
+Feb 2024), the design of the April 2024 review (§3.2), on the 6.8 TDX core (§1.2, §2).
+
+* Module load, ``tdx_hardware_setup()``: ``cpus_read_lock()``; ``on_each_cpu(vmx_tdx_on)`` doing VMXON and
+  ``tdx_cpu_enable()`` on every online CPU (errors into an atomic); ``tdx_enable()``;
+  ``on_each_cpu(vmx_off)``; ``cpus_read_unlock()`` (§3.2, the confirmed v16 shape).
+* ``kvm_online_cpu()`` (static cpuhp state ``kvm/cpu:online``): takes ``kvm_lock`` and, while
+  ``kvm_usage_count`` is non-zero, does VMXON plus ``tdx_cpu_enable()`` with IRQs saved.
+* ``hardware_enable_all()`` (creating a VM): ``cpus_read_lock()``, then ``kvm_lock``; on the 0 -> 1
+  transition ``on_each_cpu(hardware_enable_nolock)``: VMXON and ``tdx_cpu_enable()`` (§3.3).
+
+Decision (§10.1): the per-CPU pass does its own VMXON (option ``pass_vmxon = true``, the v16 code). With
+``pass_vmxon = false`` (the reading after 6.12) KVM has already enabled virtualization, so VMX is on and
+``kvm_usage_count`` is 1 before the pass, which then only calls ``tdx_cpu_enable()``.
+Decision (§10.5): KVM's per-CPU ``hardware_enabled`` guard is not modelled: the hotplug lock already keeps
+``hardware_enable_all()`` and ``kvm_online_cpu()`` apart; a mutation that removes it shows the second
+VMXON (-EBUSY). There is no offline refusal: v19 had no ``tdx_offline_cpu()`` check (§1.3 is 6.16).
+"""
+from __future__ import annotations
+
+from tdxlab.designs import second_user
+from tdxlab.designs.base import Design
+from tdxlab.designs.common import tdx_functions
+from tdxlab.kernel.cpuhp import KVM_STATIC_ORDER
+from tdxlab.kernel.lang import (Call, Do, Goto, If, KFunc, Label, LocalIrqRestore, LocalIrqSave, Lock,
+                                OnEachCpu, OnEachCpuWait, Ret, Unlock)
+from tdxlab.kernel.ops import Vmxoff, Vmxon
+from tdxlab.kernel.state import INITIALIZED, TASK, Kern
+from tdxlab.platform import ONLINE
+
+
+def _err(x) -> bool:
+    return x.t.ret != 0
+
+
+class V19_2024(Design):
+    name = "v19-2024"
+    era = "Feb to Apr 2024 (KVM TDX series v19, reviewed in April 2024)"
+    summary = ("KVM at load: cpus_read_lock, on_each_cpu(VMXON + tdx_cpu_enable), tdx_enable; "
+               "kvm_online_cpu under kvm_lock")
+    fact = "§3.2"
+    loader_function = "tdx_hardware_setup"
+    extra_events = ("create-vm",)
+    mutation_notes = {
+        "no-hotplug-lock": "tdx_hardware_setup() does not take cpus_read_lock()",
+        "irqs-on": "kvm_online_cpu() calls tdx_cpu_enable() without local_irq_save()",
+        "second-user": "a second TDX user on the last CPU calls tdx_cpu_enable() in task context",
+        "no-vmxon": "the on_each_cpu() pass (or KVM's earlier enable) does no VMXON",
+        "no-kvm-lock": "kvm_online_cpu() and hardware_enable_all() do without kvm_lock",
+        "kvm-lock-first": "hardware_enable_all() takes kvm_lock, then cpus_read_lock()",
+    }
+    options_doc = {"pass_vmxon": "§10.1: the per-CPU pass does its own VMXON (default true)"}
+
+    def __init__(self, mutations=frozenset(), options=None):
+        super().__init__(mutations, options)
+        self.pass_vmxon = bool(self.opt.get("pass_vmxon", True))
+        self.cpuhp = {"kvm/cpu:online": (KVM_STATIC_ORDER, "kvm_online_cpu", "kvm_offline_cpu")}
+
+    def initial_kern(self):
+        return Kern(cpuhp_states=((KVM_STATIC_ORDER, "kvm/cpu:online"),),
+                    kvm_usage_count=0 if self.pass_vmxon else 1)
+
+    def initial_vmx(self, cpu, hp):
+        on = not self.pass_vmxon and "no-vmxon" not in self.mut
+        return 1 if on and hp == ONLINE else 0
+
+    def roots(self, topology):
+        r = super().roots(topology)
+        if "second-user" in self.mut:
+            r.append(second_user.root(topology))
+        return r
+
+    def functions(self):
+        mu = self.mut
+        locked = "no-hotplug-lock" not in mu
+        kvm_lock = "no-kvm-lock" not in mu
+        vmxon = "no-vmxon" not in mu
+        pass_vmxon = self.pass_vmxon and vmxon
+        irqsave = "irqs-on" not in mu
+        hotplug_lock = [Lock("cpu_hotplug_lock", "r", "§3.3")]
+        klock = [Lock("kvm_lock", fact="§3.3")] if kvm_lock else []
+        first = (klock + hotplug_lock) if "kvm-lock-first" in mu else (hotplug_lock + klock)
+        unlock = ([Unlock("kvm_lock", fact="§3.3")] if kvm_lock else []) + [Unlock("cpu_hotplug_lock", "r")]
+        fns = tdx_functions("6.8") + [
+            KFunc("tdx_hardware_setup", "§3.2",
+                  ([Lock("cpu_hotplug_lock", "r", "§3.1")] if locked else []) + [
+                OnEachCpu("vmx_tdx_on", "§3.2"),
+                OnEachCpuWait(),
+                If(lambda x: x.kern.on_each_cpu_err != 0, "failed", "a CPU failed VMXON or tdx_cpu_enable()"),
+                Call("tdx_enable"),
+                Do("", lambda x: x.set_loc(x.t.ret), local=True),
+                Goto("off"),
+                Label("failed"),
+                Do("", lambda x: x.set_loc(x.kern.on_each_cpu_err), local=True),
+                Label("off"),
+            ] + ([OnEachCpu("vmx_off", "§3.2"), OnEachCpuWait()] if self.pass_vmxon else []) + (
+                [Unlock("cpu_hotplug_lock", "r", "§3.1")] if locked else []) + [
+                Ret(lambda x: x.loc),
+            ]),
+            KFunc("vmx_tdx_on", "§3.2", ([Vmxon("vmx_hardware_enable", fact="§3.2"),
+                                          If(_err, "err", "VMXON failed")] if pass_vmxon else []) + [
+                Call("tdx_cpu_enable"),
+                If(_err, "err", "tdx_cpu_enable() failed"),
+                Ret(0),
+                Label("err"),
+                Do("atomic_set(&err, ret)", lambda x: x.set_kern(on_each_cpu_err=x.t.ret), "§3.2"),
+                Ret(),
+            ]),
+            KFunc("vmx_off", "§3.2", [Vmxoff("vmx_hardware_disable", fact="§3.2"), Ret(0)]),
+            KFunc("kvm_online_cpu", "§3.3", klock + [
+                If(lambda x: x.kern.kvm_usage_count == 0, "unlock", "kvm_usage_count is 0: nothing to do",
+                   local=False, check="read kvm_usage_count", else_text="kvm_usage_count > 0: enable"),
+            ] + ([LocalIrqSave("§2.2")] if irqsave else []) + (
+                [Vmxon("hardware_enable_nolock", fact="§3.3"), If(_err, "restore", "VMXON failed")]
+                if vmxon else []) + [
+                Call("tdx_cpu_enable"),
+                Label("restore"),
+            ] + ([LocalIrqRestore("§2.2")] if irqsave else []) + [
+                Label("unlock"),
+            ] + ([Unlock("kvm_lock", fact="§3.3")] if kvm_lock else []) + [Ret()]),
+            KFunc("kvm_offline_cpu", "§3.3", klock + [
+                If(lambda x: x.kern.kvm_usage_count == 0, "unlock", "kvm_usage_count is 0", local=False,
+                   check="read kvm_usage_count", else_text="kvm_usage_count > 0: disable"),
+                Vmxoff("hardware_disable_nolock", fact="§3.3"),
+                Label("unlock"),
+            ] + ([Unlock("kvm_lock", fact="§3.3")] if kvm_lock else []) + [Ret(0)]),
+            KFunc("hardware_enable_all", "§3.3", first + [
+                If(lambda x: x.kern.kvm_usage_count != 0, "inc", "kvm_usage_count > 0: already enabled",
+                   local=False, check="read kvm_usage_count", else_text="kvm_usage_count is 0: enable"),
+                Do("kvm_usage_count: 0 -> 1", lambda x: x.set_kern(kvm_usage_count=1), "§3.3"),
+                OnEachCpu("hardware_enable_nolock", "§3.3"),
+                OnEachCpuWait(),
+                Goto("unlock"),
+                Label("inc"),
+                Do("kvm_usage_count++", lambda x: x.set_kern(kvm_usage_count=x.kern.kvm_usage_count + 1),
+                   "§3.3"),
+                Label("unlock"),
+            ] + unlock + [Ret(0)]),
+            KFunc("hardware_enable_nolock", "§3.3", ([Vmxon("hardware_enable_nolock", fact="§3.3"),
+                                                      If(_err, "out", "VMXON failed")] if vmxon else []) + [
+                Call("tdx_cpu_enable"),
+                Label("out"),
+                Ret(),
+            ]),
+        ]
+        if "second-user" in mu:
+            fns += second_user.functions()
+        return fns
+
+    # --- the create-vm event: kvm_create_vm() -> hardware_enable_all() ---
+    def event_enabled(self, m, st, ev):
+        if ev == "create-vm":
+            return st.kern.init_done and st.kern.init_ret == 0 and st.thread("create-vm") is None
+        return super().event_enabled(m, st, ev)
+
+    def fire_event(self, m, x, ev):
+        if ev == "create-vm":
+            x.spawn("create-vm", 0, TASK, "hardware_enable_all")
+            x.note("a process creates a VM: kvm_create_vm() calls hardware_enable_all()")
+            return "kvm_create_vm", "§3.3"
+        return super().fire_event(m, x, ev)
+
+    def tdx_usable(self, st):
+        """KVM uses TDX on a CPU only while virtualization is enabled (kvm_usage_count > 0)."""
+        return st.kern.tdx_module_status == INITIALIZED and st.kern.kvm_usage_count > 0

@@ -1,0 +1,71 @@
+"""``v7-2022``: "TDX host kernel support" v7 (Nov 2022), under the old rule's assumptions (§5.1, §5.2).
+
+Module initialization does TDH.SYS.INIT, then TDH.SYS.LP.INIT on every online CPU through on_each_cpu(),
+then the rest, inside cpus_read_lock(). There is no CPU-online callback: a CPU that comes online later
+never gets LP.INIT (under the old rule it never could: LP.INIT is accepted only in SYSINIT_DONE).
+
+Simplification: v7 read TDSYSINFO_STRUCT with TDH.SYS.INFO; the model issues TDH.SYS.RD, which has the
+same gate (LP.INIT done on the calling LP, §1.1). The caller (KVM) does VMXON on every online CPU first.
+"""
+from __future__ import annotations
+
+from tdxlab import module as M
+from tdxlab.designs.base import Design
+from tdxlab.designs.common import _set_status, config_global_keyid, init_tdx_module
+from tdxlab.kernel.lang import (Call, Do, Goto, If, KFunc, Label, Lock, OnEachCpu, OnEachCpuWait, Ret,
+                                Unlock)
+from tdxlab.kernel.ops import Seamcall, Vmxon
+from tdxlab.kernel.state import ERROR, INITIALIZED
+
+
+class V7_2022(Design):
+    name = "v7-2022"
+    era = "Nov 2022 (patch series v7)"
+    summary = "TDH.SYS.INIT, then LP.INIT on every online CPU by IPI, then the rest; no hotplug callback"
+    fact = "§5.1"
+    loader_function = "tdx_enable"
+    mutation_notes = {
+        "no-hotplug-lock": "the caller does not take cpus_read_lock() around tdx_enable()",
+        "no-vmxon": "the caller skips its on_each_cpu() VMXON pass",
+    }
+
+    def functions(self):
+        locked = "no-hotplug-lock" not in self.mut
+        vmxon = "no-vmxon" not in self.mut
+        return [
+            KFunc("tdx_enable", "§5.1", ([Lock("cpu_hotplug_lock", "r", "§5.1")] if locked else []) + (
+                [OnEachCpu("cpu_vmxon_ipi", "§5.1"), OnEachCpuWait()] if vmxon else []) + [
+                Lock("tdx_module_lock", fact="§1.2"),
+                If(lambda x: x.kern.tdx_module_status != "UNINITIALIZED", "unlock", "already tried"),
+                Call("init_tdx_module_v7"),
+                Do("record the result in tdx_module_status", _set_status, "§1.2"),
+                Label("unlock"),
+                Unlock("tdx_module_lock", fact="§1.2"),
+            ] + ([Unlock("cpu_hotplug_lock", "r", "§5.1")] if locked else []) + [Ret()]),
+            KFunc("cpu_vmxon_ipi", "§5.1", [Vmxon("cpu_vmxon"), Ret(0)]),
+            KFunc("init_tdx_module_v7", "§5.1", [
+                Seamcall(M.SYS_INIT, "§5.1"),
+                If(lambda x: x.t.ret != 0, "out", "TDH.SYS.INIT failed"),
+                OnEachCpu("tdx_lp_init_ipi", "§5.1"),
+                OnEachCpuWait(),
+                If(lambda x: x.kern.on_each_cpu_err != 0, "lp_err", "an LP.INIT failed"),
+                Call("init_tdx_module"),
+                Goto("out"),
+                Label("lp_err"),
+                Do("", lambda x: x.set_ret(x.kern.on_each_cpu_err), local=True),
+                Label("out"),
+                Ret(),
+            ]),
+            KFunc("tdx_lp_init_ipi", "§5.1", [
+                Seamcall(M.LP_INIT, "§5.1"),
+                If(lambda x: x.t.ret == 0, "ok"),
+                Do("atomic_set(&err, ret)", lambda x: x.set_kern(on_each_cpu_err=x.t.ret), "§5.1"),
+                Label("ok"),
+                Ret(),
+            ]),
+            init_tdx_module(),
+            *config_global_keyid(),
+        ]
+
+
+__all__ = ["V7_2022", "ERROR", "INITIALIZED"]

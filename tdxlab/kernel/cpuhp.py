@@ -1,0 +1,201 @@
+"""The CPU-hotplug core, as kernel functions (kernel/cpu.c; tdx-facts §7.1, §7.2, §7.3).
+
+* A CPU comes online under ``cpus_write_lock()``: it enters cpu_online_mask, then its ONLINE callbacks run
+  in its hotplug thread in ascending state order (KVM's static CPUHP_AP_KVM_ONLINE before every dynamic
+  state; dynamic states in slot order), with IRQs on; only then is it active (§10.8). If a callback fails,
+  the states already passed are torn down in reverse and the CPU goes back offline.
+* A CPU goes offline under ``cpus_write_lock()``: teardown callbacks in reverse order; if one fails, the
+  ones already torn down are brought back up and the CPU stays online.
+* ``cpuhp_setup_state()`` takes ``cpus_read_lock()`` itself, installs the callbacks and runs the startup
+  callback on every online CPU in that CPU's hotplug thread, one CPU at a time; if one fails, teardown runs
+  on the CPUs already done and the state is removed. ``cpuhp_setup_state_cpuslocked()`` is the same for a
+  caller that already holds the lock (§3.2: calling the plain one under the lock deadlocks once a writer
+  waits). ``cpuhp_remove_state*()`` run teardown on the online CPUs.
+
+Simplification: the writer (an administrator writing /sys/devices/system/cpu/cpuN/online) and the target
+CPU's hotplug thread are one context, ``cpu_up/N`` or ``cpu_down/N``; callbacks that ``cpuhp_setup_state()``
+runs on CPU N run in ``cpuhp/N``. PREPARE and STARTING sections are not modelled.
+"""
+from __future__ import annotations
+
+from tdxlab.kernel.lang import (Call, Do, Goto, If, KFunc, Label, Lock, Ret, SpawnOn, Unlock, WaitChild,
+                                WaitUntil, WriteLockAcquire, WriteLockAnnounce, WriteUnlock, AssertCpusHeld)
+from tdxlab.kernel.state import HARDIRQ, HOTPLUG
+from tdxlab.platform import OFFLINE, ONLINE, UP, DOWN
+
+KVM_STATIC_ORDER = 10  # CPUHP_AP_KVM_ONLINE: static, right after CPUHP_AP_ONLINE_IDLE (§7.1)
+DYN_BASE = 100  # CPUHP_AP_ONLINE_DYN .. _END: first free slot (§7.1)
+
+
+def _states(x, reverse=False):
+    names = [n for _, n in x.kern.cpuhp_states]
+    return tuple(reversed(names)) if reverse else tuple(names)
+
+
+def _callback(x, name, which):
+    start, teardown = x.m.design.cpuhp[name][1:]
+    return start if which == "startup" else teardown
+
+
+def _set_hp(x, hp, vmx_reset=False):
+    c = x.t.cpu
+    cs = x.cpus[c]
+    x.cpus[c] = cs._replace(hp=hp, vmx=0 if vmx_reset else cs.vmx)
+
+
+def _pop(x):
+    rem, done, err = x.loc
+    x.set_loc((rem[1:], done + (rem[0],), err))
+
+
+def _has(which):
+    return lambda x: _callback(x, x.loc[0][0], which) is None
+
+
+# --- onlining and offlining a CPU ---------------------------------------------------------------------------
+def cpu_up() -> KFunc:
+    return KFunc("_cpu_up", "§7.1", [
+        WriteLockAnnounce(),
+        WriteLockAcquire(),
+        Do("CPU enters cpu_online_mask; ONLINE callbacks run in its hotplug thread",
+           lambda x: (_set_hp(x, UP), x.set_loc((_states(x), (), 0))), "§7.1, §10.8"),
+        Label("next"),
+        If(lambda x: not x.loc[0], "active"),
+        If(_has("startup"), "skip"),
+        Call(lambda x: _callback(x, x.loc[0][0], "startup")),
+        If(lambda x: x.t.ret != 0, "rollback", "a startup callback failed: roll back"),
+        Label("skip"),
+        Do("", _pop, local=True),
+        Goto("next"),
+        Label("active"),
+        Do("CPU is active: tasks (and TDX users) may run on it", lambda x: _set_hp(x, ONLINE), "§10.8"),
+        WriteUnlock(),
+        Ret(0),
+        Label("rollback"),
+        Do("", lambda x: x.set_loc((tuple(reversed(x.loc[1])), (), x.t.ret)), local=True),
+        Label("rb_next"),
+        If(lambda x: not x.loc[0], "rb_done"),
+        If(_has("teardown"), "rb_skip"),
+        Call(lambda x: _callback(x, x.loc[0][0], "teardown")),
+        Label("rb_skip"),
+        Do("", _pop, local=True),
+        Goto("rb_next"),
+        Label("rb_done"),
+        Do("CPU leaves cpu_online_mask: the online request fails", lambda x: _set_hp(x, OFFLINE, True), "§7.1"),
+        WriteUnlock(),
+        Ret(lambda x: x.loc[2]),
+    ])
+
+
+def _no_work_left(st, t):
+    c = t.cpu
+    return not any(ic == c for ic, _, _ in st.ipis) and \
+        not any(u.cpu == c and u.name != t.name and u.kind in (HARDIRQ, "task") for u in st.threads)
+
+
+def cpu_down() -> KFunc:
+    return KFunc("_cpu_down", "§7.1", [
+        WriteLockAnnounce(),
+        WriteLockAcquire(),
+        Do("CPU starts going down: teardown callbacks in reverse order",
+           lambda x: (_set_hp(x, DOWN), x.set_loc((_states(x, reverse=True), (), 0))), "§7.1"),
+        Label("next"),
+        If(lambda x: not x.loc[0], "dead"),
+        If(_has("teardown"), "skip"),
+        Call(lambda x: _callback(x, x.loc[0][0], "teardown")),
+        If(lambda x: x.t.ret != 0, "rollback", "a teardown callback refused: the CPU stays online"),
+        Label("skip"),
+        Do("", _pop, local=True),
+        Goto("next"),
+        Label("dead"),
+        WaitUntil(_no_work_left, "IPIs and work queued on this CPU to be flushed"),
+        Do("CPU leaves cpu_online_mask and is offline (its VMX state is gone)",
+           lambda x: _set_hp(x, OFFLINE, True), "§7.1"),
+        WriteUnlock(),
+        Ret(0),
+        Label("rollback"),
+        Do("", lambda x: x.set_loc((tuple(reversed(x.loc[1])), (), x.t.ret)), local=True),
+        Label("rb_next"),
+        If(lambda x: not x.loc[0], "rb_done"),
+        If(_has("startup"), "rb_skip"),
+        Call(lambda x: _callback(x, x.loc[0][0], "startup")),
+        Label("rb_skip"),
+        Do("", _pop, local=True),
+        Goto("rb_next"),
+        Label("rb_done"),
+        Do("CPU stays online: the offline request fails", lambda x: _set_hp(x, ONLINE), "§7.1"),
+        WriteUnlock(),
+        Ret(lambda x: x.loc[2]),
+    ])
+
+
+# --- registering a state ----------------------------------------------------------------------------------
+def _register(x, name):
+    static = x.m.design.cpuhp[name][0]
+    if static is not None:
+        order = static
+    else:
+        used = {o for o, _ in x.kern.cpuhp_states}
+        order = next(o for o in range(DYN_BASE, DYN_BASE + 40) if o not in used)
+    x.set_kern(cpuhp_states=tuple(sorted(x.kern.cpuhp_states + ((order, name),))))
+    cpus = tuple(c for c, cs in enumerate(x.cpus) if cs.hp == ONLINE)
+    x.set_loc((cpus, (), 0))
+
+
+def _unregister(x, name):
+    x.set_kern(cpuhp_states=tuple(s for s in x.kern.cpuhp_states if s[1] != name))
+
+
+def cpuhp_setup_state(state: str, cpuslocked: bool) -> KFunc:
+    api = "cpuhp_setup_state_cpuslocked" if cpuslocked else "cpuhp_setup_state"
+    startup = lambda x: x.m.design.cpuhp[state][1]  # noqa: E731
+    teardown = lambda x: x.m.design.cpuhp[state][2]  # noqa: E731
+    head = [AssertCpusHeld("§7.1")] if cpuslocked else [Lock("cpu_hotplug_lock", "r", "§7.1")]
+    tail = [] if cpuslocked else [Unlock("cpu_hotplug_lock", "r", "§7.1")]
+    target = lambda s, t: t.stack[-1].loc[0][0]  # noqa: E731
+    return KFunc(f"{api}:{state}", "§7.1", head + [
+        Do(f'install "{state}"; run its startup callback on each online CPU', lambda x: _register(x, state)),
+        Label("next"),
+        If(lambda x: not x.loc[0], "done"),
+        SpawnOn("cpuhp_invoke_ap_callback", HOTPLUG, target, startup),
+        WaitChild(),
+        If(lambda x: x.t.ret != 0, "fail", "a startup callback failed: undo"),
+        Do("", _pop, local=True),
+        Goto("next"),
+        Label("fail"),
+        Do("", lambda x: x.set_loc((tuple(reversed(x.loc[1])), (), x.t.ret)), local=True),
+        Label("f_next"),
+        If(lambda x: not x.loc[0] or teardown(x) is None, "f_done"),
+        SpawnOn("cpuhp_invoke_ap_callback", HOTPLUG, target, teardown),
+        WaitChild(),
+        Do("", _pop, local=True),
+        Goto("f_next"),
+        Label("f_done"),
+        Do(f'remove "{state}": the setup fails', lambda x: _unregister(x, state)),
+    ] + tail + [
+        Ret(lambda x: x.loc[2]),
+        Label("done"),
+    ] + tail + [Ret(0)], doc=f"{api}(CPUHP_AP_ONLINE_DYN, \"{state}\", ...)")
+
+
+def cpuhp_remove_state(state: str, cpuslocked: bool) -> KFunc:
+    api = "cpuhp_remove_state_cpuslocked" if cpuslocked else "cpuhp_remove_state"
+    teardown = lambda x: x.m.design.cpuhp[state][2]  # noqa: E731
+    head = [] if cpuslocked else [Lock("cpu_hotplug_lock", "r", "§7.1")]
+    tail = [] if cpuslocked else [Unlock("cpu_hotplug_lock", "r", "§7.1")]
+    target = lambda s, t: t.stack[-1].loc[0][0]  # noqa: E731
+    return KFunc(f"{api}:{state}", "§7.1", head + [
+        Do(f'remove "{state}": teardown on each online CPU',
+           lambda x: (x.set_loc((tuple(c for c, cs in enumerate(x.cpus) if cs.hp == ONLINE), (), 0)))),
+        Label("next"),
+        If(lambda x: not x.loc[0] or teardown(x) is None, "done"),
+        SpawnOn("cpuhp_invoke_ap_callback", HOTPLUG, target, teardown),
+        WaitChild(),
+        Do("", _pop, local=True),
+        Goto("next"),
+        Label("done"),
+        Do(f'"{state}" is removed', lambda x: _unregister(x, state)),
+    ] + tail + [Ret(0)])
+
+
+GENERIC = (cpu_up, cpu_down)

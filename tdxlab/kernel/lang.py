@@ -1,0 +1,498 @@
+"""A small instruction language for kernel functions, so a design reads beside the kernel source.
+
+A kernel function is a :class:`KFunc`: a name as in the kernel, the fact it stands on, and a list of
+instructions and :class:`Label` markers. Each instruction is one step of one context, except *local*
+instructions (calls, returns, jumps on the context's own registers, lockdep assertions), which touch
+nothing another context can see and are merged into the neighbouring step: a sound reduction that keeps
+traces short (see docs/layers.md).
+
+The ``Exec`` object (see :mod:`tdxlab.kernel.machine`) gives instructions the state being built: ``x.t``
+is the running context, ``x.cpus``, ``x.module``, ``x.kern``, ``x.locks``, ``x.ipis`` the rest.
+"""
+from __future__ import annotations
+
+import errno as _errno
+from typing import Callable
+
+from tdxlab.kernel.state import (HARDIRQ, LOCK_INDEX, LOCK_KIND, SLEEPING, Frame, Thread)
+from tdxlab.platform import IN_ONLINE_MASK
+
+
+def E(name: str) -> int:
+    """``E("ENODEV") == -19``: a negative errno, as kernel functions return them."""
+    return -getattr(_errno, name)
+
+
+def errno_name(v) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, int) and v < 0:
+        return "-" + _errno.errorcode.get(-v, str(-v))
+    return str(v)
+
+
+class Label:
+    def __init__(self, name: str):
+        self.name = name
+
+
+class KFunc:
+    """A kernel function: ``KFunc("tdx_cpu_enable", "§2.1", [...])``."""
+
+    def __init__(self, name: str, fact: str, body: list, doc: str = ""):
+        self.name, self.fact, self.doc = name, fact, doc
+        self.body: list[Instr] = []
+        self.labels: dict[str, int] = {}
+        for item in body:
+            if isinstance(item, Label):
+                self.labels[item.name] = len(self.body)
+            else:
+                self.body.append(item)
+        self.body.append(Ret())  # falling off the end returns the last value
+        for ins in self.body:
+            ins.fn = name
+            if not ins.fact:
+                ins.fact = fact
+
+    def pc_of(self, label: str) -> int:
+        return self.labels[label]
+
+    def __repr__(self):
+        return f"<kernel function {self.name} ({len(self.body)} steps)>"
+
+
+class Instr:
+    """One instruction. ``local`` ones are merged into the neighbouring step."""
+
+    local = False
+    fact = ""
+    fn = ""
+
+    def text(self, st, t: Thread) -> str:
+        return type(self).__name__
+
+    def blocked(self, m, st, t: Thread) -> str | None:
+        """Why this instruction cannot run now (it waits), or None."""
+        return None
+
+    def run(self, x) -> None:
+        raise NotImplementedError(type(self).__name__)  # every concrete instruction defines it
+
+    def acquires(self):
+        """(lock, mode) this instruction tries to take, for lockdep's checks, or None."""
+        return None
+
+
+# --- control flow (local) -----------------------------------------------------------------------------
+class Call(Instr):
+    local = True
+
+    def __init__(self, callee: str | Callable, fact: str = ""):
+        self.callee, self.fact = callee, fact
+
+    def text(self, st, t):
+        return f"call {self.callee if isinstance(self.callee, str) else 'callback'}()"
+
+    def run(self, x):
+        callee = self.callee(x) if callable(self.callee) else self.callee
+        x.advance()
+        x.push(callee)
+
+
+class Ret(Instr):
+    local = True
+
+    def __init__(self, value=None):
+        self.value = value
+
+    def text(self, st, t):
+        return "return"
+
+    def run(self, x):
+        v = self.value
+        if v is None:
+            v = x.t.ret
+        elif callable(v):
+            v = v(x)
+        x.ret(v)
+
+
+class If(Instr):
+    """``if cond: goto label``. ``local=False`` when ``cond`` reads state other contexts can change."""
+
+    def __init__(self, cond: Callable, goto: str, text: str = "", local: bool = True, fact: str = "",
+                 check: str = "", else_text: str = ""):
+        self.cond, self.goto, self._text, self.local, self.fact = cond, goto, text, local, fact
+        self.check, self.else_text = check, else_text
+
+    def text(self, st, t):
+        return self.check or self._text or "branch"
+
+    def run(self, x):
+        if self.cond(x):
+            x.jump(self.goto)
+            x.note(self._text)  # the text describes the branch taken
+        else:
+            x.advance()
+            x.note(self.else_text)
+
+
+class Goto(Instr):
+    local = True
+
+    def __init__(self, label: str):
+        self.label = label
+
+    def run(self, x):
+        x.jump(self.label)
+
+
+class Do(Instr):
+    """A named effect: ``Do("this_cpu_write(tdx_lp_initialized, true)", fn, fact)``."""
+
+    def __init__(self, text: str, effect: Callable, fact: str = "", local: bool = False):
+        self._text, self.effect, self.fact, self.local = text, effect, fact, local
+
+    def text(self, st, t):
+        return self._text
+
+    def run(self, x):
+        x.note(self._text)
+        x.advance()
+        self.effect(x)
+
+
+class WaitUntil(Instr):
+    """Sleep until ``cond(state, thread)`` holds; ``why`` says what it waits for."""
+
+    def __init__(self, cond: Callable, why: str, fact: str = ""):
+        self.cond, self.why, self.fact = cond, why, fact
+
+    def text(self, st, t):
+        return f"wait: {self.why}"
+
+    def blocked(self, m, st, t):
+        return None if self.cond(st, t) else self.why
+
+    def run(self, x):
+        x.note(f"done waiting: {self.why}")
+        x.advance()
+
+
+# --- the kernel's own checks (local: they read only the running context) ------------------------------
+class AssertIrqsDisabled(Instr):
+    """lockdep_assert_irqs_disabled() (§2.2): warns when the context runs with IRQs on."""
+
+    local = True
+
+    def __init__(self, fact: str = "§2.2"):
+        self.fact = fact
+
+    def run(self, x):
+        if not x.irqs_disabled():
+            x.event("kernel-asserts", f"lockdep_assert_irqs_disabled() in {self.fn}() on CPU{x.t.cpu}: "
+                                      f"IRQs are on ({x.t.kind} context)")
+        x.advance()
+
+
+class AssertCpusHeld(Instr):
+    """lockdep_assert_cpus_held() (§1.2, §3.1): the caller must hold cpu_hotplug_lock."""
+
+    local = True
+
+    def __init__(self, fact: str = "§3.1"):
+        self.fact = fact
+
+    def run(self, x):
+        w, rs, _ = x.locks[LOCK_INDEX["cpu_hotplug_lock"]]
+        me = x.t.name
+        if not (w == me or me in rs):
+            x.event("kernel-asserts", f"lockdep_assert_cpus_held() in {self.fn}(): {me} does not hold "
+                                      f"cpu_hotplug_lock")
+        x.advance()
+
+
+class WarnVmxeClear(Instr):
+    """KVM 6.16 tdx_online_cpu(): WARN_ON_ONCE(!(cr4_read_shadow() & X86_CR4_VMXE)) (§1.3)."""
+
+    local = True
+
+    def __init__(self, fact: str = "§1.3"):
+        self.fact = fact
+
+    def run(self, x):
+        if x.cpus[x.t.cpu].vmx == 0:
+            x.event("kernel-asserts", f"WARN in {self.fn}(): CR4.VMXE is clear on CPU{x.t.cpu}")
+        x.advance()
+
+
+# --- IRQs -----------------------------------------------------------------------------------------------
+class LocalIrqSave(Instr):
+    def __init__(self, fact: str = "§7.4"):
+        self.fact = fact
+
+    def text(self, st, t):
+        return "local_irq_save()"
+
+    def run(self, x):
+        x.note("local_irq_save(): IRQs off on this CPU")
+        x.t = x.t._replace(irqs_off=x.t.irqs_off + 1)
+        x.advance()
+
+
+class LocalIrqRestore(Instr):
+    def __init__(self, fact: str = "§7.4"):
+        self.fact = fact
+
+    def text(self, st, t):
+        return "local_irq_restore()"
+
+    def run(self, x):
+        x.note("local_irq_restore(): IRQs back on")
+        x.t = x.t._replace(irqs_off=x.t.irqs_off - 1)
+        x.advance()
+
+
+# --- locks ----------------------------------------------------------------------------------------------
+def _holder_text(w, rs):
+    parts = []
+    if w:
+        parts.append(w)
+    parts += [f"{r} (read)" for r in rs]
+    return ", ".join(parts) or "nobody"
+
+
+class Lock(Instr):
+    """mutex_lock / raw_spin_lock / cpus_read_lock (mode "r"). A raw spinlock spins with preemption
+    off; a mutex or an rwsem sleeps (§3, §7.2)."""
+
+    API = {"mutex": "mutex_lock", "raw-spinlock": "raw_spin_lock", "percpu-rwsem": "cpus_read_lock"}
+
+    def __init__(self, lock: str, mode: str = "x", fact: str = ""):
+        self.lock, self.mode, self.fact = lock, mode, fact
+        self.kind = LOCK_KIND[lock]
+        self.i = LOCK_INDEX[lock]
+
+    def acquires(self):
+        return self.lock, self.mode
+
+    def text(self, st, t):
+        api = self.API[self.kind]
+        return f"{api}()" if self.kind == "percpu-rwsem" else f"{api}(&{self.lock})"
+
+    def blocked(self, m, st, t):
+        w, rs, ww = st.locks[self.i]
+        if self.mode == "r":
+            if w is not None:
+                return f"waits for cpu_hotplug_lock (read): {w} holds it for write (CPU hotplug in progress)"
+            if ww is not None:
+                extra = " — and it already holds a read lock itself: deadlock" if t.name in rs else ""
+                return (f"waits for cpu_hotplug_lock (read): writer {ww} is waiting, and a waiting writer "
+                        f"blocks new readers{extra}")
+            return None
+        if w is not None:
+            if w == t.name:
+                return f"{self.text(st, t)}: already holds {self.lock} itself — self-deadlock"
+            how = "spins on" if self.kind == "raw-spinlock" else "waits for"
+            return f"{how} {self.lock}, held by {w}"
+        return None
+
+    def run(self, x):
+        w, rs, ww = x.locks[self.i]
+        if self.mode == "r":
+            x.locks[self.i] = (w, tuple(sorted(rs + (x.t.name,))), ww)
+            x.note("cpus_read_lock(): CPU hotplug is held off")
+        else:
+            x.locks[self.i] = (x.t.name, rs, ww)
+            x.note(f"{self.text(None, x.t)}: acquired")
+        if self.kind == "raw-spinlock":
+            x.t = x.t._replace(preempt_off=x.t.preempt_off + 1)
+        x.lock_taken(self.lock, self.mode)
+        x.advance()
+
+
+class Unlock(Instr):
+    API = {"mutex": "mutex_unlock", "raw-spinlock": "raw_spin_unlock", "percpu-rwsem": "cpus_read_unlock"}
+
+    def __init__(self, lock: str, mode: str = "x", fact: str = ""):
+        self.lock, self.mode, self.fact = lock, mode, fact
+        self.kind = LOCK_KIND[lock]
+        self.i = LOCK_INDEX[lock]
+
+    def text(self, st, t):
+        api = self.API[self.kind]
+        return f"{api}()" if self.kind == "percpu-rwsem" else f"{api}(&{self.lock})"
+
+    def run(self, x):
+        w, rs, ww = x.locks[self.i]
+        if self.mode == "r":
+            lst = list(rs)
+            lst.remove(x.t.name)
+            x.locks[self.i] = (w, tuple(lst), ww)
+        else:
+            x.locks[self.i] = (None, rs, ww)
+        if self.kind == "raw-spinlock":
+            x.t = x.t._replace(preempt_off=x.t.preempt_off - 1)
+        x.note(self.text(None, x.t))
+        x.advance()
+
+
+class WriteLockAnnounce(Instr):
+    """cpus_write_lock(), first half: the writer announces itself; from now on new readers wait (§3.3:
+    "rwsem fairness"; percpu_down_write() makes readers take the slow path)."""
+
+    def __init__(self, fact: str = "§7.2"):
+        self.fact = fact
+
+    def acquires(self):
+        return "cpu_hotplug_lock", "w"
+
+    def text(self, st, t):
+        return "cpus_write_lock(): announce a writer"
+
+    def blocked(self, m, st, t):
+        w, rs, ww = st.locks[LOCK_INDEX["cpu_hotplug_lock"]]
+        if (w is not None and w != t.name) or (ww is not None and ww != t.name):
+            return f"waits for cpu_hotplug_lock (write): {w or ww} is the writer"
+        return None
+
+    def run(self, x):
+        i = LOCK_INDEX["cpu_hotplug_lock"]
+        w, rs, ww = x.locks[i]
+        x.locks[i] = (w, rs, x.t.name)
+        x.note("cpus_write_lock(): writer waiting; new readers now block")
+        x.advance()
+
+
+class WriteLockAcquire(Instr):
+    def __init__(self, fact: str = "§7.2"):
+        self.fact = fact
+
+    def text(self, st, t):
+        return "cpus_write_lock(): wait for readers to leave"
+
+    def blocked(self, m, st, t):
+        w, rs, ww = st.locks[LOCK_INDEX["cpu_hotplug_lock"]]
+        if rs:
+            return f"waits for cpu_hotplug_lock (write): readers {', '.join(rs)} hold it"
+        return None
+
+    def run(self, x):
+        i = LOCK_INDEX["cpu_hotplug_lock"]
+        w, rs, ww = x.locks[i]
+        x.locks[i] = (x.t.name, rs, None)
+        x.lock_taken("cpu_hotplug_lock", "w")
+        x.note("cpus_write_lock(): acquired; no CPU can be read-locked now")
+        x.advance()
+
+
+class WriteUnlock(Instr):
+    def __init__(self, fact: str = "§7.2"):
+        self.fact = fact
+
+    def text(self, st, t):
+        return "cpus_write_unlock()"
+
+    def run(self, x):
+        i = LOCK_INDEX["cpu_hotplug_lock"]
+        w, rs, ww = x.locks[i]
+        x.locks[i] = (None, rs, ww)
+        x.note("cpus_write_unlock()")
+        x.advance()
+
+
+# --- cross-CPU calls ---------------------------------------------------------------------------------------
+class OnEachCpu(Instr):
+    """on_each_cpu(fn, NULL, 1), first half (§7.4): send IPIs to every other CPU in cpu_online_mask, then
+    run ``fn`` here with IRQs saved and preemption disabled. :class:`OnEachCpuWait` follows."""
+
+    def __init__(self, callee: str, fact: str = "§7.4"):
+        self.callee, self.fact = callee, fact
+
+    def text(self, st, t):
+        return f"on_each_cpu({self.callee})"
+
+    def run(self, x):
+        me = x.t.cpu
+        targets = [c for c, cs in enumerate(x.cpus) if cs.hp in IN_ONLINE_MASK and c != me]
+        for c in targets:
+            x.ipis.append((c, self.callee, x.t.name))
+        x.ipis.sort()
+        x.note(f"on_each_cpu({self.callee}): IPIs to {_cpus(targets)}; runs it here with IRQs off")
+        x.t = x.t._replace(irqs_off=x.t.irqs_off + 1, preempt_off=x.t.preempt_off + 1)
+        x.advance()
+        x.push(self.callee)
+
+
+class OnEachCpuWait(Instr):
+    """on_each_cpu(), second half: IRQs back on, wait (preemption off) until every IPI handler ran."""
+
+    def __init__(self, fact: str = "§7.4"):
+        self.fact = fact
+
+    def text(self, st, t):
+        return "on_each_cpu(): wait for the IPI handlers"
+
+    def blocked(self, m, st, t):
+        left = [c for c, _, s in st.ipis if s == t.name]
+        running = [u.cpu for u in st.threads if u.kind == HARDIRQ and u.parent == t.name]
+        if left or running:
+            return f"waits for IPI handlers on {_cpus(sorted(left + running))}"
+        return None
+
+    def run(self, x):
+        x.t = x.t._replace(irqs_off=x.t.irqs_off - 1, preempt_off=x.t.preempt_off - 1)
+        x.note("on_each_cpu(): every handler has run")
+        x.advance()
+
+
+class SpawnOn(Instr):
+    """Run ``callee`` in another context on CPU ``cpu(x)`` and wait for it (:class:`WaitChild` follows):
+    smp_call_on_cpu() (a kworker: task context, §1.2) or a cpuhp callback (the CPU's hotplug thread)."""
+
+    # ``cpu(state_or_exec, thread)`` picks the target CPU from the caller's frame locals.
+    def __init__(self, api: str, kind: str, cpu: Callable, callee: str | Callable, fact: str = "",
+                 require_online: bool = False):
+        self.api, self.kind, self.cpu, self.callee, self.fact = api, kind, cpu, callee, fact
+        self.require_online = require_online
+
+    def text(self, st, t):
+        return f"{self.api}()"
+
+    def blocked(self, m, st, t):
+        name = ("kworker/" if self.kind == "task" else "cpuhp/") + str(self.cpu(st, t))
+        if st.thread(name) is not None:
+            return f"waits for {name}, busy with other work"
+        return None
+
+    def run(self, x):
+        cpu = self.cpu(x, x.t)
+        callee = self.callee(x) if callable(self.callee) else self.callee
+        x.advance()
+        if self.require_online and x.cpus[cpu].hp not in IN_ONLINE_MASK:
+            x.t = x.t._replace(ret=E("ENXIO"))  # §10.6: the target went offline
+            x.note(f"{self.api}(CPU{cpu}, {callee}): CPU{cpu} is offline: -ENXIO")
+            return
+        name = ("kworker/" if self.kind == "task" else "cpuhp/") + str(cpu)
+        x.spawn(name, cpu, self.kind, callee, parent=x.t.name)
+        x.note(f"{self.api}(CPU{cpu}, {callee}): runs in {name} and waits")
+
+
+class WaitChild(Instr):
+    def __init__(self, fact: str = ""):
+        self.fact = fact
+
+    def text(self, st, t):
+        return "wait for the work to finish"
+
+    def blocked(self, m, st, t):
+        kids = [u.name for u in st.threads if u.parent == t.name and u.kind != HARDIRQ]
+        return f"waits for {', '.join(kids)} to finish" if kids else None
+
+    def run(self, x):
+        x.note(f"returned {errno_name(x.t.ret)}")
+        x.advance()
+
+
+def _cpus(cs) -> str:
+    return ", ".join(f"CPU{c}" for c in cs) or "no other CPU"

@@ -1,0 +1,317 @@
+"""The interpreter: which steps are enabled in a state, what a step does, and how a state describes itself.
+
+Scheduling rules (tdx-facts §7.1, §7.4; the kernel's preemption model):
+
+* a CPU runs one context at a time; an IPI handler (hardirq) runs on a CPU only while every context there
+  has IRQs on, and once started it runs to the end before anything else on that CPU;
+* a context with IRQs off or preemption off (a raw spinlock held, inside on_each_cpu()) keeps its CPU:
+  no other task or hotplug thread runs there until it lets go; a context spinning on a raw spinlock keeps
+  its CPU too, which is how a spinlock taken from an IPI deadlocks against its own CPU (§2.2);
+* otherwise tasks on a CPU are preemptible and interleave freely;
+* a hotplug operation's context for a CPU that is not in cpu_online_mask runs on the control CPU and
+  interleaves freely (a simplification: the writer and the target's hotplug thread are one context).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from tdxlab.errors import StepNotEnabled
+from tdxlab.kernel.lang import KFunc, errno_name
+from tdxlab.kernel.state import (HARDIRQ, LOCK_KIND, LOCKS, Frame, State, StepInfo, Thread)
+from tdxlab.module import SYS_STATE_NAMES
+from tdxlab.platform import IN_ONLINE_MASK
+
+
+class Exec:
+    """A state under construction during one step."""
+
+    __slots__ = ("m", "st", "cpus", "module", "kern", "locks", "threads", "ipis", "events_left", "phase",
+                 "t", "notes", "evs", "leaf", "result", "errno", "finished")
+
+    def __init__(self, m: "Machine", st: State, tname: str | None):
+        self.m, self.st = m, st
+        self.cpus = list(st.cpus)
+        self.module = st.module
+        self.kern = st.kern
+        self.locks = list(st.locks)
+        self.threads = {t.name: t for t in st.threads}
+        self.ipis = list(st.ipis)
+        self.events_left = st.events
+        self.phase = st.phase
+        self.t = self.threads.pop(tname) if tname is not None else None
+        self.notes: list[str] = []
+        self.evs: list[tuple[str, str]] = []
+        self.leaf = self.result = self.errno = None
+        self.finished = False
+
+    # --- the running context's frame ---
+    @property
+    def frame(self) -> Frame:
+        return self.t.stack[-1]
+
+    @property
+    def loc(self):
+        return self.t.stack[-1].loc
+
+    def set_loc(self, loc) -> None:
+        f = self.t.stack[-1]
+        self.t = self.t._replace(stack=self.t.stack[:-1] + (f._replace(loc=loc),))
+
+    def advance(self) -> None:
+        f = self.t.stack[-1]
+        self.t = self.t._replace(stack=self.t.stack[:-1] + (f._replace(pc=f.pc + 1),))
+
+    def jump(self, label: str) -> None:
+        f = self.t.stack[-1]
+        pc = self.m.funcs[f.fn].pc_of(label)
+        self.t = self.t._replace(stack=self.t.stack[:-1] + (f._replace(pc=pc),))
+
+    def push(self, fn: str, loc=None) -> None:
+        if fn not in self.m.funcs:
+            raise KeyError(f"design calls unknown kernel function {fn}")
+        self.t = self.t._replace(stack=self.t.stack + (Frame(fn, 0, loc),))
+
+    def ret(self, v) -> None:
+        popped = self.t.stack[-1].fn
+        self.t = self.t._replace(stack=self.t.stack[:-1], ret=v)
+        if not self.t.stack:
+            self._finish(v, popped)
+
+    def _finish(self, v, fn: str) -> None:
+        t, self.t = self.t, None
+        self.finished = True
+        if t.irqs_off and t.kind != HARDIRQ or t.preempt_off:
+            self.event("kernel-asserts", f"{t.name} returned with IRQs or preemption still disabled")
+        if t.parent is not None and t.kind != HARDIRQ:
+            p = self.threads.get(t.parent)
+            if p is not None:
+                self.threads[t.parent] = p._replace(ret=v)
+        elif t.parent is None:
+            self.m.design.root_finished(self, t, v, fn)
+
+    def spawn(self, name: str, cpu: int, kind: str, fn: str, parent: str | None = None, loc=None) -> None:
+        self.threads[name] = Thread(name, cpu, kind, (Frame(fn, 0, loc),), 0,
+                                    1 if kind == HARDIRQ else 0, 0, parent)
+
+    # --- what the step did ---
+    def note(self, text: str) -> None:
+        if text:
+            self.notes.append(text)
+
+    def event(self, kind: str, detail: str) -> None:
+        self.evs.append((kind, detail))
+
+    def seamcall(self, leaf: str, status: str, errno: str) -> None:
+        self.leaf, self.result, self.errno = leaf, status, errno
+
+    def irqs_disabled(self) -> bool:
+        return self.t.kind == HARDIRQ or self.t.irqs_off > 0
+
+    def lock_taken(self, lock: str, mode: str) -> None:
+        pass  # lockdep's view is computed from pending acquisitions (tdxlab.check.properties)
+
+    def set_ret(self, v) -> None:
+        self.t = self.t._replace(ret=v)
+
+    def set_kern(self, **kw) -> None:
+        self.kern = self.kern._replace(**kw)
+
+    def freeze(self) -> State:
+        if self.t is not None:
+            self.threads[self.t.name] = self.t
+        return State(self.phase, tuple(self.cpus), self.module, self.kern, tuple(self.locks),
+                     tuple(sorted(self.threads.values())), tuple(self.ipis), self.events_left)
+
+
+class Machine:
+    """Runs a design's kernel functions on a platform. Built by :class:`tdxlab.scenario.Scenario`."""
+
+    def __init__(self, *, topology, platform, rule: str, funcs: dict[str, KFunc], design,
+                 module_loaded: bool = True):
+        self.topology, self.platform, self.rule = topology, platform, rule
+        self.funcs, self.design, self.module_loaded = funcs, design, module_loaded
+
+    # --- who may run ---
+    def _cpu_gates(self, st: State) -> tuple[set[str], dict[str, str]]:
+        """Contexts allowed to run by the CPU rules, and why the others may not."""
+        allowed: set[str] = set()
+        why: dict[str, str] = {}
+        by_cpu: dict[int, list[Thread]] = {}
+        for t in st.threads:
+            if st.cpus[t.cpu].hp in IN_ONLINE_MASK:
+                by_cpu.setdefault(t.cpu, []).append(t)
+            else:
+                allowed.add(t.name)
+        for c, grp in by_cpu.items():
+            owner = None
+            for t in grp:
+                if t.kind == HARDIRQ:
+                    owner = t
+                    break
+            if owner is None:
+                for t in grp:
+                    if t.irqs_off or t.preempt_off:
+                        owner = t
+                        break
+            if owner is None:
+                allowed.update(t.name for t in grp)
+            else:
+                allowed.add(owner.name)
+                how = "in an IPI handler" if owner.kind == HARDIRQ else \
+                    ("with IRQs off" if owner.irqs_off else "with preemption off")
+                for t in grp:
+                    if t is not owner:
+                        why[t.name] = f"CPU{c} is taken: {owner.name} runs there {how}"
+        return allowed, why
+
+    def _irqs_on(self, st: State, c: int) -> bool:
+        for t in st.threads:
+            if t.cpu == c and (t.kind == HARDIRQ or t.irqs_off):
+                return False
+        return True
+
+    def instr(self, t: Thread):
+        f = t.stack[-1]
+        return self.funcs[f.fn].body[f.pc]
+
+    def blocked_reason(self, st: State, t: Thread, gates=None) -> str | None:
+        allowed, why = gates or self._cpu_gates(st)
+        if t.name not in allowed:
+            return why.get(t.name, "cannot run")
+        return self.instr(t).blocked(self, st, t)
+
+    # --- steps ---
+    def enabled(self, st: State, gates=None) -> list[tuple[str, str]]:
+        """The enabled steps as (key, label), in a fixed order: contexts by name, IPIs, events."""
+        out = []
+        gates = gates or self._cpu_gates(st)
+        allowed = gates[0]
+        for t in st.threads:
+            if t.name in allowed:
+                ins = self.instr(t)
+                if ins.blocked(self, st, t) is None:
+                    out.append((t.name, f"{t.name} on CPU{t.cpu}: {t.stack[-1].fn}(): {ins.text(st, t)}"))
+        for c, fn, sender in st.ipis:
+            if st.cpus[c].hp in IN_ONLINE_MASK and self._irqs_on(st, c):
+                out.append((f"ipi:{c}:{sender}", f"IPI from {sender} arrives on CPU{c}: {fn}()"))
+        for ev in st.events:
+            if self.design.event_enabled(self, st, ev):
+                out.append((f"event:{ev}", self.design.event_label(ev)))
+        return out
+
+    def successors(self, st: State, gates=None) -> list[tuple[StepInfo, State]]:
+        return [self._take(st, key, label) for key, label in self.enabled(st, gates)]
+
+    def step(self, st: State, key: str) -> tuple[StepInfo, State]:
+        """Take the enabled step ``key`` (a context name, ``ipi:CPU:sender`` or ``event:NAME``)."""
+        for k, label in self.enabled(st):
+            if k == key:
+                return self._take(st, k, label)
+        en = ", ".join(k for k, _ in self.enabled(st)) or "none (the run is over)"
+        why = ""
+        t = st.thread(key)
+        if t is not None:
+            why = f": {t.name} {self.blocked_reason(st, t)}"
+        raise StepNotEnabled(f"step {key!r} is not enabled here{why}; enabled: {en}")
+
+    def _take(self, st: State, key: str, label: str) -> tuple[StepInfo, State]:
+        if key.startswith("event:"):
+            x = Exec(self, st, None)
+            ev = key[6:]
+            x.events_left = tuple(e for e in st.events if e != ev)
+            function, fact = self.design.fire_event(self, x, ev)
+            s2 = x.freeze()
+            return StepInfo(key, label, None, "admin", function, "; ".join(x.notes), fact,
+                            events=tuple(x.evs)), s2
+        if key.startswith("ipi:"):
+            _, c, sender = key.split(":", 2)
+            c = int(c)
+            x = Exec(self, st, None)
+            for i, (cc, fn, s) in enumerate(x.ipis):
+                if cc == c and s == sender:
+                    del x.ipis[i]
+                    break
+            name = f"IPI/{c}"
+            x.spawn(name, c, HARDIRQ, fn, parent=sender)
+            x.note(f"IPI from {sender}: CPU{c} enters {fn}() in hardirq context, IRQs off")
+            st2 = x.freeze()
+            # run the handler's leading local instructions now, so contexts rest at real steps
+            return StepInfo(key, label, c, name, fn, "; ".join(x.notes), "§7.4", events=tuple(x.evs)), st2
+        return self._run_thread(st, key, label)
+
+    def _run_thread(self, st: State, name: str, label: str) -> tuple[StepInfo, State]:
+        x = Exec(self, st, name)
+        t0 = x.t
+        main = None
+        main_fn = t0.stack[-1].fn
+        ran = 0
+        while x.t is not None:
+            f = x.t.stack[-1]
+            ins = self.funcs[f.fn].body[f.pc]
+            if not ins.local:
+                if main is not None:
+                    break
+                if ran:  # leading local instructions ran: is this one blocked now?
+                    tmp = x.freeze()
+                    x.threads.pop(x.t.name)
+                    if ins.blocked(self, tmp, x.t) is not None:
+                        break
+                main, main_fn = ins, f.fn
+            ins.run(x)
+            ran += 1
+        ins = main
+        fact = ins.fact if ins is not None else ""
+        s2 = x.freeze()
+        return StepInfo(name, label, t0.cpu, name, main_fn, "; ".join(x.notes) or label, fact,
+                        x.leaf, x.result, x.errno, tuple(x.evs)), s2
+
+    # --- description ---
+    def describe(self, st: State, last: StepInfo | None = None) -> dict:
+        """A plain description for views: per CPU, the module, the locks, the contexts, the last step."""
+        gates = self._cpu_gates(st)
+        topo = self.topology
+        cpus = []
+        for c, cs in enumerate(st.cpus):
+            here = [t for t in st.threads if t.cpu == c and cs.hp in IN_ONLINE_MASK]
+            running = [t for t in here if self.blocked_reason(st, t, gates) is None]
+            cpus.append({
+                "cpu": c, "package": topo.package_of(c), "core": topo.core_of(c), "thread": topo.thread_of(c),
+                "state": cs.hp, "irqs": "on" if self._irqs_on(st, c) else "off",
+                "vmx": cs.vmx, "lp_init": st.module.lp_done(c), "tdx_lp_initialized": cs.lp_flag,
+                "contexts": [t.name for t in here],
+                "running": [t.name for t in running],
+            })
+        contexts = []
+        for t in st.threads:
+            ins = self.instr(t)
+            reason = self.blocked_reason(st, t, gates)
+            contexts.append({
+                "name": t.name, "cpu": t.cpu, "kind": t.kind, "function": t.stack[-1].fn,
+                "stack": [f.fn for f in t.stack], "next": ins.text(st, t),
+                "irqs_off": bool(t.irqs_off or t.kind == HARDIRQ), "preempt_off": bool(t.preempt_off),
+                "locks": st.holds(t.name), "waits": reason, "ret": errno_name(t.ret) if t.ret else "0",
+            })
+        locks = []
+        for lname, (w, rs, ww) in zip(LOCKS, st.locks):
+            waiters = []
+            for t in st.threads:
+                acq = self.instr(t).acquires()
+                if acq and acq[0] == lname and self.instr(t).blocked(self, st, t):
+                    waiters.append(t.name)
+            locks.append({"lock": lname, "kind": LOCK_KIND[lname], "holder": w, "readers": list(rs),
+                          "waiting_writer": ww, "waiters": waiters})
+        m = st.module
+        return {
+            "phase": st.phase,
+            "cpus": cpus,
+            "contexts": contexts,
+            "locks": locks,
+            "module": {"state": SYS_STATE_NAMES[m.sys], "num_lps": m.num_lps, "num_init_lps": m.num_init_lps,
+                       "lp_init": [c for c in range(topo.ncpus) if m.lp_done(c)],
+                       "pkg_keyed": [p for p in range(topo.packages) if m.pkg_done(p)],
+                       "tdmr_done": m.tdmr_done},
+            "kernel": st.kern._asdict(),
+            "ipis": [{"cpu": c, "function": fn, "from": s} for c, fn, s in st.ipis],
+            "events_left": list(st.events),
+            "last": last._asdict() if last is not None else None,
+        }

@@ -1,0 +1,118 @@
+"""Instructions that touch the hardware: the SEAMCALL instruction, VMXON/VMXOFF, the per-CPU flag.
+
+* SEAMCALL (§4.2, §8.2): on a CPU that is not post-VMXON it raises #UD; the kernel's exception fixup turns
+  that into TDX_SEAMCALL_UD and ``sc_retry_prerr()`` into -EACCES; **the TDX module never sees the call**.
+  With no module loaded the SEAMCALL fails with VMfailInvalid (TDX_SEAMCALL_VMFAILINVALID, -ENODEV).
+  Otherwise the module answers (:func:`tdxlab.module.call`); TDX_SUCCESS is 0, anything else -EIO.
+* VMXON (§6.5, §3.2): before 7.1 each user does its own VMXON; KVM's ``vmx_hardware_enable()`` refuses
+  with -EBUSY when CR4.VMXE is already set (kernel source of that era; not in the fact sheet). In 7.1
+  ``x86_virt_get_ref()``/``x86_virt_put_ref()`` count users per CPU and do VMXON on 0->1, VMXOFF on 1->0.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+from tdxlab import facts, module
+from tdxlab.kernel.lang import E, Instr, errno_name
+
+
+@lru_cache(maxsize=None)
+def errno_of(status: str) -> int:
+    """The kernel's return value for a status name (sc_retry_prerr(), §4.2)."""
+    s = facts.kernel_errno(facts.status_value(status))
+    return 0 if s == "0" else E(s.lstrip("-"))
+
+
+class Seamcall(Instr):
+    """``seamcall_prerr(TDH_...)``: one SEAMCALL on the running CPU, converted to an errno."""
+
+    def __init__(self, leaf: str, fact: str = "§1.1", then=None):
+        self.leaf, self.fact, self.then = leaf, fact, then
+
+    def text(self, st, t):
+        return f"SEAMCALL {self.leaf}"
+
+    def run(self, x):
+        c = x.t.cpu
+        m = x.m
+        leaf = self.leaf
+        if x.cpus[c].vmx == 0:
+            status = "TDX_SEAMCALL_UD"
+            x.event("vmx-before-seamcall", f"{leaf} on CPU{c}, which is not post-VMXON: #UD, the module "
+                                           f"never sees it")
+        elif not m.module_loaded:
+            status = "TDX_SEAMCALL_VMFAILINVALID"
+        else:
+            before = x.module
+            if leaf not in (module.SYS_INIT, module.LP_INIT) and not before.lp_done(c):
+                x.event("lp-init-before-seamcall", f"{leaf} on CPU{c} before that CPU's TDH.SYS.LP.INIT")
+            status, x.module = module.call(before, leaf, c, rule=m.rule, num_lps=m.topology.ncpus,
+                                           num_pkgs=m.topology.packages, package=m.topology.package_of(c))
+            if status in module.RULE_ERRORS:
+                x.event("lp-init-before-seamcall", f"{leaf} on CPU{c}: {status} under the {m.rule} rule")
+            if status in module.RACE_RESULTS:
+                x.event("no-spurious-error", f"{leaf} on CPU{c}: {status}: another context already did "
+                                             f"it (a race); the kernel returns -EIO")
+        err = errno_of(status)
+        x.t = x.t._replace(ret=err)
+        x.seamcall(leaf, status, errno_name(err) if err else "0")
+        x.note(f"SEAMCALL {leaf} -> {status} ({errno_name(err) if err else '0'})")
+        x.advance()
+        if self.then is not None:
+            self.then(x, err)
+
+
+class Vmxon(Instr):
+    """VMXON on this CPU. ``refcounted`` is 7.1's x86_virt_get_ref(X86_FEATURE_VMX) (§6.5)."""
+
+    def __init__(self, api: str = "cpu_vmxon", refcounted: bool = False, fact: str = "§6.5"):
+        self.api, self.refcounted, self.fact = api, refcounted, fact
+
+    def text(self, st, t):
+        return f"{self.api}()"
+
+    def run(self, x):
+        c = x.t.cpu
+        cs = x.cpus[c]
+        if self.refcounted:
+            x.cpus[c] = cs._replace(vmx=cs.vmx + 1)
+            x.t = x.t._replace(ret=0)
+            x.note(f"{self.api}(): VMX users on CPU{c} {cs.vmx} -> {cs.vmx + 1}"
+                   + (" (VMXON)" if cs.vmx == 0 else ""))
+        elif cs.vmx:
+            x.t = x.t._replace(ret=E("EBUSY"))
+            x.event("no-spurious-error", f"{self.api}() on CPU{c}: CR4.VMXE already set by another "
+                                         f"context (a double VMXON, §10.1): -EBUSY")
+            x.note(f"{self.api}(): CR4.VMXE already set: -EBUSY")
+        else:
+            x.cpus[c] = cs._replace(vmx=1)
+            x.t = x.t._replace(ret=0)
+            x.note(f"{self.api}(): VMXON, CR4.VMXE set")
+        x.advance()
+
+
+class Vmxoff(Instr):
+    def __init__(self, api: str = "cpu_vmxoff", refcounted: bool = False, fact: str = "§6.5"):
+        self.api, self.refcounted, self.fact = api, refcounted, fact
+
+    def text(self, st, t):
+        return f"{self.api}()"
+
+    def run(self, x):
+        c = x.t.cpu
+        cs = x.cpus[c]
+        n = max(cs.vmx - 1, 0) if self.refcounted else 0
+        x.cpus[c] = cs._replace(vmx=n)
+        x.note(f"{self.api}(): " + ("VMXOFF" if n == 0 else f"VMX users {cs.vmx} -> {n}"))
+        x.advance()  # the return value is left alone: callers return the error that made them undo
+
+
+def lp_flag(x) -> bool:
+    """``__this_cpu_read(tdx_lp_initialized)`` (§2.1)."""
+    return x.cpus[x.t.cpu].lp_flag
+
+
+def set_lp_flag(x) -> None:
+    """``__this_cpu_write(tdx_lp_initialized, true)`` (§2.1): never cleared in 6.8 to 7.1."""
+    c = x.t.cpu
+    x.cpus[c] = x.cpus[c]._replace(lp_flag=True)

@@ -1,0 +1,112 @@
+"""Immutable, hashable model state. Two states are equal exactly when they mean the same.
+
+Everything is a tuple (NamedTuple), so hashing is cheap and successors are computed directly.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from tdxlab.module import ModuleState
+
+# Contexts a kernel function runs in (tdx-facts §7.1, §7.4):
+TASK = "task"  # an ordinary task (modprobe, a kworker of smp_call_on_cpu, a second TDX user)
+HOTPLUG = "hotplug"  # the CPU's per-CPU hotplug thread (cpuhp/N): ONLINE callbacks, IRQs on
+HARDIRQ = "hardirq"  # an IPI handler of on_each_cpu: IRQs off, must not sleep
+
+# Locks with their real kinds (§3, §7.2).
+LOCKS = ("cpu_hotplug_lock", "kvm_usage_lock", "kvm_lock", "tdx_module_lock", "sysinit_lock")
+LOCK_KIND = {
+    "cpu_hotplug_lock": "percpu-rwsem",  # cpus_read_lock(); CPU online/offline take it for write
+    "kvm_usage_lock": "mutex",
+    "kvm_lock": "mutex",
+    "tdx_module_lock": "mutex",
+    "sysinit_lock": "raw-spinlock",  # try_init_module_global(), not the irqsave variant (§2.1)
+}
+SLEEPING = frozenset(n for n, k in LOCK_KIND.items() if k != "raw-spinlock")
+LOCK_INDEX = {n: i for i, n in enumerate(LOCKS)}
+
+# tdx_module_status (§1.2); 7.1's plain bool maps to UNINITIALIZED / INITIALIZED / ERROR too.
+UNINITIALIZED, INITIALIZED, ERROR = "UNINITIALIZED", "INITIALIZED", "ERROR"
+
+
+class CpuState(NamedTuple):
+    """One logical CPU: hotplug state (platform.OFFLINE ...), VMX reference count (0 = not post-VMXON,
+    CR4.VMXE clear), the kernel's per-CPU ``tdx_lp_initialized`` flag, KVM's per-CPU hardware_enabled."""
+
+    hp: str
+    vmx: int = 0
+    lp_flag: bool = False
+
+
+class Frame(NamedTuple):
+    fn: str  # kernel function name, as in the kernel source
+    pc: int
+    loc: object = None  # the frame's locals (a loop's remaining CPUs, a child's name, ...)
+
+
+class Thread(NamedTuple):
+    """A context: where it runs, what kind, its call stack and its last return value."""
+
+    name: str
+    cpu: int
+    kind: str
+    stack: tuple  # of Frame, innermost last
+    ret: object = 0
+    irqs_off: int = 0  # local_irq_save depth taken by this context (a hardirq always runs with IRQs off)
+    preempt_off: int = 0  # preempt_disable depth (raw spinlocks held, on_each_cpu)
+    parent: str | None = None  # who waits for it (smp_call_on_cpu, a cpuhp callback, an IPI's sender)
+
+
+class Kern(NamedTuple):
+    """Kernel globals of the designs (names as in the kernel)."""
+
+    sysinit_done: bool = False  # try_init_module_global() (§2.1)
+    sysinit_ret: int = 0
+    tdx_module_status: str = UNINITIALIZED  # §1.2 (7.1: tdx_module_initialized)
+    kvm_usage_count: int = 0  # §3.3
+    keyids_in_use: bool = False  # guest KeyIDs allocated (6.16 nr_configured_hkid, 7.1 !ida_is_empty)
+    cpuhp_states: tuple = ()  # registered cpuhp states, (order, name), ascending = startup order (§7.1)
+    on_each_cpu_err: int = 0  # the atomic_t of v16's vmx_tdx_on (§3.2)
+    init_done: bool = False  # the bring-up path (modprobe / initcall) has returned
+    init_ret: int | None = None
+
+
+class State(NamedTuple):
+    phase: str  # "boot" (initcalls; no user-space hotplug yet) or "user"
+    cpus: tuple  # of CpuState
+    module: ModuleState
+    kern: Kern
+    locks: tuple  # per LOCKS: (holder or writer, readers tuple sorted, waiting writer)
+    threads: tuple  # of Thread, sorted by name
+    ipis: tuple  # pending IPIs (target cpu, function, sender), sorted
+    events: tuple  # environment events not yet fired, sorted
+
+    def thread(self, name: str) -> Thread | None:
+        for t in self.threads:
+            if t.name == name:
+                return t
+        return None
+
+    def holds(self, name: str) -> list[str]:
+        """Locks ``name`` holds, in LOCKS order (a read hold of cpu_hotplug_lock included)."""
+        out = []
+        for lname, (w, rs, _) in zip(LOCKS, self.locks):
+            if w == name or name in rs:
+                out.append(lname)
+        return out
+
+
+class StepInfo(NamedTuple):
+    """What one step did: for traces, the stepper and the checker's properties."""
+
+    key: str  # the step's stable key (a schedule entry): a context name, "ipi:N" or "event:..."
+    label: str  # short human label
+    cpu: int | None
+    context: str
+    function: str  # kernel function
+    action: str  # what happened, in words
+    fact: str  # section of tdx-facts.md
+    leaf: str | None = None  # SEAMCALL leaf, if one was issued
+    result: str | None = None  # its status name (TDX_SUCCESS, TDX_SEAMCALL_UD, ...)
+    errno: str | None = None  # what the kernel made of it
+    events: tuple = ()  # (property-relevant kind, detail) pairs

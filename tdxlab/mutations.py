@@ -1,0 +1,26 @@
+"""Mutations: named what-ifs that change one rule of a design, refused where they do not apply.
+
+Each design says which mutations apply to it and what each changes there (``Design.mutation_notes``).
+"""
+from __future__ import annotations
+
+from tdxlab.errors import UnknownName
+
+MUTATIONS = {
+    "no-hotplug-lock": "tdx_enable() runs without cpus_read_lock(): CPUs may come and go during "
+                       "initialization (§3.1)",
+    "irqs-on": "tdx_cpu_enable() is called with IRQs enabled, against its lockdep assertion (§2.2)",
+    "second-user": "a second in-kernel TDX user calls tdx_cpu_enable() from task context, IRQs on (§2.2)",
+    "no-vmxon": "a path issues SEAMCALLs without VMXON first: #UD, TDX_SEAMCALL_UD (§4.2)",
+    "no-kvm-lock": "kvm_online_cpu() and hardware_enable_all() do not take kvm_lock (§3.3)",
+    "kvm-lock-first": "hardware_enable_all() takes kvm_lock before cpus_read_lock(), against the "
+                      "documented order (§3.3)",
+    "plain-setup-state": "cpuhp_setup_state() instead of cpuhp_setup_state_cpuslocked() under "
+                         "cpus_read_lock() (§3.2, §7.1)",
+}
+
+
+def check_mutation(name: str) -> str:
+    if name not in MUTATIONS:
+        raise UnknownName(f"unknown mutation {name!r}: choose from {', '.join(MUTATIONS)}")
+    return name
