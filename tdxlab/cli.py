@@ -46,8 +46,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # `tdxlab decode -0x5` must say "negative", not "unknown option": a value starting with "-" is a value
+    if len(argv) >= 2 and argv[0] == "decode" and argv[1][:1] == "-" and argv[1] not in ("-h", "--help",
+                                                                                          "--json", "--"):
+        argv = ["decode", "--", *argv[1:]]
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except TdxlabError as e:  # raised by a type= converter
+        print(f"tdxlab: error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     try:
         return args.func(args)
     except TdxlabError as e:

@@ -12,7 +12,7 @@ class TdxlabError(Exception):
     """Base class: one clear line, naming what is wrong."""
 
     def __str__(self) -> str:  # always a single line
-        return " ".join(super().__str__().split())
+        return " ".join(BaseException.__str__(self).split())
 
 
 class BadInput(TdxlabError, ValueError):

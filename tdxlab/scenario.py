@@ -15,7 +15,10 @@ Scenario files live in ``data/scenarios/`` (TOML, or YAML read with ``yaml.safe_
     nosmt = true
     offline = [ ]            # CPUs offline from boot
     hotplug = false          # every CPU but CPU0 may be offlined (or onlined) once, at any time
-    events = ["create-td"]   # more environment events: online:N, offline:N, create-td, create-vm (v19)
+    events = ["create-td"]   # more environment events: online:N, offline:N, create-td, create-vm (v19);
+                             # EVENT@load only while the bring-up path runs, EVENT@init while
+                             # tdx_enable() runs, EVENT@after once bring-up returned
+    offline_keeps_lp_init = true   # §10.2: does a soft-offlined LP keep its LP.INIT in the module?
     mutations = []
     options = {}             # design options (v19-2024: pass_vmxon)
     schedule = ["modprobe", "..."]   # optional: one interleaving
@@ -37,7 +40,7 @@ from tdxlab.platform import OFFLINE, ONLINE, Platform, Topology, parse_cpu_list
 
 DEFAULT_RULE = {"v7-2022": "old"}
 FIELDS = {"name", "story", "design", "rule", "topology", "nosmt", "offline", "hotplug", "events",
-          "mutations", "options", "schedule", "module_loaded", "max_states"}
+          "mutations", "options", "schedule", "module_loaded", "offline_keeps_lp_init", "max_states"}
 
 
 class Step(NamedTuple):
@@ -51,7 +54,8 @@ class Scenario:
     def __init__(self, design: str, rule: str | None = None, topology="2x1x2", *, nosmt: bool = False,
                  offline: "str | Iterable[int]" = (), hotplug: bool = False, events: Iterable[str] = (),
                  mutations: Iterable[str] = (), options: dict | None = None, name: str = "", story: str = "",
-                 schedule: Iterable[str] | None = None, module_loaded: bool = True):
+                 schedule: Iterable[str] | None = None, module_loaded: bool = True,
+                 offline_keeps_lp_init: bool = True):
         cls = get_design(design)
         self.design_name = design
         self.rule = check_rule(rule if rule is not None else DEFAULT_RULE.get(design, "relaxed"))
@@ -67,6 +71,9 @@ class Scenario:
         self.design = cls(frozenset(self.mutations), self.options)
         self.name, self.story = name, story
         self.module_loaded = bool(module_loaded)
+        if not isinstance(offline_keeps_lp_init, bool):
+            raise BadInput("offline_keeps_lp_init must be true or false")
+        self.offline_keeps_lp_init = offline_keeps_lp_init
         self.events = self._events(events)
         self.schedule = tuple(schedule) if schedule is not None else None
         if self.schedule is not None and not all(isinstance(s, str) for s in self.schedule):
@@ -75,7 +82,8 @@ class Scenario:
         for f in self.design.all_functions():
             funcs[f.name] = f
         self.machine = Machine(topology=self.topology, platform=self.platform, rule=self.rule, funcs=funcs,
-                               design=self.design, module_loaded=self.module_loaded)
+                               design=self.design, module_loaded=self.module_loaded,
+                               offline_keeps_lp_init=offline_keeps_lp_init)
 
     def _events(self, events) -> tuple[str, ...]:
         topo = self.topology
@@ -94,11 +102,15 @@ class Scenario:
                 raise BadInput(f"event {ev!r} is not a string such as 'online:3' or 'create-td'")
             if ev.startswith(("online:", "offline:")):
                 kind, _, cpu = ev.partition(":")
+                cpu, at, when = cpu.partition("@")
+                if at and when not in ("load", "init", "after"):
+                    raise BadInput(f"event {ev!r}: qualifiers are @load (while bring-up runs), @init (while "
+                                   f"tdx_enable() runs) and @after (once bring-up returned)")
                 c = topo.check_cpu(cpu, f"event {ev!r}: CPU")
                 if kind == "offline" and c == 0:
                     raise BadInput(f"event {ev!r}: CPU 0 is the boot CPU; the model does not offline it")
-                out.add(f"{kind}:{c}")
-            elif ev in allowed_extra:
+                out.add(f"{kind}:{c}" + (f"@{when}" if at else ""))
+            elif ev.partition("@")[0] in allowed_extra and ev.partition("@")[2] in ("", "load", "init", "after"):
                 out.add(ev)
             else:
                 raise UnknownName(f"unknown event {ev!r} for design {self.design_name}: use online:N, "
@@ -109,7 +121,8 @@ class Scenario:
     def args(self) -> dict:
         return {"design": self.design_name, "rule": self.rule, "topology": str(self.topology),
                 "nosmt": self.nosmt, "offline": list(self.offline), "hotplug": self.hotplug,
-                "events": list(self.events), "mutations": list(self.mutations), "options": dict(self.options)}
+                "events": list(self.events), "mutations": list(self.mutations), "options": dict(self.options),
+                "offline_keeps_lp_init": self.offline_keeps_lp_init}
 
     def title(self) -> str:
         bits = [self.design_name, f"{self.rule} rule", str(self.topology)]

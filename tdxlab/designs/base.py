@@ -58,7 +58,24 @@ class Design:
         return [(self.loader, 0, TASK, self.loader_function)]
 
     # --- environment events ---
+    def loader_running(self, st) -> bool:
+        """The bring-up context has taken its first step and not yet returned."""
+        t = st.thread(self.loader)
+        return t is not None and t.stack != ((t.stack[0].fn, 0, None),)
+
+    def in_tdx_enable(self, st) -> bool:
+        """The bring-up context is inside tdx_enable() (or 7.1's init_tdx_module())."""
+        t = st.thread(self.loader)
+        return t is not None and any(f.fn in ("tdx_enable", "init_tdx_module") for f in t.stack)
+
     def event_enabled(self, m, st, ev: str) -> bool:
+        ev, _, when = ev.partition("@")
+        if when == "load" and not self.loader_running(st):
+            return False
+        if when == "after" and not st.kern.init_done:
+            return False
+        if when == "init" and not self.in_tdx_enable(st):
+            return False
         if ev.startswith(("online:", "offline:")):
             if st.phase != "user":
                 return False
@@ -68,10 +85,17 @@ class Design:
             hp = st.cpus[c].hp
             return hp in (OFFLINE, PARKED) if ev.startswith("online:") else hp == ONLINE
         if ev == "create-td":
-            return self.tdx_usable(st)
+            # KVM checks the packages under cpus_read_lock() (§10.7): not while a CPU is coming or going
+            w, _, ww = st.locks[0]
+            return self.tdx_usable(st) and w is None and ww is None
         return False
 
     def event_label(self, ev: str) -> str:
+        ev, _, when = ev.partition("@")
+        if when:
+            return self.event_label(ev) + {"load": f" (while {self.loader_function}() runs)",
+                                           "init": " (while tdx_enable() runs)",
+                                           "after": f" (after {self.loader_function}() returned)"}[when]
         if ev.startswith("online:"):
             return f"admin: echo 1 > /sys/devices/system/cpu/cpu{ev[7:]}/online"
         if ev.startswith("offline:"):
@@ -83,6 +107,7 @@ class Design:
         return ev
 
     def fire_event(self, m, x, ev: str) -> tuple[str, str]:
+        ev = ev.partition("@")[0]
         if ev.startswith("online:"):
             c = int(ev[7:])
             if x.cpus[c].hp == PARKED:
@@ -98,8 +123,16 @@ class Design:
             x.note(f"CPU{c} offline requested")
             return "cpu_down", "§7.1"
         if ev == "create-td":
-            x.set_kern(keyids_in_use=True)
-            x.note("a guest KeyID (HKID) is now allocated (§10.7: the model makes this one step)")
+            topo = m.topology
+            empty = [p for p in range(topo.packages)
+                     if not any(x.cpus[c].hp in IN_ONLINE_MASK for c in topo.cpus_of_package(p))]
+            if empty:
+                x.note(f"KVM refuses the TD: package {empty[0]} has no online CPU (§10.7: the KeyID is "
+                       f"allocated and the packages checked under cpus_read_lock(), one step here)")
+            else:
+                x.set_kern(keyids_in_use=True)
+                x.note("a guest KeyID (HKID) is allocated; every package has an online CPU (§10.7: "
+                       "allocation and the check under cpus_read_lock() are one step here)")
             return "tdx_td_init", "§1.3, §10.7"
         raise AssertionError(ev)
 

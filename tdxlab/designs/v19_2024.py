@@ -22,8 +22,8 @@ from tdxlab.designs import second_user
 from tdxlab.designs.base import Design
 from tdxlab.designs.common import tdx_functions
 from tdxlab.kernel.cpuhp import KVM_STATIC_ORDER
-from tdxlab.kernel.lang import (Call, Do, Goto, If, KFunc, Label, LocalIrqRestore, LocalIrqSave, Lock,
-                                OnEachCpu, OnEachCpuWait, Ret, Unlock)
+from tdxlab.kernel.lang import (on_each_cpu, Call, Do, Goto, If, KFunc, Label, LocalIrqRestore, LocalIrqSave, Lock,
+                                Ret, Unlock)
 from tdxlab.kernel.ops import Vmxoff, Vmxon
 from tdxlab.kernel.state import INITIALIZED, TASK, Kern
 from tdxlab.platform import ONLINE
@@ -84,8 +84,7 @@ class V19_2024(Design):
         fns = tdx_functions("6.8") + [
             KFunc("tdx_hardware_setup", "§3.2",
                   ([Lock("cpu_hotplug_lock", "r", "§3.1")] if locked else []) + [
-                OnEachCpu("vmx_tdx_on", "§3.2"),
-                OnEachCpuWait(),
+                *on_each_cpu("vmx_tdx_on", "§3.2"),
                 If(lambda x: x.kern.on_each_cpu_err != 0, "failed", "a CPU failed VMXON or tdx_cpu_enable()"),
                 Call("tdx_enable"),
                 Do("", lambda x: x.set_loc(x.t.ret), local=True),
@@ -93,7 +92,7 @@ class V19_2024(Design):
                 Label("failed"),
                 Do("", lambda x: x.set_loc(x.kern.on_each_cpu_err), local=True),
                 Label("off"),
-            ] + ([OnEachCpu("vmx_off", "§3.2"), OnEachCpuWait()] if self.pass_vmxon else []) + (
+            ] + ([*on_each_cpu("vmx_off", "§3.2")] if self.pass_vmxon else []) + (
                 [Unlock("cpu_hotplug_lock", "r", "§3.1")] if locked else []) + [
                 Ret(lambda x: x.loc),
             ]),
@@ -128,8 +127,7 @@ class V19_2024(Design):
                 If(lambda x: x.kern.kvm_usage_count != 0, "inc", "kvm_usage_count > 0: already enabled",
                    local=False, check="read kvm_usage_count", else_text="kvm_usage_count is 0: enable"),
                 Do("kvm_usage_count: 0 -> 1", lambda x: x.set_kern(kvm_usage_count=1), "§3.3"),
-                OnEachCpu("hardware_enable_nolock", "§3.3"),
-                OnEachCpuWait(),
+                *on_each_cpu("hardware_enable_nolock", "§3.3"),
                 Goto("unlock"),
                 Label("inc"),
                 Do("kvm_usage_count++", lambda x: x.set_kern(kvm_usage_count=x.kern.kvm_usage_count + 1),
@@ -161,5 +159,7 @@ class V19_2024(Design):
         return super().fire_event(m, x, ev)
 
     def tdx_usable(self, st):
-        """KVM uses TDX on a CPU only while virtualization is enabled (kvm_usage_count > 0)."""
-        return st.kern.tdx_module_status == INITIALIZED and st.kern.kvm_usage_count > 0
+        """KVM uses TDX on a CPU only while virtualization is enabled (kvm_usage_count > 0) and no
+        hardware_enable_all() is still in progress (the VM that needs it is not created yet)."""
+        return (st.kern.tdx_module_status == INITIALIZED and st.kern.kvm_usage_count > 0
+                and st.thread("create-vm") is None)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from tdxlab import module as M
 from tdxlab.designs.base import Design
 from tdxlab.designs.common import _set_status, config_global_keyid, init_tdx_module
-from tdxlab.kernel.lang import (Call, Do, Goto, If, KFunc, Label, Lock, OnEachCpu, OnEachCpuWait, Ret,
+from tdxlab.kernel.lang import (on_each_cpu, Call, Do, Goto, If, KFunc, Label, Lock, Ret,
                                 Unlock)
 from tdxlab.kernel.ops import Seamcall, Vmxon
 from tdxlab.kernel.state import ERROR, INITIALIZED
@@ -34,7 +34,7 @@ class V7_2022(Design):
         vmxon = "no-vmxon" not in self.mut
         return [
             KFunc("tdx_enable", "§5.1", ([Lock("cpu_hotplug_lock", "r", "§5.1")] if locked else []) + (
-                [OnEachCpu("cpu_vmxon_ipi", "§5.1"), OnEachCpuWait()] if vmxon else []) + [
+                [*on_each_cpu("cpu_vmxon_ipi", "§5.1")] if vmxon else []) + [
                 Lock("tdx_module_lock", fact="§1.2"),
                 If(lambda x: x.kern.tdx_module_status != "UNINITIALIZED", "unlock", "already tried"),
                 Call("init_tdx_module_v7"),
@@ -46,8 +46,7 @@ class V7_2022(Design):
             KFunc("init_tdx_module_v7", "§5.1", [
                 Seamcall(M.SYS_INIT, "§5.1"),
                 If(lambda x: x.t.ret != 0, "out", "TDH.SYS.INIT failed"),
-                OnEachCpu("tdx_lp_init_ipi", "§5.1"),
-                OnEachCpuWait(),
+                *on_each_cpu("tdx_lp_init_ipi", "§5.1"),
                 If(lambda x: x.kern.on_each_cpu_err != 0, "lp_err", "an LP.INIT failed"),
                 Call("init_tdx_module"),
                 Goto("out"),

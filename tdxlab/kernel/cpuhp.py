@@ -41,6 +41,11 @@ def _set_hp(x, hp, vmx_reset=False):
     c = x.t.cpu
     cs = x.cpus[c]
     x.cpus[c] = cs._replace(hp=hp, vmx=0 if vmx_reset else cs.vmx)
+    if hp == OFFLINE and not x.m.offline_keeps_lp_init and x.module.lp_done(c):
+        # §10.2, the other reading: the LP loses its LP.INIT when it goes offline (the kernel's
+        # tdx_lp_initialized flag is never cleared, §2.1, so nothing redoes it)
+        x.module = x.module._replace(lp_init=x.module.lp_init & ~(1 << c))
+        x.note(f"the module forgets CPU{c}'s LP.INIT (offline_keeps_lp_init = false, §10.2)")
 
 
 def _pop(x):
@@ -108,9 +113,9 @@ def cpu_down() -> KFunc:
         Do("", _pop, local=True),
         Goto("next"),
         Label("dead"),
-        WaitUntil(_no_work_left, "IPIs and work queued on this CPU to be flushed"),
-        Do("CPU leaves cpu_online_mask and is offline (its VMX state is gone)",
-           lambda x: _set_hp(x, OFFLINE, True), "§7.1"),
+        WaitUntil(_no_work_left, "the IPIs and work queued on this CPU to run",
+                  effect=lambda x: _set_hp(x, OFFLINE, True), fact="§7.1",
+                  text="CPU leaves cpu_online_mask and is offline (its VMX state is gone)"),
         WriteUnlock(),
         Ret(0),
         Label("rollback"),

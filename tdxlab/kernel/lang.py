@@ -163,20 +163,23 @@ class Do(Instr):
 
 
 class WaitUntil(Instr):
-    """Sleep until ``cond(state, thread)`` holds; ``why`` says what it waits for."""
+    """Sleep until ``cond(state, thread)`` holds, then (in the same step) do ``effect``."""
 
-    def __init__(self, cond: Callable, why: str, fact: str = ""):
-        self.cond, self.why, self.fact = cond, why, fact
+    def __init__(self, cond: Callable, why: str, fact: str = "", effect: Callable | None = None,
+                 text: str = ""):
+        self.cond, self.why, self.fact, self.effect, self._text = cond, why, fact, effect, text
 
     def text(self, st, t):
-        return f"wait: {self.why}"
+        return self._text or f"wait: {self.why}"
 
     def blocked(self, m, st, t):
-        return None if self.cond(st, t) else self.why
+        return None if self.cond(st, t) else f"waits for {self.why}"
 
     def run(self, x):
-        x.note(f"done waiting: {self.why}")
+        x.note(self._text or f"done waiting for {self.why}")
         x.advance()
+        if self.effect is not None:
+            self.effect(x)
 
 
 # --- the kernel's own checks (local: they read only the running context) ------------------------------
@@ -424,8 +427,23 @@ class OnEachCpu(Instr):
         x.push(self.callee)
 
 
+class OnEachCpuLocalDone(Instr):
+    """on_each_cpu(): the local call returned; IRQs back on (csd_lock_wait() spins with IRQs enabled)."""
+
+    local = True
+
+    def run(self, x):
+        x.t = x.t._replace(irqs_off=x.t.irqs_off - 1)
+        x.advance()
+
+
+def on_each_cpu(callee: str, fact: str = "§7.4") -> list:
+    """``on_each_cpu(callee, NULL, 1)`` as instructions: IPIs + local call, IRQs back on, wait."""
+    return [OnEachCpu(callee, fact), OnEachCpuLocalDone(), OnEachCpuWait(fact)]
+
+
 class OnEachCpuWait(Instr):
-    """on_each_cpu(), second half: IRQs back on, wait (preemption off) until every IPI handler ran."""
+    """on_each_cpu(), last part: wait (preemption off) until every IPI handler ran."""
 
     def __init__(self, fact: str = "§7.4"):
         self.fact = fact
@@ -441,7 +459,7 @@ class OnEachCpuWait(Instr):
         return None
 
     def run(self, x):
-        x.t = x.t._replace(irqs_off=x.t.irqs_off - 1, preempt_off=x.t.preempt_off - 1)
+        x.t = x.t._replace(preempt_off=x.t.preempt_off - 1)
         x.note("on_each_cpu(): every handler has run")
         x.advance()
 

@@ -127,9 +127,10 @@ class Machine:
     """Runs a design's kernel functions on a platform. Built by :class:`tdxlab.scenario.Scenario`."""
 
     def __init__(self, *, topology, platform, rule: str, funcs: dict[str, KFunc], design,
-                 module_loaded: bool = True):
+                 module_loaded: bool = True, offline_keeps_lp_init: bool = True):
         self.topology, self.platform, self.rule = topology, platform, rule
         self.funcs, self.design, self.module_loaded = funcs, design, module_loaded
+        self.offline_keeps_lp_init = offline_keeps_lp_init
 
     # --- who may run ---
     def _cpu_gates(self, st: State) -> tuple[set[str], dict[str, str]]:

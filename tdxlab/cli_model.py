@@ -1,0 +1,260 @@
+"""The model's verbs of the `tdxlab` command: designs, mutations, properties, scenarios, check, trace, graph.
+
+Names, flags, JSON keys and exit codes are a contract (see tdxlab.cli): exit 0 when every property holds,
+1 when one is violated, 2 for bad input, 3 when the budget ran out before a verdict.
+"""
+from __future__ import annotations
+
+import json
+import sys
+
+from tdxlab.errors import BadInput
+
+EXIT_OK, EXIT_VIOLATED, EXIT_BAD_INPUT, EXIT_INCOMPLETE = 0, 1, 2, 3
+
+
+def _scenario_options(p) -> None:
+    p.add_argument("design", nargs="?", help="v7-2022, v19-2024, kvm-6.16 or core-7.1 (see `tdxlab designs`)")
+    p.add_argument("--scenario", metavar="NAME", help="a scenario of data/scenarios (see `tdxlab scenarios`) "
+                                                      "or a .toml/.yaml file")
+    p.add_argument("--rule", choices=("old", "relaxed"), help="the module's LP.INIT rule "
+                                                              "(default: old for v7-2022, else relaxed)")
+    p.add_argument("--topology", metavar="PxCxT", help="packages x cores x threads (default 2x1x2)")
+    p.add_argument("--nosmt", action="store_true", help="boot with nosmt: SMT siblings parked")
+    p.add_argument("--offline", metavar="CPUS", help="CPUs offline from boot, e.g. 2,3 or 2-3")
+    p.add_argument("--hotplug", action="store_true", help="an administrator may offline (or online) each "
+                                                          "CPU but CPU0 once, at any time")
+    p.add_argument("--event", action="append", default=[], metavar="EVENT",
+                   help="another environment event: online:N, offline:N, create-td, create-vm (v19-2024)")
+    p.add_argument("--mutate", action="append", default=[], metavar="NAME", help="a mutation (repeatable; "
+                                                                                 "see `tdxlab mutations`)")
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="a design option, e.g. pass_vmxon=false for v19-2024")
+    p.add_argument("--max-states", type=_int, default=None, metavar="N", help="state budget (default 500000)")
+    p.add_argument("--max-seconds", type=float, default=None, metavar="S", help="time budget (default 120)")
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise BadInput(f"--max-states {text!r} is not a whole number") from None
+
+
+def _bool(v: str):
+    low = v.strip().lower()
+    if low in ("true", "yes", "1", "on"):
+        return True
+    if low in ("false", "no", "0", "off"):
+        return False
+    return v
+
+
+def scenario_from_args(args):
+    from tdxlab.scenario import Scenario, get_scenario
+
+    if args.scenario:
+        given = [f for f in ("design", "rule", "topology", "offline") if getattr(args, f)]
+        given += [f for f in ("nosmt", "hotplug") if getattr(args, f)]
+        given += [f for f in ("event", "mutate", "option") if getattr(args, f)]
+        if given:
+            raise BadInput(f"--scenario already fixes the design and platform; drop {', '.join(given)}")
+        return get_scenario(args.scenario)
+    if not args.design:
+        raise BadInput("name a design (see `tdxlab designs`) or a --scenario")
+    opts = {}
+    for o in args.option:
+        k, eq, v = o.partition("=")
+        if not eq or not k:
+            raise BadInput(f"--option {o!r} is not KEY=VALUE")
+        opts[k] = _bool(v)
+    return Scenario(args.design, args.rule, args.topology or "2x1x2", nosmt=args.nosmt,
+                    offline=args.offline or (), hotplug=args.hotplug, events=args.event,
+                    mutations=args.mutate, options=opts)
+
+
+def _budget(args) -> dict:
+    kw = {}
+    if args.max_states is not None:
+        if args.max_states < 1:
+            raise BadInput(f"--max-states {args.max_states}: the state budget must be at least 1")
+        kw["max_states"] = args.max_states
+    if args.max_seconds is not None:
+        if not args.max_seconds > 0:
+            raise BadInput(f"--max-seconds {args.max_seconds:g}: the time budget must be positive")
+        kw["max_seconds"] = args.max_seconds
+    return kw
+
+
+class _Progress:
+    """A progress bar on stderr, only when stderr is a terminal."""
+
+    def __init__(self, budget: int):
+        self.budget = budget
+        self.on = sys.stderr.isatty()
+
+    def __call__(self, states, transitions, frontier, seconds):
+        if not self.on:
+            return
+        frac = min(states / self.budget, 1.0)
+        bar = "#" * int(frac * 30)
+        sys.stderr.write(f"\r[{bar:<30}] {states} states, {transitions} transitions, {seconds:.1f} s")
+        sys.stderr.flush()
+
+    def done(self):
+        if self.on:
+            sys.stderr.write("\r" + " " * 79 + "\r")
+
+
+def run_check(args, keep_graph=False):
+    from tdxlab.check.explore import DEFAULT_MAX_STATES, explore
+
+    sc = scenario_from_args(args)
+    kw = _budget(args)
+    prog = _Progress(kw.get("max_states", DEFAULT_MAX_STATES))
+    try:
+        res = explore(sc, progress=prog, keep_graph=keep_graph, **kw)
+    finally:
+        prog.done()
+    return sc, res
+
+
+def cmd_check(args) -> int:
+    sc, res = run_check(args)
+    if args.json:
+        print(res.to_json())
+        return res.exit_code
+    print(sc.title())
+    print(f"{res.states} states, {res.transitions} transitions, {res.seconds:.2f} s"
+          + ("" if res.complete else f", INCOMPLETE: {res.stopped}"))
+    w = max(len(n) for n in res.verdicts)
+    for row in res.summary_rows():
+        steps = f" (shortest counterexample: {row['steps']} steps)" if row["verdict"] == "VIOLATED" else ""
+        print(f"  {row['property']:<{w}}  {row['verdict']}{steps}")
+        if row["verdict"] == "VIOLATED":
+            print(f"  {'':<{w}}    {row['why']}")
+    if res.violated:
+        print(f"see one: tdxlab trace ... --property {res.violated[0]}")
+    return res.exit_code
+
+
+def cmd_trace(args) -> int:
+    from tdxlab.check.properties import check_property
+
+    check_property(args.property)
+    sc, res = run_check(args)
+    v = res.verdicts[args.property]
+    if v.holds is not False:
+        msg = "holds on every interleaving" if v.holds else f"has no verdict ({res.stopped})"
+        print(f"{args.property} {msg}: no counterexample", file=sys.stderr)
+        return EXIT_OK if v.holds else EXIT_INCOMPLETE
+    steps = res.counterexample(args.property)
+    rows = [{"step": i + 1, "cpu": info.cpu, "context": info.context, "function": info.function,
+             "action": info.action, "result": info.result} for i, (info, _) in enumerate(steps[1:])]
+    if args.format == "json":
+        print(json.dumps({"property": args.property, "detail": v.detail, "counterexample": rows}, indent=2))
+    else:
+        from tdxlab.views import trace_frame
+
+        df = trace_frame(sc, steps)
+        if args.format == "csv":
+            sys.stdout.write(df.to_csv(index=False))
+        else:
+            import pandas as pd
+
+            with pd.option_context("display.max_colwidth", 70, "display.width", 250,
+                                   "display.max_rows", 1000, "display.max_columns", 30):
+                print(f"{args.property} VIOLATED: {v.detail}")
+                print(df.to_string(index=False))
+    return EXIT_VIOLATED
+
+
+def cmd_graph(args) -> int:
+    from pathlib import Path
+
+    from tdxlab import views
+    from tdxlab.check.properties import check_property
+
+    out = Path(args.out)
+    if out.suffix not in (".svg", ".png", ".dot"):
+        raise BadInput(f"--out {args.out!r}: choose a .svg, .png or .dot file")
+    if args.property:
+        check_property(args.property)
+    kind = args.kind
+    if kind == "module" and not args.property:
+        sc = scenario_from_args(args)
+        _, last = sc.run_first()[-1]
+        g = views.module_graph(last, sc.topology)
+    else:
+        sc, res = run_check(args, keep_graph=(kind == "states"))
+        prop = args.property or (res.violated[0] if res.violated else None)
+        if kind == "states":
+            g = views.state_graph(res, highlight=prop)
+        elif kind == "locks":
+            g = views.lock_graph(res)
+        else:
+            steps = res.counterexample(prop) if prop and res.verdicts[prop].holds is False else sc.run_first()
+            g = views.module_graph(steps[-1][1], sc.topology) if kind == "module" else views.lanes(sc, steps)
+    views.save_view(g, out)
+    print(f"wrote {out}")
+    return EXIT_OK
+
+
+def cmd_designs(args) -> int:
+    from tdxlab.designs import DESIGNS
+
+    for name, d in DESIGNS.items():
+        print(f"{name:<10} {d.era}: {d.summary}")
+    return EXIT_OK
+
+
+def cmd_mutations(args) -> int:
+    from tdxlab.designs import DESIGNS
+    from tdxlab.mutations import MUTATIONS
+
+    for name, text in MUTATIONS.items():
+        where = ", ".join(d for d, cls in DESIGNS.items() if name in cls.mutation_notes)
+        print(f"{name:<18} {text} [applies to: {where}]")
+    return EXIT_OK
+
+
+def cmd_properties(args) -> int:
+    from tdxlab.check.properties import PROPERTIES
+
+    for name, p in PROPERTIES.items():
+        print(f"{name:<24} {p.summary} ({p.fact})")
+    return EXIT_OK
+
+
+def cmd_scenarios(args) -> int:
+    from tdxlab.scenario import list_scenarios
+
+    for name, sc in list_scenarios().items():
+        first = (sc.story or "").strip().splitlines()
+        print(f"{name:<28} {first[0] if first else sc.title()}")
+    return EXIT_OK
+
+
+def add_verbs(sub) -> None:
+    for name, fn, text in (("designs", cmd_designs, "list the designs, 2022 to 2026"),
+                           ("mutations", cmd_mutations, "list the mutations (what-ifs)"),
+                           ("properties", cmd_properties, "list the properties the checker decides"),
+                           ("scenarios", cmd_scenarios, "list the scenarios in data/scenarios")):
+        p = sub.add_parser(name, help=text)
+        p.set_defaults(func=fn)
+    p = sub.add_parser("check", help="check every property on every interleaving")
+    _scenario_options(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_check)
+    p = sub.add_parser("trace", help="print the shortest counterexample of a property")
+    _scenario_options(p)
+    p.add_argument("--property", required=True, metavar="NAME", help="see `tdxlab properties`")
+    p.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    p.set_defaults(func=cmd_trace)
+    p = sub.add_parser("graph", help="draw a state graph, the module's states, the lock graph or lanes")
+    _scenario_options(p)
+    p.add_argument("--kind", choices=("states", "module", "locks", "lanes"), default="states")
+    p.add_argument("--property", metavar="NAME", help="whose counterexample to highlight (default: the "
+                                                      "first violated)")
+    p.add_argument("--out", required=True, metavar="FILE", help=".svg, .png or .dot")
+    p.set_defaults(func=cmd_graph)

@@ -1,0 +1,28 @@
+"""Rendering and saving any view: pictures through tdxlab.render, trace tables through save_trace."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from tdxlab.errors import BadInput
+from tdxlab.render import dot_source, render_svg, save
+from tdxlab.views.trace import save_trace, trace_styler
+
+
+def to_svg(obj) -> str:
+    """SVG text of a view (a graphviz object or DOT source), via :func:`tdxlab.render.render_svg`
+    (cached, deterministic, :class:`RenderError` without ``dot``). A trace DataFrame gives its styled
+    HTML table instead, since a table is not a picture."""
+    if isinstance(obj, pd.DataFrame):
+        raise BadInput("a trace table is not a picture: use trace_styler(df).to_html() or save_trace()")
+    return render_svg(obj)
+
+
+def save_view(obj, path: "str | Path") -> Path:
+    """Save a view by suffix: pictures as .svg, .png or .dot (:func:`tdxlab.render.save`); trace
+    DataFrames as .csv, .json, .html or .md (:func:`save_trace`)."""
+    if isinstance(obj, pd.DataFrame):
+        return save_trace(obj, path)
+    dot_source(obj)  # one clear BadInput for something that is not a picture
+    return save(obj, path)
