@@ -230,8 +230,9 @@ def cmd_scenarios(args) -> int:
     from tdxlab.scenario import list_scenarios
 
     for name, sc in list_scenarios().items():
-        first = (sc.story or "").strip().splitlines()
-        print(f"{name:<28} {first[0] if first else sc.title()}")
+        story = " ".join((sc.story or "").split())
+        first = story.split(". ")[0].rstrip(".") if story else sc.title()
+        print(f"{name:<30} {first}")
     return EXIT_OK
 
 

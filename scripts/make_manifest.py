@@ -1,0 +1,83 @@
+"""Write data/expected.toml, the verdict manifest, from running the model on every scenario.
+
+Run it after a deliberate model change, read the diff, and explain every surprising verdict in COMMENTS:
+the manifest is then checked by tests/test_manifest.py, in the manner of tlaplus/Examples' manifest and the
+`Result:` lines of the kernel's litmus tests.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tdxlab.check.explore import explore  # noqa: E402
+from tdxlab.check.properties import PROPERTIES  # noqa: E402
+from tdxlab.scenario import list_scenarios  # noqa: E402
+
+# Why a verdict that might surprise a reader is what it is ("scenario.property": text).
+COMMENTS = {
+    "nosmt-old-rule.lp-init-before-seamcall": "TDH.SYS.CONFIG answers TDX_SYS_CONFIG_NOT_PENDING: parked "
+                                              "siblings count in num_of_lps (§10.9) but never do LP.INIT",
+    "old-rule-offline-at-boot.lp-init-before-seamcall": "CONFIG refused while CPU1 has no LP.INIT (§5.1)",
+    "online-after-init-old-rule.online-cpus-ready": "only because offline_keeps_lp_init = false (§10.2)",
+    "irq-race-second-user.no-deadlock": "an IPI spins on sysinit_lock held by the interrupted task on the "
+                                        "same CPU (§2.1: raw_spin_lock, not irqsave)",
+    "irq-race-second-user.lock-order": "sysinit_lock used in hardirq and with IRQs on",
+    "irq-race-second-user.init-succeeds": "the IPI's tdx_cpu_enable() gets TDX_SYS_LP_INIT_DONE, so the "
+                                          "on_each_cpu() pass reports an error",
+    "kvm-6.16-second-user.no-spurious-error": "no IPI is needed: the hotplug thread preempts the task between "
+                                              "its flag check and its LP.INIT",
+    "offline-without-hotplug-lock.vmx-before-seamcall": "KEY.CONFIG's kworker runs on CPU1 after its "
+                                                        "teardown dropped VMX (§10.6: the work still runs)",
+    "seamcall-before-vmxon.kernel-asserts": "6.16's tdx_online_cpu() warns on CR4.VMXE clear (§1.3)",
+    "setup-state-under-lock.lock-order": "recursive read of cpu_hotplug_lock",
+    "kvm-lock-inversion.no-deadlock": "cpu_up/1 holds cpu_hotplug_lock (write) and waits for kvm_lock; "
+                                      "create-vm holds kvm_lock and waits for the read lock",
+    "v19-irqs-on.no-spurious-error": "holds: cpu_hotplug_lock already keeps the online callback away from "
+                                     "every IPI pass; only the assertion and lockdep's usage check fire "
+                                     "(§10.10)",
+    "v19-no-kvm-lock.lock-order": "holds, surprisingly: kvm_lock is not what keeps hardware_enable_all() "
+                                  "and kvm_online_cpu() apart; cpu_hotplug_lock is",
+    "kvm-6.16-hotplug-any-time.init-succeeds": "both CPUs of package 1 offlined before kvm_intel loads: "
+                                               "config_global_keyid() skips the package, TDMR.INIT gets "
+                                               "TDX_SYS_NOT_READY (§1.2: callers must keep a CPU per package)",
+    "kvm-6.16-hotplug-td.cpu-online-succeeds": "holds: the -EBUSY refusal of package 1's last CPU is "
+                                               "intended (§1.3)",
+    "v19-2024-hotplug-td.package-keys": "v19 had no offline refusal; 6.16 added it (§1.3)",
+    "reonline-forgets-lp-init.online-cpus-ready": "the never-cleared tdx_lp_initialized flag (§2.1) skips "
+                                                  "LP.INIT the module forgot (§10.2, offline_keeps_lp_init = "
+                                                  "false)",
+    "no-module-loaded.init-succeeds": "VMfailInvalid: TDX_SEAMCALL_VMFAILINVALID, -ENODEV (§4.2)",
+    "v7-2022-online-later.online-cpus-ready": "v7 has no CPU-online callback (§5.1)",
+}
+
+
+def main() -> int:
+    out = ["# Expected verdicts and distinct-state counts, one table per scenario of data/scenarios/.",
+           "# Written by scripts/make_manifest.py from running the model; checked by tests/test_manifest.py.",
+           "# A changed count or verdict is a changed model: explain it here before you commit it.", ""]
+    for name, sc in list_scenarios().items():
+        r = explore(sc)
+        assert r.complete, name
+        out.append(f'["{name}"]')
+        out.append(f"states = {r.states}")
+        out.append(f"transitions = {r.transitions}")
+        for p in PROPERTIES:
+            v = r.verdicts[p]
+            c = COMMENTS.get(f"{name}.{p}")
+            line = f'"{p}" = "{"holds" if v.holds else "violated"}"'
+            if v.holds is False:
+                line += f"  # {len(v.path)} steps" + (f": {c}" if c else "")
+            elif c:
+                line += f"  # {c}"
+            out.append(line)
+        out.append("")
+    (ROOT / "data" / "expected.toml").write_text("\n".join(out))
+    print(f"wrote {ROOT / 'data' / 'expected.toml'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
