@@ -38,8 +38,10 @@ COMMENTS = {
     "v19-irqs-on.no-spurious-error": "holds: cpu_hotplug_lock already keeps the online callback away from "
                                      "every IPI pass; only the assertion and lockdep's usage check fire "
                                      "(§10.10)",
-    "v19-no-kvm-lock.lock-order": "holds, surprisingly: kvm_lock is not what keeps hardware_enable_all() "
-                                  "and kvm_online_cpu() apart; cpu_hotplug_lock is",
+    "v19-no-kvm-lock.no-spurious-error": "two VM creations both see kvm_usage_count == 0: the second VMXON "
+                                         "gets -EBUSY (cpus_read_lock() is shared by readers)",
+    "v19-no-kvm-lock.cpu-online-succeeds": "holds: cpu_hotplug_lock, not kvm_lock, keeps the online "
+                                           "callback away from hardware_enable_all()",
     "kvm-6.16-hotplug-any-time.init-succeeds": "both CPUs of package 1 offlined before kvm_intel loads: "
                                                "config_global_keyid() skips the package, TDMR.INIT gets "
                                                "TDX_SYS_NOT_READY (§1.2: callers must keep a CPU per package)",

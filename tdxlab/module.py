@@ -104,6 +104,8 @@ def call(m: ModuleState, leaf: str, cpu: int, *, rule: str, num_lps: int, num_pk
 
     ``num_lps``/``num_pkgs`` are what MCHECK reports (every BIOS-enabled LP, every package).
     """
+    if leaf not in LEAVES:
+        raise UnknownName(f"unknown SEAMCALL leaf {leaf!r}: the model issues {', '.join(LEAVES)}")
     # Dispatcher gate (§1.1).
     if m.sys == SYS_SHUTDOWN:
         return "TDX_SYS_SHUTDOWN", m
@@ -159,5 +161,4 @@ def call(m: ModuleState, leaf: str, cpu: int, *, rule: str, num_lps: int, num_pk
         if m.tdmr_done:
             return "TDX_TDMR_ALREADY_INITIALIZED", m
         return "TDX_SUCCESS", m._replace(tdmr_done=True)
-
-    raise UnknownName(f"unknown SEAMCALL leaf {leaf!r}: the model issues {', '.join(LEAVES)}")
+    raise AssertionError(leaf)  # every leaf of LEAVES is handled above

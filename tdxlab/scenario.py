@@ -68,7 +68,7 @@ class Scenario:
         muts = [mutations] if isinstance(mutations, str) else list(mutations)
         self.mutations = tuple(sorted({check_mutation(m) for m in muts}))
         self.options = dict(options or {})
-        self.design = cls(frozenset(self.mutations), self.options)
+        self.design = cls(frozenset(self.mutations), self.options, self.platform)
         self.name, self.story = name, story
         self.module_loaded = bool(module_loaded)
         if not isinstance(offline_keeps_lp_init, bool):

@@ -22,7 +22,8 @@ class Design:
     options_doc: dict[str, str] = {}
     extra_events: tuple[str, ...] = ()
 
-    def __init__(self, mutations=frozenset(), options=None):
+    def __init__(self, mutations=frozenset(), options=None, platform=None):
+        self.platform = platform
         for mu in mutations:
             if mu not in self.mutation_notes:
                 raise NotApplicable(f"mutation {mu!r} does not apply to design {self.name!r}: "
@@ -102,8 +103,9 @@ class Design:
             return f"admin: echo 0 > /sys/devices/system/cpu/cpu{ev[8:]}/online"
         if ev == "create-td":
             return "KVM creates a TD: a guest KeyID is allocated"
-        if ev == "create-vm":
-            return "KVM creates a VM: hardware_enable_all()"
+        if ev in ("create-vm", "create-vm2"):
+            return ("another process" if ev == "create-vm2" else "a process") + \
+                " creates a VM: hardware_enable_all()"
         return ev
 
     def fire_event(self, m, x, ev: str) -> tuple[str, str]:
@@ -163,5 +165,6 @@ class Design:
                        for o in topo.cpus_of_package(topo.package_of(c)))
 
 
-def second_user_cpu(topology) -> int:
-    return topology.ncpus - 1
+def second_user_cpu(platform) -> int:
+    """The highest CPU online at boot: where the second TDX user runs (CPU0 runs the bring-up path)."""
+    return max(c for c in platform.topology.cpus() if platform.boot_state(c) == ONLINE)

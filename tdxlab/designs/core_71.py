@@ -43,8 +43,8 @@ class CORE_71(Design):
         "no-vmxon": "tdx_online_cpu() skips x86_virt_get_ref()",
     }
 
-    def __init__(self, mutations=frozenset(), options=None):
-        super().__init__(mutations, options)
+    def __init__(self, mutations=frozenset(), options=None, platform=None):
+        super().__init__(mutations, options, platform)
         self.cpuhp = {TDX_STATE: (None, "tdx_online_cpu", "tdx_offline_cpu")}
 
     def not_applicable(self, mu):

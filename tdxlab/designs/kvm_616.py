@@ -62,15 +62,15 @@ class KVM_616(Design):
         "plain-setup-state": "tdx_bringup() calls cpuhp_setup_state() under cpus_read_lock()",
     }
 
-    def __init__(self, mutations=frozenset(), options=None):
-        super().__init__(mutations, options)
+    def __init__(self, mutations=frozenset(), options=None, platform=None):
+        super().__init__(mutations, options, platform)
         self.cpuhp = {KVM_STATE: (CPUHP.KVM_STATIC_ORDER, "kvm_online_cpu", "kvm_offline_cpu"),
                       TDX_STATE: (None, "tdx_online_cpu", "tdx_offline_cpu")}
 
     def roots(self, topology):
         r = super().roots(topology)
         if "second-user" in self.mut:
-            r.append(second_user.root(topology))
+            r.append(second_user.root(self.platform))
         return r
 
     def functions(self):

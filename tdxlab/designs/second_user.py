@@ -26,5 +26,5 @@ def functions() -> list[KFunc]:
     ])]
 
 
-def root(topology):
-    return (NAME, second_user_cpu(topology), TASK, "second_tdx_user")
+def root(platform):
+    return (NAME, second_user_cpu(platform), TASK, "second_tdx_user")

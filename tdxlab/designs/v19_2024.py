@@ -40,7 +40,7 @@ class V19_2024(Design):
                "kvm_online_cpu under kvm_lock")
     fact = "§3.2"
     loader_function = "tdx_hardware_setup"
-    extra_events = ("create-vm",)
+    extra_events = ("create-vm", "create-vm2")
     mutation_notes = {
         "no-hotplug-lock": "tdx_hardware_setup() does not take cpus_read_lock()",
         "irqs-on": "kvm_online_cpu() calls tdx_cpu_enable() without local_irq_save()",
@@ -51,8 +51,8 @@ class V19_2024(Design):
     }
     options_doc = {"pass_vmxon": "§10.1: the per-CPU pass does its own VMXON (default true)"}
 
-    def __init__(self, mutations=frozenset(), options=None):
-        super().__init__(mutations, options)
+    def __init__(self, mutations=frozenset(), options=None, platform=None):
+        super().__init__(mutations, options, platform)
         self.pass_vmxon = bool(self.opt.get("pass_vmxon", True))
         self.cpuhp = {"kvm/cpu:online": (KVM_STATIC_ORDER, "kvm_online_cpu", "kvm_offline_cpu")}
 
@@ -67,7 +67,7 @@ class V19_2024(Design):
     def roots(self, topology):
         r = super().roots(topology)
         if "second-user" in self.mut:
-            r.append(second_user.root(topology))
+            r.append(second_user.root(self.platform))
         return r
 
     def functions(self):
@@ -147,14 +147,16 @@ class V19_2024(Design):
 
     # --- the create-vm event: kvm_create_vm() -> hardware_enable_all() ---
     def event_enabled(self, m, st, ev):
-        if ev == "create-vm":
-            return st.kern.init_done and st.kern.init_ret == 0 and st.thread("create-vm") is None
+        if ev in ("create-vm", "create-vm2"):
+            return st.kern.init_done and st.kern.init_ret == 0 and st.thread(ev) is None
         return super().event_enabled(m, st, ev)
 
     def fire_event(self, m, x, ev):
-        if ev == "create-vm":
-            x.spawn("create-vm", 0, TASK, "hardware_enable_all")
-            x.note("a process creates a VM: kvm_create_vm() calls hardware_enable_all()")
+        if ev in ("create-vm", "create-vm2"):
+            online = [c for c, cs in enumerate(x.cpus) if cs.hp == ONLINE]
+            cpu = 0 if ev == "create-vm" else online[-1]  # the second process: the highest online CPU
+            x.spawn(ev, cpu, TASK, "hardware_enable_all")
+            x.note(f"a process on CPU{cpu} creates a VM: kvm_create_vm() calls hardware_enable_all()")
             return "kvm_create_vm", "§3.3"
         return super().fire_event(m, x, ev)
 
@@ -162,4 +164,4 @@ class V19_2024(Design):
         """KVM uses TDX on a CPU only while virtualization is enabled (kvm_usage_count > 0) and no
         hardware_enable_all() is still in progress (the VM that needs it is not created yet)."""
         return (st.kern.tdx_module_status == INITIALIZED and st.kern.kvm_usage_count > 0
-                and st.thread("create-vm") is None)
+                and st.thread("create-vm") is None and st.thread("create-vm2") is None)

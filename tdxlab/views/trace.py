@@ -118,6 +118,8 @@ def trace_styler(df: pd.DataFrame):
 
     st = Styler(df, uuid="tdxlab", cell_ids=False)
     st = st.apply(css, axis=None).hide(axis="index")
+    short = [c for c in df.columns if c not in ("action", "function")]
+    st = st.set_properties(subset=short, **{"white-space": "nowrap"})
     st = st.set_table_styles([
         {"selector": "", "props": "border-collapse: collapse; font-size: 0.85em;"},
         {"selector": "th", "props": "text-align: left; border-bottom: 1px solid #888; padding: 2px 6px;"},
