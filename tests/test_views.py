@@ -80,7 +80,7 @@ def test_trace_styler_highlights_changes_and_errors(race):
     col = {c: i for i, c in enumerate(df.columns)}
 
     def css(row, name):
-        return "; ".join(f"{k}: {v}" for k, v in ctx.get((row, col[name]), []))
+        return "; ".join(f"{k}: {v}" for k, v in ctx.get((row, col[name]), []) if k != "white-space")
 
     race_row = df.index[df["result"] == "TDX_SYS_LP_INIT_DONE"][0]
     assert css(race_row, "result") == ERROR_CSS
