@@ -67,7 +67,7 @@ class Design:
     def in_tdx_enable(self, st) -> bool:
         """The bring-up context is inside tdx_enable() (or 7.1's init_tdx_module())."""
         t = st.thread(self.loader)
-        return t is not None and any(f.fn in ("tdx_enable", "init_tdx_module") for f in t.stack)
+        return self.loader_running(st) and any(f.fn in ("tdx_enable", "init_tdx_module") for f in t.stack)
 
     def event_enabled(self, m, st, ev: str) -> bool:
         ev, _, when = ev.partition("@")

@@ -1,0 +1,260 @@
+"""The stepper's panels as plain HTML and SVG text: no widgets here, so they are easy to test and cache.
+
+* :func:`lanes_html`: one column per CPU (context, IRQs, VMX, LP.INIT, the kernel's flag, locks held, what
+  each context waits for), cells coloured by value;
+* :func:`locks_html`: each lock with its kind, holder, readers and waiters;
+* :func:`last_step_html`: the last step in words: context, kernel function, SEAMCALL and its decoded
+  status (tdxlab.decode), the fact it stands on, and any property it broke;
+* :func:`blocked_html`: why each blocked context cannot run;
+* :func:`module_svg`: views.module_graph of the state, rendered through tdxlab.render (cached by DOT source);
+* :func:`inline_svg`, :func:`stack_svgs`: SVG text ready for an HTML widget / one picture of several.
+"""
+from __future__ import annotations
+
+import html
+import re
+
+from tdxlab.platform import IN_ONLINE_MASK
+
+# colours shared with tdxlab.views (_dot.KIND_FILL) so the stepper and the pictures agree
+KIND_FILL = {"task": "#dbe9f6", "hotplug": "#e3f1dc", "hardirq": "#fde3c8", "admin": "#eeeeee"}
+GOOD, BAD, OFF, WARN, LOCK = "#cdeccd", "#f9d0d0", "#eeeeee", "#ffe7b3", "#e6e0f5"
+
+CSS = """
+<style>
+.tdxlab-stepper {font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; font-size: 13px;}
+.tdxlab-stepper .tdxlab-title {font-size: 15px; font-weight: 600; margin: 2px 0 0 0;}
+.tdxlab-stepper .tdxlab-story {color: #444; margin: 2px 0 4px 0; max-width: 70em;}
+.tdxlab-stepper table.tdxlab-lanes, .tdxlab-stepper table.tdxlab-locks {border-collapse: collapse;
+  font-size: 12px; margin: 4px 0;}
+.tdxlab-stepper table.tdxlab-lanes th, .tdxlab-stepper table.tdxlab-lanes td,
+.tdxlab-stepper table.tdxlab-locks th, .tdxlab-stepper table.tdxlab-locks td {
+  border: 1px solid #c8c8c8; padding: 3px 7px; text-align: left; vertical-align: top;}
+.tdxlab-stepper table.tdxlab-lanes th {background: #e4e4e4;}
+.tdxlab-stepper table.tdxlab-lanes th.row {background: #f3f3f3; font-weight: 600; white-space: nowrap;}
+.tdxlab-stepper .ctx {display: inline-block; border-radius: 3px; padding: 0 4px; margin: 1px 0;
+  border: 1px solid #999;}
+.tdxlab-stepper .ctx.run {border: 2px solid #2b7a2b;}
+.tdxlab-stepper .ctx.wait {border: 2px dashed #b03030;}
+.tdxlab-stepper .lockchip {display: inline-block; background: #e6e0f5; border: 1px solid #7a63b5;
+  border-radius: 3px; padding: 0 4px; margin: 1px 2px 1px 0;}
+.tdxlab-stepper .waits {color: #8a1f1f;}
+.tdxlab-stepper .last {border-left: 4px solid #4a7fb5; background: #f5f8fc; padding: 4px 8px; margin: 4px 0;}
+.tdxlab-stepper .last.err {border-left-color: #d62728; background: #fdf1f1;}
+.tdxlab-stepper .broke {color: #a40000; font-weight: 600;}
+.tdxlab-stepper .muted {color: #666;}
+.tdxlab-stepper .tdxlab-message {color: #a40000; font-weight: 600;}
+.tdxlab-stepper .tdxlab-svg svg {max-width: 100%; height: auto;}
+.tdxlab-stepper .history {font-size: 12px; color: #333; max-height: 9em; overflow-y: auto;}
+.tdxlab-stepper .history .cur {background: #fff3b0; font-weight: 600;}
+</style>
+"""
+
+
+def esc(x: object) -> str:
+    return html.escape(str(x), quote=True)
+
+
+def _cell(text: str, bg: str | None = None, title: str = "") -> str:
+    style = f' style="background:{bg}"' if bg else ""
+    t = f' title="{esc(title)}"' if title else ""
+    return f"<td{style}{t}>{text}</td>"
+
+
+HP_COLOUR = {"online": GOOD, "offline": OFF}
+
+
+def lanes_html(desc: dict) -> str:
+    """The per-CPU lanes of ``Scenario.describe(state)`` as an HTML table (one column per CPU)."""
+    cpus = desc["cpus"]
+    ctx_by_name = {c["name"]: c for c in desc["contexts"]}
+    by_cpu: dict[int, list[dict]] = {}
+    for c in desc["contexts"]:
+        by_cpu.setdefault(c["cpu"], []).append(c)
+    head = "".join(f"<th>CPU{c['cpu']}<br><span class='muted'>pkg {c['package']} core {c['core']} "
+                   f"thr {c['thread']}</span></th>" for c in cpus)
+    rows = []
+
+    def row(name: str, cells: list[str], title: str = "") -> None:
+        t = f' title="{esc(title)}"' if title else ""
+        rows.append(f"<tr><th class='row'{t}>{esc(name)}</th>{''.join(cells)}</tr>")
+
+    row("hotplug", [_cell(esc(c["state"]), HP_COLOUR.get(c["state"], WARN)) for c in cpus],
+        "the CPU's hotplug state (§7.1)")
+    ctx_cells = []
+    for c in cpus:
+        parts = []
+        for ctx in by_cpu.get(c["cpu"], []):
+            running = ctx["waits"] is None
+            cls = "ctx run" if running else "ctx wait"
+            bg = KIND_FILL.get(ctx["kind"], "#ffffff")
+            stack = " › ".join(ctx["stack"])
+            parts.append(f"<span class='{cls}' style='background:{bg}' title='{esc(ctx['kind'])}: {esc(stack)}'>"
+                         f"{esc(ctx['name'])}</span> <span class='muted'>{esc(ctx['function'])}()</span>"
+                         f"<br><span class='muted'>next: {esc(ctx['next'])}</span>")
+        ctx_cells.append(_cell("<br>".join(parts) or "<span class='muted'>idle</span>"))
+    row("contexts", ctx_cells, "contexts on this CPU: solid green border = may run now, dashed red = blocked")
+    row("IRQs", [_cell(c["irqs"], GOOD if c["irqs"] == "on" else WARN) for c in cpus],
+        "local interrupts (§2.2, §7.4)")
+    row("VMX", [_cell("on" if c["vmx"] == 1 else ("off" if c["vmx"] <= 0 else f"on (refs {c['vmx']})"),
+                      GOOD if c["vmx"] > 0 else OFF) for c in cpus],
+        "post-VMXON? A SEAMCALL without it raises #UD (§4.2)")
+    row("LP.INIT", [_cell("done" if c["lp_init"] else "no", GOOD if c["lp_init"] else OFF) for c in cpus],
+        "has the module seen TDH.SYS.LP.INIT on this LP (§1.1, §5)")
+    row("tdx_lp_initialized", [_cell("set" if c["tdx_lp_initialized"] else "clear",
+                                     GOOD if c["tdx_lp_initialized"] else OFF) for c in cpus],
+        "the kernel's per-CPU flag (§2.1); it can disagree with the module's LP.INIT")
+    lock_cells, wait_cells = [], []
+    for c in cpus:
+        held, waits = [], []
+        for ctx in by_cpu.get(c["cpu"], []):
+            for lk in ctx["locks"]:
+                held.append(f"<span class='lockchip' title='held by {esc(ctx['name'])}'>{esc(lk)}</span>")
+            if ctx["waits"]:
+                waits.append(f"<b>{esc(ctx['name'])}</b> {esc(ctx['waits'])}")
+        lock_cells.append(_cell(" ".join(held) or "<span class='muted'>none</span>", LOCK if held else None))
+        wait_cells.append(_cell("<br>".join(f"<span class='waits'>{w}</span>" for w in waits)
+                                or "<span class='muted'>-</span>", BAD if waits else None))
+    row("locks held", lock_cells, "locks held by the contexts of this CPU (§3)")
+    row("waits for", wait_cells, "why a context cannot take a step now")
+    del ctx_by_name
+    return f"<table class='tdxlab-lanes'><tr><th></th>{head}</tr>{''.join(rows)}</table>"
+
+
+def locks_html(desc: dict) -> str:
+    """Each lock: kind, holder (or readers), waiters. Locks nobody touches are shown grey."""
+    rows = []
+    for lk in desc["locks"]:
+        holder = lk["holder"] or ""
+        readers = ", ".join(lk["readers"])
+        who = holder + (" (write)" if holder and lk["kind"] == "percpu-rwsem" else "")
+        if readers:
+            who = (who + "; " if who else "") + f"readers: {readers}"
+        waiting = list(lk["waiters"])
+        if lk["waiting_writer"] and lk["waiting_writer"] not in waiting:
+            waiting.append(f"{lk['waiting_writer']} (writer)")
+        busy = bool(who or waiting)
+        style = "" if busy else " class='muted'"
+        rows.append(f"<tr{style}><td><code>{esc(lk['lock'])}</code></td><td>{esc(lk['kind'])}</td>"
+                    + _cell(esc(who) or "free", LOCK if who else None)
+                    + _cell(esc(", ".join(waiting)) or "-", BAD if waiting else None) + "</tr>")
+    return ("<table class='tdxlab-locks'><tr><th>lock</th><th>kind</th><th>held by</th><th>waiting</th></tr>"
+            + "".join(rows) + "</table>")
+
+
+def _decoded(result: str) -> str:
+    try:
+        from tdxlab import facts
+        from tdxlab.decode import decode
+
+        d = decode(facts.status_value(result))
+    except Exception:  # noqa: BLE001 - a name the data does not know: show the name only
+        return esc(result)
+    bits = [f"<code>{esc(d.hex)}</code>", esc(d.class_bits())]
+    if d.meaning:
+        bits.append(esc(d.meaning))
+    if d.origin == "kernel-sw":
+        bits.append("made by the kernel's SEAMCALL code: the TDX module never saw the call")
+    bits.append(f"kernel returns {esc(d.kernel_returns())}")
+    return f"<b>{esc(d.name or result)}</b>: " + "; ".join(bits)
+
+
+def last_step_html(info, index: int, total: int) -> str:
+    """The last step in words; ``info`` is a StepInfo or None (the initial state)."""
+    if info is None:
+        return (f"<div class='last'><b>step 0 of {total}</b>: the initial state. "
+                "Press step (or Play) to run the next step.</div>")
+    err = bool(info.result) and info.result != "TDX_SUCCESS"
+    where = f"CPU{info.cpu}" if info.cpu is not None else "the administrator"
+    parts = [f"<b>step {index} of {total}</b>: <code>{esc(info.context)}</code> on {esc(where)} in "
+             f"<code>{esc(info.function)}()</code>: {esc(info.action)}"]
+    if info.leaf:
+        parts.append(f"SEAMCALL <b>{esc(info.leaf)}</b> returned {_decoded(info.result or '')}"
+                     + (f"; the kernel sees <code>{esc(info.errno)}</code>" if info.errno else ""))
+    if info.fact:
+        parts.append(f"<span class='muted'>fact sheet {esc(info.fact)}</span>")
+    for kind, detail in info.events:
+        parts.append(f"<span class='broke'>&#9888; {esc(kind)}: {esc(detail)}</span>")
+    cls = "last err" if err or info.events else "last"
+    return f"<div class='{cls}'>" + "<br>".join(parts) + "</div>"
+
+
+def blocked_html(desc: dict) -> str:
+    """Why each blocked context cannot run (empty when every context may run)."""
+    items = [f"<li><b>{esc(c['name'])}</b> (CPU{c['cpu']}, {esc(c['function'])}()) {esc(c['waits'])}</li>"
+             for c in desc["contexts"] if c["waits"]]
+    if not items:
+        return ""
+    return "<div class='waits'>Blocked:<ul style='margin:2px 0'>" + "".join(items) + "</ul></div>"
+
+
+def history_html(steps, index: int) -> str:
+    """The steps so far, the current one highlighted (newest last)."""
+    out = []
+    for i, (info, _) in enumerate(steps):
+        if info is None:
+            text = "initial state"
+        else:
+            res = f" → {info.result}" if info.result else ""
+            text = f"{info.context}: {info.function}(): {info.action[:90]}{res}"
+        cls = " class='cur'" if i == index else ""
+        out.append(f"<div{cls}>{i}. {esc(text)}</div>")
+    return "<div class='history'>" + "".join(out) + "</div>"
+
+
+def module_graph_view(state, scenario):
+    from tdxlab.views import module_graph
+
+    return module_graph(state, scenario)
+
+
+def module_svg(state, scenario) -> str:
+    """The module's state graph with the current state lit, as SVG text (cached by DOT source)."""
+    from tdxlab.render import render_svg
+
+    return render_svg(module_graph_view(state, scenario))
+
+
+_PROLOG = re.compile(r"^.*?(?=<svg)", re.S)
+
+
+def inline_svg(svg: str, alt: str = "") -> str:
+    """SVG text without its XML prolog and DOCTYPE, with an accessible label, for an HTML widget."""
+    body = _PROLOG.sub("", svg, count=1)
+    if alt:
+        body = body.replace("<svg", f'<svg role="img" aria-label="{esc(alt)}"', 1)
+    return body
+
+
+_SIZE = re.compile(r'<svg[^>]*?width="([\d.]+)pt"[^>]*?height="([\d.]+)pt"', re.S)
+
+
+def _size(svg: str) -> tuple[float, float]:
+    m = _SIZE.search(svg)
+    if not m:
+        return 400.0, 300.0
+    return float(m.group(1)), float(m.group(2))
+
+
+def stack_svgs(svgs: list[str], title: str = "") -> str:
+    """Several SVG pictures stacked vertically into one standalone SVG document."""
+    y = 0.0
+    width = 0.0
+    parts = []
+    for s in svgs:
+        w, h = _size(s)
+        body = inline_svg(s)
+        body = re.sub(r'width="[\d.]+pt"', f'width="{w:.0f}"', body, count=1)
+        body = re.sub(r'height="[\d.]+pt"', f'height="{h:.0f}"', body, count=1)
+        body = re.sub(r'<svg\b', f'<svg x="0" y="{y:.0f}"', body, count=1)
+        parts.append(body)
+        y += h + 8
+        width = max(width, w)
+    t = f"<title>{esc(title)}</title>" if title else ""
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" '
+            f'width="{width:.0f}pt" height="{y:.0f}pt" viewBox="0 0 {width:.0f} {y:.0f}">{t}'
+            + "".join(parts) + "</svg>")
+
+
+def cpu_online(state, cpu: int) -> bool:
+    return state.cpus[cpu].hp in IN_ONLINE_MASK

@@ -1,0 +1,71 @@
+"""Each design reaches a ready module on two packages; each mutation has a path that breaks it."""
+import pytest
+from helpers import Scenario, counterexample
+
+from tdxlab.designs import DESIGNS
+from tdxlab.module import SYS_READY
+
+
+@pytest.mark.parametrize("design", list(DESIGNS))
+def test_happy_path_replays_to_a_ready_module_on_two_packages(design):
+    sc = Scenario(design, topology="2x1x2")
+    schedule = [info.key for info, _ in sc.run_first()[1:]]
+    steps = sc.replay(schedule)
+    final = steps[-1][1]
+    assert final.kern.tdx_module_status == "INITIALIZED" and final.kern.init_ret == 0
+    assert final.module.sys == SYS_READY and final.module.tdmr_done
+    assert final.module.pkg_keyed == 0b11
+    assert all(final.module.lp_done(c) for c in range(4))
+    assert not final.threads
+    # every step names a kernel function and a fact
+    for info, _ in steps[1:]:
+        assert info.function and info.fact.startswith("§"), info
+
+
+BREAKS = [
+    ("v7-2022", "no-hotplug-lock", dict(topology="2x1x1", events=["offline:1@init"]), "init-succeeds"),
+    ("v7-2022", "no-vmxon", dict(topology="1x1x2"), "vmx-before-seamcall"),
+    ("v19-2024", "no-hotplug-lock", dict(topology="2x1x1", events=["offline:1@init"]), "init-succeeds"),
+    ("v19-2024", "irqs-on", dict(topology="1x1x2", offline="1", events=["create-vm", "online:1"]),
+     "kernel-asserts"),
+    ("v19-2024", "second-user", dict(topology="1x1x2", options={"pass_vmxon": False}), "no-spurious-error"),
+    ("v19-2024", "no-vmxon", dict(topology="1x1x2"), "vmx-before-seamcall"),
+    ("v19-2024", "no-kvm-lock", dict(topology="1x1x2", events=["create-vm", "create-vm2"]),
+     "no-spurious-error"),
+    ("v19-2024", "kvm-lock-first", dict(topology="1x1x2", offline="1", events=["create-vm", "online:1"]),
+     "no-deadlock"),
+    ("kvm-6.16", "no-hotplug-lock", dict(topology="2x1x1", events=["offline:1@init"]), "init-succeeds"),
+    ("kvm-6.16", "irqs-on", dict(topology="1x2x1", offline="1", events=["online:1@after"]), "kernel-asserts"),
+    ("kvm-6.16", "second-user", dict(topology="1x1x2"), "no-spurious-error"),
+    ("kvm-6.16", "no-vmxon", dict(topology="1x1x2"), "vmx-before-seamcall"),
+    ("kvm-6.16", "plain-setup-state", dict(topology="1x1x2", events=["offline:1@load"]), "no-deadlock"),
+    ("core-7.1", "no-vmxon", dict(topology="1x1x2"), "vmx-before-seamcall"),
+]
+
+
+@pytest.mark.parametrize("design,mutation,kw,prop", BREAKS, ids=[f"{d}+{m}" for d, m, _, _ in BREAKS])
+def test_mutation_breaks_and_the_unmutated_design_holds(design, mutation, kw, prop):
+    bad = Scenario(design, mutations=[mutation], **kw)
+    r, steps = counterexample(bad, prop)
+    from tdxlab.check.explore import explore
+
+    assert explore(Scenario(design, **kw)).verdicts[prop].holds is True
+    # the counterexample ends where the property breaks
+    if prop == "no-deadlock":
+        final = steps[-1][1]
+        assert final.threads and not [k for k, _ in bad.enabled(final) if not k.startswith("event:")]
+    else:
+        assert prop in [k for k, _ in steps[-1][0].events]
+
+
+def test_every_mutation_is_covered_and_refused_where_it_does_not_apply():
+    from tdxlab.errors import NotApplicable
+    from tdxlab.mutations import MUTATIONS
+
+    covered = {m for _, m, _, _ in BREAKS}
+    assert covered == set(MUTATIONS)
+    for name, cls in DESIGNS.items():
+        for m in MUTATIONS:
+            if m not in cls.mutation_notes:
+                with pytest.raises(NotApplicable, match=f"'{m}' does not apply to design '{name}'"):
+                    Scenario(name, mutations=[m])
