@@ -1,0 +1,76 @@
+"""Pick a machine and a rule, get a stepper: packages, cores per package, threads per core, ``nosmt``,
+CPUs offline at boot, the design (2022 to 2026) and the TDX module's LP.INIT rule (old or relaxed).
+
+Every change rebuilds the scenario and reloads the stepper below in place; a bad choice (say, offlining
+CPU 0, or a CPU the machine does not have) shows as one line in the stepper's message area.
+"""
+from __future__ import annotations
+
+import ipywidgets as W
+
+from tdxlab.widgets.stepper import Stepper, _one_line
+
+
+class TopologyPicker(W.VBox):
+    """``TopologyPicker(design="v7-2022", rule="old", topology="1x2x2", nosmt=True)``: controls above a
+    :class:`Stepper`. ``.scenario()`` builds the chosen Scenario; ``.stepper`` is the stepper."""
+
+    def __init__(self, design: str = "kvm-6.16", rule: str = "old", topology: str = "1x2x2",
+                 nosmt: bool = False, offline: str = "", mode: str = "replay"):
+        super().__init__()
+        self.add_class("tdxlab-picker")
+        from tdxlab.designs import DESIGNS
+
+        try:
+            p, c, t = (int(x) for x in str(topology).split("x"))
+        except ValueError:
+            p, c, t = 1, 2, 2
+        small = W.Layout(width="230px")
+        self.packages = W.BoundedIntText(value=p, min=1, max=4, description="packages", layout=small)
+        self.cores = W.BoundedIntText(value=c, min=1, max=4, description="cores/pkg", layout=small)
+        self.threads = W.BoundedIntText(value=t, min=1, max=2, description="threads/core", layout=small)
+        self.nosmt = W.Checkbox(value=nosmt, description="nosmt (park SMT siblings)", indent=False)
+        self.offline = W.Text(value=offline, description="offline", placeholder="CPUs offline at boot, e.g. 1,3",
+                              continuous_update=False, layout=W.Layout(width="300px"))
+        self.design = W.Dropdown(options=list(DESIGNS), value=design if design in DESIGNS else "kvm-6.16",
+                                 description="design", layout=W.Layout(width="230px"))
+        self.rule = W.ToggleButtons(options=["old", "relaxed"], value=rule if rule in ("old", "relaxed") else "old",
+                                    description="LP.INIT rule", style={"button_width": "80px"})
+        self.mode = W.ToggleButtons(options=["replay", "scheduler"], value=mode if mode in ("replay", "scheduler")
+                                    else "replay", description="mode", style={"button_width": "80px"})
+        for w in (self.packages, self.cores, self.threads, self.nosmt, self.offline, self.design, self.rule,
+                  self.mode):
+            w.add_class("tdxlab-pick")
+        self.stepper = Stepper(None)
+        self.children = [W.HBox([self.packages, self.cores, self.threads, self.nosmt],
+                                layout=W.Layout(flex_flow="row wrap")),
+                         W.HBox([self.offline, self.design], layout=W.Layout(flex_flow="row wrap")),
+                         W.HBox([self.rule, self.mode], layout=W.Layout(flex_flow="row wrap")),
+                         self.stepper]
+        for w in (self.packages, self.cores, self.threads, self.nosmt, self.offline, self.design, self.rule,
+                  self.mode):
+            w.observe(lambda ch: self.rebuild(), names="value")
+        self.rebuild()
+
+    def topology(self) -> str:
+        return f"{self.packages.value}x{self.cores.value}x{self.threads.value}"
+
+    def scenario(self):
+        """The Scenario the controls describe (raises TdxlabError for a bad choice)."""
+        from tdxlab.scenario import Scenario
+
+        return Scenario(self.design.value, self.rule.value, self.topology(), nosmt=self.nosmt.value,
+                        offline=self.offline.value.strip() or (),
+                        name=f"{self.design.value} on {self.topology()}")
+
+    def rebuild(self) -> bool:
+        try:
+            sc = self.scenario()
+        except Exception as e:  # noqa: BLE001 - shown in the stepper
+            self.stepper.load(None)
+            self.stepper._error(_one_line(e))
+            return False
+        return self.stepper.load(sc, mode=self.mode.value)
+
+
+RuleExplorer = TopologyPicker

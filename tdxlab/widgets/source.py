@@ -1,0 +1,108 @@
+"""A modelled kernel function as a listing: its instructions in order, the labels they jump to, which
+instructions are *local* (merged into the neighbouring step, tdxlab.kernel.lang) and the fact each one
+stands on.
+
+>>> from tdxlab.widgets import show_function
+>>> show_function("irq-race-second-user", "tdx_cpu_enable")     # a table in a notebook
+"""
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+
+from tdxlab.errors import TdxlabError, UnknownName
+
+ASSERT_TEXT = {
+    "AssertIrqsDisabled": "lockdep_assert_irqs_disabled()",
+    "AssertCpusHeld": "lockdep_assert_cpus_held()",
+    "WarnVmxeClear": "WARN_ON_ONCE(!(cr4_read_shadow() & X86_CR4_VMXE))",
+}
+
+
+@dataclass
+class Listing:
+    """A kernel function's instruction list; shows as a table in Jupyter, as text in ``print``."""
+
+    name: str
+    scenario: str
+    fact: str
+    rows: list  # [(pc, labels, text, local, fact)]
+    error: str = ""
+
+    def __str__(self) -> str:
+        if self.error:
+            return f"tdxlab: {self.error}"
+        out = [f"{self.name}()  [{self.scenario}; {self.fact}]"]
+        for pc, labels, text, local, fact in self.rows:
+            for lab in labels:
+                out.append(f"    {lab}:")
+            out.append(f"  {pc:>2}  {text}{'   (local)' if local else ''}   {fact}")
+        return "\n".join(out)
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def _repr_html_(self) -> str:
+        e = html.escape
+        if self.error:
+            return f"<div class='tdxlab-message' style='color:#a40000'>&#9888; {e(self.error)}</div>"
+        rows = []
+        for pc, labels, text, local, fact in self.rows:
+            for lab in labels:
+                rows.append(f"<tr><td></td><td colspan='3' style='text-align:left'><i>{e(lab)}:</i></td></tr>")
+            style = "color:#777" if local else ""
+            rows.append(f"<tr style='{style}'><td style='text-align:right'>{pc}</td>"
+                        f"<td style='text-align:left'><code>{e(text)}</code></td>"
+                        f"<td style='text-align:left'>{'merged into a step' if local else 'a step'}</td>"
+                        f"<td style='text-align:left'>{e(fact)}</td></tr>")
+        return (f"<div class='tdxlab-source'><b><code>{e(self.name)}()</code></b> as modelled in "
+                f"<i>{e(self.scenario)}</i> (fact sheet {e(self.fact)}). Grey rows are local: they touch "
+                f"nothing another context can see, so they run in the same step as their neighbour."
+                f"<table><tr><th>pc</th><th>instruction</th><th>scheduling</th><th>fact</th></tr>"
+                + "".join(rows) + "</table></div>")
+
+
+def _text(ins, kf) -> str:
+    cls = type(ins).__name__
+    if cls in ASSERT_TEXT:
+        return ASSERT_TEXT[cls]
+    if cls == "Goto":
+        return f"goto {ins.label}"
+    if cls == "Ret":
+        v = getattr(ins, "value", None)
+        return "return" if v is None or callable(v) else f"return {v}"
+    try:
+        text = ins.text(None, None)
+    except Exception:  # noqa: BLE001 - a text that needs a state: fall back to the class name
+        text = cls
+    if cls == "If":
+        return f"if ({text}) goto {ins.goto}"
+    return text or cls
+
+
+def function_listing(scenario, name: str) -> Listing:
+    """The listing of kernel function ``name`` as the scenario's design models it. Raises
+    :class:`UnknownName` for a function the design does not have."""
+    from tdxlab.scenario import get_scenario
+
+    sc = get_scenario(scenario) if isinstance(scenario, str) else scenario
+    funcs = sc.machine.funcs
+    if name not in funcs:
+        raise UnknownName(f"design {sc.design_name} has no kernel function {name!r}: choose one of "
+                          f"{', '.join(sorted(funcs))}")
+    kf = funcs[name]
+    by_pc: dict[int, list[str]] = {}
+    for lab, pc in kf.labels.items():
+        by_pc.setdefault(pc, []).append(lab)
+    rows = [(pc, by_pc.get(pc, []), _text(ins, kf), bool(ins.local), ins.fact or kf.fact)
+            for pc, ins in enumerate(kf.body)]
+    return Listing(name, sc.name or sc.title(), kf.fact, rows)
+
+
+def show_function(scenario, name: str) -> Listing:
+    """Like :func:`function_listing`, but an error (unknown scenario or function) becomes a one-line
+    message in the output instead of an exception."""
+    try:
+        return function_listing(scenario, name)
+    except TdxlabError as e:
+        return Listing(name, str(scenario), "", [], error=str(e))
