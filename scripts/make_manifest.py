@@ -21,7 +21,10 @@ COMMENTS = {
     "nosmt-old-rule.lp-init-before-seamcall": "TDH.SYS.CONFIG answers TDX_SYS_CONFIG_NOT_PENDING: parked "
                                               "siblings count in num_of_lps (§10.9) but never do LP.INIT",
     "old-rule-offline-at-boot.lp-init-before-seamcall": "CONFIG refused while CPU1 has no LP.INIT (§5.1)",
-    "online-after-init-old-rule.online-cpus-ready": "only because offline_keeps_lp_init = false (§10.2)",
+    "online-after-init-old-rule.cpu-online-succeeds": "LP.INIT after CONFIG: TDX_SYS_LP_INIT_NOT_PENDING, "
+                                                      "the callback fails and the CPU rolls back offline; "
+                                                      "reachable only with parked_siblings_counted = false "
+                                                      "(§10.9)",
     "irq-race-second-user.no-deadlock": "an IPI spins on sysinit_lock held by the interrupted task on the "
                                         "same CPU (§2.1: raw_spin_lock, not irqsave)",
     "irq-race-second-user.lock-order": "sysinit_lock used in hardirq and with IRQs on",

@@ -19,6 +19,7 @@ Scenario files live in ``data/scenarios/`` (TOML, or YAML read with ``yaml.safe_
                              # EVENT@load only while the bring-up path runs, EVENT@init while
                              # tdx_enable() runs, EVENT@after once bring-up returned
     offline_keeps_lp_init = true   # §10.2: does a soft-offlined LP keep its LP.INIT in the module?
+    parked_siblings_counted = true # §10.9: do parked nosmt siblings count in the module's num_of_lps?
     mutations = []
     options = {}             # design options (v19-2024: pass_vmxon)
     schedule = ["modprobe", "..."]   # optional: one interleaving
@@ -40,7 +41,8 @@ from tdxlab.platform import OFFLINE, ONLINE, Platform, Topology, parse_cpu_list
 
 DEFAULT_RULE = {"v7-2022": "old"}
 FIELDS = {"name", "story", "design", "rule", "topology", "nosmt", "offline", "hotplug", "events",
-          "mutations", "options", "schedule", "module_loaded", "offline_keeps_lp_init", "max_states"}
+          "mutations", "options", "schedule", "module_loaded", "offline_keeps_lp_init",
+          "parked_siblings_counted", "max_states"}
 
 
 class Step(NamedTuple):
@@ -55,7 +57,7 @@ class Scenario:
                  offline: "str | Iterable[int]" = (), hotplug: bool = False, events: Iterable[str] = (),
                  mutations: Iterable[str] = (), options: dict | None = None, name: str = "", story: str = "",
                  schedule: Iterable[str] | None = None, module_loaded: bool = True,
-                 offline_keeps_lp_init: bool = True):
+                 offline_keeps_lp_init: bool = True, parked_siblings_counted: bool = True):
         cls = get_design(design)
         self.design_name = design
         self.rule = check_rule(rule if rule is not None else DEFAULT_RULE.get(design, "relaxed"))
@@ -74,6 +76,9 @@ class Scenario:
         if not isinstance(offline_keeps_lp_init, bool):
             raise BadInput("offline_keeps_lp_init must be true or false")
         self.offline_keeps_lp_init = offline_keeps_lp_init
+        if not isinstance(parked_siblings_counted, bool):
+            raise BadInput("parked_siblings_counted must be true or false")
+        self.parked_siblings_counted = parked_siblings_counted
         self.events = self._events(events)
         self.schedule = tuple(schedule) if schedule is not None else None
         if self.schedule is not None and not all(isinstance(s, str) for s in self.schedule):
@@ -83,7 +88,8 @@ class Scenario:
             funcs[f.name] = f
         self.machine = Machine(topology=self.topology, platform=self.platform, rule=self.rule, funcs=funcs,
                                design=self.design, module_loaded=self.module_loaded,
-                               offline_keeps_lp_init=offline_keeps_lp_init)
+                               offline_keeps_lp_init=offline_keeps_lp_init,
+                               parked_siblings_counted=parked_siblings_counted)
 
     def _events(self, events) -> tuple[str, ...]:
         topo = self.topology
@@ -96,7 +102,7 @@ class Scenario:
                 out.add(f"offline:{c}" if st == ONLINE else f"online:{c}")
         if isinstance(events, str):
             events = [events]
-        allowed_extra = {"create-td", *self.design.extra_events}
+        allowed_extra = {"create-td", "smt-on", *self.design.extra_events}
         for ev in events:
             if not isinstance(ev, str):
                 raise BadInput(f"event {ev!r} is not a string such as 'online:3' or 'create-td'")
@@ -122,7 +128,8 @@ class Scenario:
         return {"design": self.design_name, "rule": self.rule, "topology": str(self.topology),
                 "nosmt": self.nosmt, "offline": list(self.offline), "hotplug": self.hotplug,
                 "events": list(self.events), "mutations": list(self.mutations), "options": dict(self.options),
-                "offline_keeps_lp_init": self.offline_keeps_lp_init}
+                "offline_keeps_lp_init": self.offline_keeps_lp_init,
+                "parked_siblings_counted": self.parked_siblings_counted}
 
     def title(self) -> str:
         bits = [self.design_name, f"{self.rule} rule", str(self.topology)]

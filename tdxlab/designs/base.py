@@ -85,6 +85,8 @@ class Design:
                 return False
             hp = st.cpus[c].hp
             return hp in (OFFLINE, PARKED) if ev.startswith("online:") else hp == ONLINE
+        if ev == "smt-on":
+            return st.phase == "user" and any(cs.hp == PARKED for cs in st.cpus)
         if ev == "create-td":
             # KVM checks the packages under cpus_read_lock() (§10.7): not while a CPU is coming or going
             w, _, ww = st.locks[0]
@@ -103,6 +105,8 @@ class Design:
             return f"admin: echo 0 > /sys/devices/system/cpu/cpu{ev[8:]}/online"
         if ev == "create-td":
             return "KVM creates a TD: a guest KeyID is allocated"
+        if ev == "smt-on":
+            return "admin: echo on > /sys/devices/system/cpu/smt/control"
         if ev in ("create-vm", "create-vm2"):
             return ("another process" if ev == "create-vm2" else "a process") + \
                 " creates a VM: hardware_enable_all()"
@@ -124,6 +128,13 @@ class Design:
             x.spawn(f"cpu_down/{c}", c, HOTPLUG, "_cpu_down")
             x.note(f"CPU{c} offline requested")
             return "cpu_down", "§7.1"
+        if ev == "smt-on":
+            parked = [c for c, cs in enumerate(x.cpus) if cs.hp == PARKED]
+            for c in parked:
+                x.cpus[c] = x.cpus[c]._replace(hp=OFFLINE)
+            x.note(f"SMT control on: {', '.join(f'CPU{c}' for c in parked)} may now be onlined (§7.3: "
+                   f"runtime SMT control; with nosmt=force it could not)")
+            return "cpuhp_smt_enable", "§7.3"
         if ev == "create-td":
             topo = m.topology
             empty = [p for p in range(topo.packages)

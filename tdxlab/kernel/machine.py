@@ -127,10 +127,14 @@ class Machine:
     """Runs a design's kernel functions on a platform. Built by :class:`tdxlab.scenario.Scenario`."""
 
     def __init__(self, *, topology, platform, rule: str, funcs: dict[str, KFunc], design,
-                 module_loaded: bool = True, offline_keeps_lp_init: bool = True):
+                 module_loaded: bool = True, offline_keeps_lp_init: bool = True,
+                 parked_siblings_counted: bool = True):
         self.topology, self.platform, self.rule = topology, platform, rule
         self.funcs, self.design, self.module_loaded = funcs, design, module_loaded
         self.offline_keeps_lp_init = offline_keeps_lp_init
+        # num_of_lps as MCHECK reports it: every BIOS-enabled LP; parked nosmt siblings too (§10.9)
+        self.num_lps = sum(1 for c in topology.cpus()
+                           if parked_siblings_counted or platform.boot_state(c) != "parked")
 
     # --- who may run ---
     def _cpu_gates(self, st: State) -> tuple[set[str], dict[str, str]]:

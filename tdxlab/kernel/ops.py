@@ -46,7 +46,7 @@ class Seamcall(Instr):
             before = x.module
             if leaf not in (module.SYS_INIT, module.LP_INIT) and not before.lp_done(c):
                 x.event("lp-init-before-seamcall", f"{leaf} on CPU{c} before that CPU's TDH.SYS.LP.INIT")
-            status, x.module = module.call(before, leaf, c, rule=m.rule, num_lps=m.topology.ncpus,
+            status, x.module = module.call(before, leaf, c, rule=m.rule, num_lps=m.num_lps,
                                            num_pkgs=m.topology.packages, package=m.topology.package_of(c))
             if status in module.RULE_ERRORS:
                 x.event("lp-init-before-seamcall", f"{leaf} on CPU{c}: {status} under the {m.rule} rule")
