@@ -24,7 +24,9 @@ CSS = """
 <style>
 .tdxlab-stepper {font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; font-size: 13px;}
 .tdxlab-stepper .tdxlab-title {font-size: 15px; font-weight: 600; margin: 2px 0 0 0;}
-.tdxlab-stepper .tdxlab-story {color: #444; margin: 2px 0 4px 0; max-width: 70em;}
+.tdxlab-stepper .tdxlab-story {color: #444; margin: 2px 0 4px 0; max-width: 70em; font-weight: normal;
+  font-size: 12.5px; line-height: 1.35;}
+.tdxlab-stepper code {font-size: 11.5px;}
 .tdxlab-stepper table.tdxlab-lanes, .tdxlab-stepper table.tdxlab-locks {border-collapse: collapse;
   font-size: 12px; margin: 4px 0;}
 .tdxlab-stepper table.tdxlab-lanes th, .tdxlab-stepper table.tdxlab-lanes td,
@@ -44,7 +46,7 @@ CSS = """
 .tdxlab-stepper .broke {color: #a40000; font-weight: 600;}
 .tdxlab-stepper .muted {color: #666;}
 .tdxlab-stepper .tdxlab-message {color: #a40000; font-weight: 600;}
-.tdxlab-stepper .tdxlab-svg svg {max-width: 100%; height: auto;}
+.tdxlab-stepper .tdxlab-svg svg {max-width: 100%; height: auto; display: block;}
 .tdxlab-stepper .history {font-size: 12px; color: #333; max-height: 9em; overflow-y: auto;}
 .tdxlab-stepper .history .cur {background: #fff3b0; font-weight: 600;}
 </style>

@@ -67,7 +67,7 @@ class Stepper(W.VBox):
     def _build(self, play_interval: int) -> None:
         self.css = W.HTML(panels.CSS)
         self.title_html = W.HTML("")
-        self.title_html.add_class("tdxlab-title")
+        self.title_html.add_class("tdxlab-head")
         self.play = W.Play(value=0, min=0, max=0, step=1, interval=play_interval, description="Play",
                            tooltip="play the steps")
         self.play.add_class("tdxlab-play")
@@ -98,10 +98,12 @@ class Stepper(W.VBox):
         self.table.add_class("tdxlab-table")
         self.locks_html = W.HTML("")
         self.locks_html.add_class("tdxlab-locks")
-        self.svg = W.HTML("", layout=W.Layout(flex="1 1 480px", min_width="360px", overflow="auto"))
+        self.svg = W.HTML("", layout=W.Layout(overflow="auto", width="100%"))
         self.svg.add_class("tdxlab-svg")
-        left = W.VBox([self.table, self.locks_html], layout=W.Layout(flex="0 1 auto", margin="0 12px 0 0"))
-        self.body = W.HBox([left, self.svg], layout=W.Layout(flex_flow="row wrap", align_items="flex-start"))
+        self.locks_html.layout = W.Layout(margin="0 0 0 16px")
+        tables = W.HBox([self.table, self.locks_html], layout=W.Layout(flex_flow="row wrap",
+                                                                        align_items="flex-start"))
+        self.body = W.VBox([tables, self.svg])
         self.sched_help = W.HTML("<b>You are the scheduler:</b> pick what runs next.")
         self.sched_buttons = W.Box(layout=W.Layout(flex_flow="row wrap"))
         self.sched_buttons.add_class("tdxlab-sched")
@@ -314,7 +316,7 @@ class Stepper(W.VBox):
             self.table.value = p["lanes"]
             self.locks_html.value = p["locks"]
             self.svg.value = p["svg"]
-            self.counter.value = f"<span class='muted'>{i} / {total}</span>"
+            self.counter.value = f"<span class='muted'>of {total}</span>"
             if self.history_box.selected_index is not None or len(self.steps) < 200:
                 self.history.value = panels.history_html(self.steps, i)
             if self.mode == "scheduler":
