@@ -231,6 +231,24 @@ class Stepper(W.VBox):
             return self._error(f"step {i!r} is out of range: choose 0 to {len(self.steps) - 1}")
         self._goto(i)
 
+    def goto_first(self, result: str | None = None, leaf: str | None = None, event: str | None = None) -> bool:
+        """Show the first step whose SEAMCALL status is ``result`` (and leaf is ``leaf``), or that broke the
+        property ``event``. Returns False, with a message, if there is none."""
+        for i, (info, _) in enumerate(self.steps):
+            if info is None:
+                continue
+            if result is not None and info.result != result:
+                continue
+            if leaf is not None and info.leaf != leaf:
+                continue
+            if event is not None and event not in [k for k, _ in info.events]:
+                continue
+            self._goto(i)
+            return True
+        want = ", ".join(f"{k}={v}" for k, v in (("result", result), ("leaf", leaf), ("event", event)) if v)
+        self._error(f"no step with {want or 'anything'} in this trace")
+        return False
+
     def step(self) -> None:
         """One step forward: the next step of the trace; in scheduler mode at the end, the first enabled
         step."""
