@@ -33,6 +33,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--
 ROOT = Path(__file__).resolve().parents[1]
 SCREENSHOTS = ROOT / "screenshots"
 VENV_BIN = Path(sys.executable).parent
+NOTEBOOK = ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook"  # the notebook in the visible tab
 
 
 def chromium_available() -> bool:
@@ -57,7 +58,7 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def lab_url(self, path: str = "") -> str:
-        return f"{self.url}/lab/tree/{path}?token={self.token}"
+        return f"{self.url}/lab/tree/{path}?reset&token={self.token}"  # reset: only this notebook open
 
     def get(self, path: str, timeout: float = 5.0) -> int:
         req = urllib.request.Request(f"{self.url}{path}", headers={"Authorization": f"token {self.token}"})
@@ -153,7 +154,7 @@ def wait_idle(page, timeout: float = 120_000) -> None:
 
 def open_notebook(page, srv: Server, path: str, timeout: float = 90_000) -> None:
     page.goto(srv.lab_url(path))
-    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=timeout)
+    page.wait_for_selector(f"{NOTEBOOK} .jp-Cell", timeout=timeout)
     wait_idle(page, timeout)
 
 
@@ -165,7 +166,8 @@ def run_all(page, timeout: float = 180_000) -> None:
     page.wait_for_function(
         """() => { const s = document.querySelector('#jp-main-statusbar');
                    if (!s || !/Idle/.test(s.innerText)) return false;
-                   const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')];
+                   const prompts = [...document.querySelectorAll(
+                       '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell .jp-InputPrompt')];
                    return prompts.every(p => !/\\[\\*\\]/.test(p.innerText)); }""",
         timeout=timeout)
 
@@ -173,6 +175,6 @@ def run_all(page, timeout: float = 180_000) -> None:
 def error_outputs(page) -> list[str]:
     """Texts of error outputs (tracebacks) and stderr outputs shown in the notebook."""
     return page.eval_on_selector_all(
-        ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr'], .jp-RenderedText[data-mime-type"
-        "='application/vnd.jupyter.stderr']",
+        f"{NOTEBOOK} .jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr'], "
+        f"{NOTEBOOK} .jp-RenderedText[data-mime-type='application/vnd.jupyter.stderr']",
         "els => els.map(e => e.innerText)")

@@ -22,33 +22,33 @@ GOOD, BAD, OFF, WARN, LOCK = "#cdeccd", "#f9d0d0", "#eeeeee", "#ffe7b3", "#e6e0f
 
 CSS = """
 <style>
-.tdxlab-stepper {font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; font-size: 13px;}
-.tdxlab-stepper .tdxlab-title {font-size: 15px; font-weight: 600; margin: 2px 0 0 0;}
-.tdxlab-stepper .tdxlab-story {color: #444; margin: 2px 0 4px 0; max-width: 70em; font-weight: normal;
+:is(.tdxlab-stepper, .tdxlab-check) {font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; font-size: 13px;}
+:is(.tdxlab-stepper, .tdxlab-check) .tdxlab-title {font-size: 15px; font-weight: 600; margin: 2px 0 0 0;}
+:is(.tdxlab-stepper, .tdxlab-check) .tdxlab-story {color: #444; margin: 2px 0 4px 0; max-width: 70em; font-weight: normal;
   font-size: 12.5px; line-height: 1.35;}
-.tdxlab-stepper code {font-size: 11.5px;}
-.tdxlab-stepper table.tdxlab-lanes, .tdxlab-stepper table.tdxlab-locks {border-collapse: collapse;
+:is(.tdxlab-stepper, .tdxlab-check) code {font-size: 11.5px;}
+:is(.tdxlab-stepper, .tdxlab-check) table.tdxlab-lanes, :is(.tdxlab-stepper, .tdxlab-check) table.tdxlab-locks {border-collapse: collapse;
   font-size: 12px; margin: 4px 0;}
-.tdxlab-stepper table.tdxlab-lanes th, .tdxlab-stepper table.tdxlab-lanes td,
-.tdxlab-stepper table.tdxlab-locks th, .tdxlab-stepper table.tdxlab-locks td {
+:is(.tdxlab-stepper, .tdxlab-check) table.tdxlab-lanes th, :is(.tdxlab-stepper, .tdxlab-check) table.tdxlab-lanes td,
+:is(.tdxlab-stepper, .tdxlab-check) table.tdxlab-locks th, :is(.tdxlab-stepper, .tdxlab-check) table.tdxlab-locks td {
   border: 1px solid #c8c8c8; padding: 3px 7px; text-align: left; vertical-align: top;}
-.tdxlab-stepper table.tdxlab-lanes th {background: #e4e4e4;}
-.tdxlab-stepper table.tdxlab-lanes th.row {background: #f3f3f3; font-weight: 600; white-space: nowrap;}
-.tdxlab-stepper .ctx {display: inline-block; border-radius: 3px; padding: 0 4px; margin: 1px 0;
+:is(.tdxlab-stepper, .tdxlab-check) table.tdxlab-lanes th {background: #e4e4e4;}
+:is(.tdxlab-stepper, .tdxlab-check) table.tdxlab-lanes th.row {background: #f3f3f3; font-weight: 600; white-space: nowrap;}
+:is(.tdxlab-stepper, .tdxlab-check) .ctx {display: inline-block; border-radius: 3px; padding: 0 4px; margin: 1px 0;
   border: 1px solid #999;}
-.tdxlab-stepper .ctx.run {border: 2px solid #2b7a2b;}
-.tdxlab-stepper .ctx.wait {border: 2px dashed #b03030;}
-.tdxlab-stepper .lockchip {display: inline-block; background: #e6e0f5; border: 1px solid #7a63b5;
+:is(.tdxlab-stepper, .tdxlab-check) .ctx.run {border: 2px solid #2b7a2b;}
+:is(.tdxlab-stepper, .tdxlab-check) .ctx.wait {border: 2px dashed #b03030;}
+:is(.tdxlab-stepper, .tdxlab-check) .lockchip {display: inline-block; background: #e6e0f5; border: 1px solid #7a63b5;
   border-radius: 3px; padding: 0 4px; margin: 1px 2px 1px 0;}
-.tdxlab-stepper .waits {color: #8a1f1f;}
-.tdxlab-stepper .last {border-left: 4px solid #4a7fb5; background: #f5f8fc; padding: 4px 8px; margin: 4px 0;}
-.tdxlab-stepper .last.err {border-left-color: #d62728; background: #fdf1f1;}
-.tdxlab-stepper .broke {color: #a40000; font-weight: 600;}
-.tdxlab-stepper .muted {color: #666;}
-.tdxlab-stepper .tdxlab-message {color: #a40000; font-weight: 600;}
-.tdxlab-stepper .tdxlab-svg svg {max-width: 100%; height: auto; display: block;}
-.tdxlab-stepper .history {font-size: 12px; color: #333; max-height: 9em; overflow-y: auto;}
-.tdxlab-stepper .history .cur {background: #fff3b0; font-weight: 600;}
+:is(.tdxlab-stepper, .tdxlab-check) .waits {color: #8a1f1f;}
+:is(.tdxlab-stepper, .tdxlab-check) .last {border-left: 4px solid #4a7fb5; background: #f5f8fc; padding: 4px 8px; margin: 4px 0;}
+:is(.tdxlab-stepper, .tdxlab-check) .last.err {border-left-color: #d62728; background: #fdf1f1;}
+:is(.tdxlab-stepper, .tdxlab-check) .broke {color: #a40000; font-weight: 600;}
+:is(.tdxlab-stepper, .tdxlab-check) .muted {color: #666;}
+:is(.tdxlab-stepper, .tdxlab-check) .tdxlab-message {color: #a40000; font-weight: 600;}
+:is(.tdxlab-stepper, .tdxlab-check) .tdxlab-svg svg {max-width: 100%; height: auto; display: block;}
+:is(.tdxlab-stepper, .tdxlab-check) .history {font-size: 12px; color: #333; max-height: 9em; overflow-y: auto;}
+:is(.tdxlab-stepper, .tdxlab-check) .history .cur {background: #fff3b0; font-weight: 600;}
 </style>
 """
 

@@ -22,7 +22,6 @@ class CheckView(W.VBox):
         self.message = W.HTML("")
         self.message.add_class("tdxlab-message")
         self.children = [W.HTML(panels.CSS), W.HBox([self.bar, self.status]), self.message, self.verdicts]
-        self.add_class("tdxlab-stepper")  # share the stepper's styles
         self.result = None
 
     def progress(self, states, transitions, frontier, seconds) -> None:
