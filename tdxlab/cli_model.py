@@ -32,6 +32,8 @@ def _scenario_options(p) -> None:
                    help="a design option, e.g. pass_vmxon=false for v19-2024")
     p.add_argument("--max-states", type=_int, default=None, metavar="N", help="state budget (default 500000)")
     p.add_argument("--max-seconds", type=float, default=None, metavar="S", help="time budget (default 120)")
+    p.add_argument("--no-reduce", action="store_true", help="explore without the persistent-event "
+                                                           "reduction (same verdicts, more states)")
 
 
 def _int(text: str) -> int:
@@ -113,7 +115,7 @@ def run_check(args, keep_graph=False):
     kw = _budget(args)
     prog = _Progress(kw.get("max_states", DEFAULT_MAX_STATES))
     try:
-        res = explore(sc, progress=prog, keep_graph=keep_graph, **kw)
+        res = explore(sc, progress=prog, keep_graph=keep_graph, reduce=not args.no_reduce, **kw)
     finally:
         prog.done()
     return sc, res

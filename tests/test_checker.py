@@ -98,3 +98,18 @@ def test_determinism_in_process():
     a, b = explore(sc), explore(sc)
     assert (a.states, a.transitions) == (b.states, b.transitions)
     assert {k: v.path for k, v in a.verdicts.items()} == {k: v.path for k, v in b.verdicts.items()}
+
+
+def test_persistent_event_reduction_keeps_verdicts_and_counterexample_lengths():
+    from tdxlab.scenario import list_scenarios
+
+    for name, sc in list_scenarios().items():
+        a, b = explore(sc, reduce=False), explore(sc, reduce=True)
+        assert b.states <= a.states, name
+        for p in a.verdicts:
+            va, vb = a.verdicts[p], b.verdicts[p]
+            assert va.holds == vb.holds, (name, p)
+            if va.path is not None and p != "lock-order":
+                assert len(va.path) == len(vb.path), (name, p)
+            elif va.path is not None:  # a lock cycle's path may fire the scenario's requests first
+                assert len(vb.path) <= len(va.path) + len(sc.events), (name, p)

@@ -6,9 +6,19 @@ processes. Breadth-first order makes every counterexample a shortest one. A stat
 budget stop the search early; the result then says it is incomplete, and a property that was not seen
 violated has no verdict.
 
-Reduction: the only one is in the model itself: *local* instructions (control flow on a context's own
-registers, lockdep assertions) are merged into the neighbouring step (tdxlab.kernel.lang), which removes
-interleavings that no other context could observe. No symmetry or partial-order reduction is applied.
+Reductions, both sound for the properties checked here:
+
+* *statement merging* (always on, in the model): local instructions (control flow on a context's own
+  registers, lockdep assertions) are merged into the neighbouring step (tdxlab.kernel.lang);
+* *persistent events* (``reduce=True``, the default; ``--no-reduce`` on the command line): an enabled
+  environment event that only creates a context with a fixed CPU (``online:N``, ``offline:N``,
+  ``create-vm``, unqualified or ``@after``) and that no other step can disable is explored alone. Firing it
+  commutes with every other step and changes nothing a property reads, so taking it first is an ample set
+  (conditions C0 to C2; C3 holds because every path is finite and the state graph acyclic). It removes
+  the "the administrator's request arrives before step 1, 2, 3, ..." multiplicity; the interleavings of
+  the hotplug operation itself with everything else are all still explored. Counterexamples keep their
+  length: they only fire such an event earlier.
+No symmetry reduction is applied.
 """
 from __future__ import annotations
 
@@ -47,6 +57,7 @@ class CheckResult:
     spin_usage: dict = field(default_factory=dict)
     graph: tuple | None = None  # (states list, edges [(src, dst, key)], truncated) when kept
     terminal_states: int = 0
+    reduction: str = "persistent events"
 
     @property
     def violated(self) -> list[str]:
@@ -104,9 +115,61 @@ def _path(parent: list[int], keys: list[str], i: int) -> tuple[str, ...]:
     return tuple(reversed(out))
 
 
+def persistent_event(key: str, st) -> bool:
+    """An event step that may be explored alone (see the module docstring). Onlining a parked nosmt
+    sibling is not one: ``smt-on`` changes what it does (-EPERM or a real online)."""
+    if not key.startswith("event:"):
+        return False
+    ev, _, when = key[6:].partition("@")
+    if when not in ("", "after"):
+        return False
+    if ev.startswith("online:"):
+        return st.cpus[int(ev[7:])].hp == "offline"
+    return ev.startswith("offline:") or ev == "create-vm"
+
+
+_SPAWNS = {"online": "cpu_up/", "offline": "cpu_down/"}
+
+
+def _still_violated(sc, prop, steps) -> bool:
+    info, final = steps[-1]
+    kind = PROPERTIES[prop].kind
+    if prop == "no-deadlock":
+        return bool(final.threads) and not [k for k, _ in sc.enabled(final) if not k.startswith("event:")]
+    if kind == "state":
+        return bool(STATE_CHECKS[prop](sc, final))
+    if kind == "transition":
+        return info is not None and prop in [k for k, _ in info.events]
+    return False  # lock-order paths are not shortened
+
+
+def minimize(sc, prop: str, path: tuple[str, ...]) -> tuple[str, ...]:
+    """Drop hotplug requests that the violation does not need (a request and every step of the context it
+    created), so the persistent-event reduction does not lengthen counterexamples."""
+    from tdxlab.errors import TdxlabError
+
+    changed = True
+    while changed:
+        changed = False
+        for i, key in enumerate(path):
+            if not key.startswith(("event:online:", "event:offline:")):
+                continue
+            kind, _, cpu = key[6:].partition("@")[0].partition(":")
+            ctx = _SPAWNS[kind] + cpu
+            cand = path[:i] + tuple(k for k in path[i + 1:] if k != ctx)
+            try:
+                steps = sc.replay(cand)
+            except TdxlabError:
+                continue
+            if _still_violated(sc, prop, steps):
+                path, changed = cand, True
+                break
+    return path
+
+
 def explore(sc, *, max_states: int = DEFAULT_MAX_STATES, max_seconds: float = DEFAULT_MAX_SECONDS,
             progress: Callable | None = None, progress_every: int = 2000, keep_graph: bool = False,
-            graph_limit: int = 2000) -> CheckResult:
+            graph_limit: int = 2000, reduce: bool = True) -> CheckResult:
     """Explore every interleaving of scenario ``sc`` breadth-first and decide every property."""
     if not isinstance(max_states, int) or isinstance(max_states, bool) or max_states < 1:
         raise BadInput(f"state budget {max_states!r} must be a whole number of at least 1")
@@ -155,14 +218,18 @@ def explore(sc, *, max_states: int = DEFAULT_MAX_STATES, max_seconds: float = DE
                     violate("lock-order", lambda: _path(parent, keys, i),
                             f"{lock} is taken both in IRQ context and with IRQs on: an IPI on the CPU that "
                             f"holds it spins forever (lockdep: inconsistent lock state)")
-        succ = m.successors(st, gates)
-        if not succ:
+        en = m.enabled(st, gates)
+        if not en:
             terminal += 1
-        elif st.threads and not any(not info.key.startswith("event:") for info, _ in succ):
-            pass
-        if st.threads and not any(not info.key.startswith("event:") for info, _ in succ):
+        if st.threads and not any(not key.startswith("event:") for key, _ in en):
             waits = "; ".join(f"{t.name} {m.blocked_reason(st, t, gates)}" for t in st.threads)
             violate("no-deadlock", lambda: _path(parent, keys, i), waits)
+        if reduce:
+            for key, label in en:
+                if persistent_event(key, st):
+                    en = [(key, label)]
+                    break
+        succ = [m._take(st, key, label) for key, label in en]
         for info, s2 in succ:
             transitions += 1
             for kind, detail in info.events:
@@ -201,6 +268,8 @@ def explore(sc, *, max_states: int = DEFAULT_MAX_STATES, max_seconds: float = DE
     for name in PROPERTIES:
         if name in found:
             path, detail = found[name]
+            if reduce and any(k.startswith("event:") for k in path):
+                path = minimize(sc, name, path)
             verdicts[name] = Verdict(name, False, detail, path)
         else:
             verdicts[name] = Verdict(name, True if complete else None)
@@ -210,4 +279,5 @@ def explore(sc, *, max_states: int = DEFAULT_MAX_STATES, max_seconds: float = DE
     if keep_graph:
         graph = (g_states, g_edges, len(parent) > graph_limit)
     return CheckResult(sc, len(parent), transitions, complete, time.perf_counter() - t0, stopped, verdicts,
-                       {e: _path(parent, keys, k) for e, k in edge_first.items()}, spin, graph, terminal)
+                       {e: _path(parent, keys, k) for e, k in edge_first.items()}, spin, graph, terminal,
+                       "persistent events" if reduce else "none")
