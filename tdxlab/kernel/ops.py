@@ -49,7 +49,13 @@ class Seamcall(Instr):
             status, x.module = module.call(before, leaf, c, rule=m.rule, num_lps=m.num_lps,
                                            num_pkgs=m.topology.packages, package=m.topology.package_of(c))
             if status in module.RULE_ERRORS:
-                x.event("lp-init-before-seamcall", f"{leaf} on CPU{c}: {status} under the {m.rule} rule")
+                why = ""
+                if status == "TDX_SYS_CONFIG_NOT_PENDING" and before.sys == module.SYSINIT_DONE:
+                    why = (f": not every BIOS-enabled LP did LP.INIT ({before.num_init_lps} of "
+                           f"{before.num_lps}, §5.1)")
+                elif status == "TDX_SYS_LP_INIT_NOT_PENDING" and before.sys > module.SYSINIT_DONE:
+                    why = ": LP.INIT after TDH.SYS.CONFIG (§5.1)"
+                x.event("lp-init-before-seamcall", f"{leaf} on CPU{c}: {status} under the {m.rule} rule{why}")
             if status in module.RACE_RESULTS:
                 x.event("no-spurious-error", f"{leaf} on CPU{c}: {status}: another context already did "
                                              f"it (a race); the kernel returns -EIO")
