@@ -22,6 +22,9 @@ from tdxlab.module import SYS_STATE_NAMES
 from tdxlab.platform import IN_ONLINE_MASK
 
 
+_new = tuple.__new__  # build a NamedTuple from a tuple without _replace's overhead (hot path)
+
+
 class Exec:
     """A state under construction during one step."""
 
@@ -53,28 +56,33 @@ class Exec:
     def loc(self):
         return self.t.stack[-1].loc
 
+    def _set_top(self, frame: Frame) -> None:
+        t = self.t
+        self.t = _new(Thread, (t[0], t[1], t[2], t[3][:-1] + (frame,), t[4], t[5], t[6], t[7]))
+
     def set_loc(self, loc) -> None:
-        f = self.t.stack[-1]
-        self.t = self.t._replace(stack=self.t.stack[:-1] + (f._replace(loc=loc),))
+        f = self.t[3][-1]
+        self._set_top(_new(Frame, (f[0], f[1], loc)))
 
     def advance(self) -> None:
-        f = self.t.stack[-1]
-        self.t = self.t._replace(stack=self.t.stack[:-1] + (f._replace(pc=f.pc + 1),))
+        f = self.t[3][-1]
+        self._set_top(_new(Frame, (f[0], f[1] + 1, f[2])))
 
     def jump(self, label: str) -> None:
-        f = self.t.stack[-1]
-        pc = self.m.funcs[f.fn].pc_of(label)
-        self.t = self.t._replace(stack=self.t.stack[:-1] + (f._replace(pc=pc),))
+        f = self.t[3][-1]
+        self._set_top(_new(Frame, (f[0], self.m.funcs[f[0]].labels[label], f[2])))
 
     def push(self, fn: str, loc=None) -> None:
         if fn not in self.m.funcs:
             raise KeyError(f"design calls unknown kernel function {fn}")
-        self.t = self.t._replace(stack=self.t.stack + (Frame(fn, 0, loc),))
+        t = self.t
+        self.t = _new(Thread, (t[0], t[1], t[2], t[3] + (_new(Frame, (fn, 0, loc)),), t[4], t[5], t[6], t[7]))
 
     def ret(self, v) -> None:
-        popped = self.t.stack[-1].fn
-        self.t = self.t._replace(stack=self.t.stack[:-1], ret=v)
-        if not self.t.stack:
+        t = self.t
+        popped = t[3][-1][0]
+        self.t = _new(Thread, (t[0], t[1], t[2], t[3][:-1], v, t[5], t[6], t[7]))
+        if not self.t[3]:
             self._finish(v, popped)
 
     def _finish(self, v, fn: str) -> None:
@@ -111,16 +119,18 @@ class Exec:
         pass  # lockdep's view is computed from pending acquisitions (tdxlab.check.properties)
 
     def set_ret(self, v) -> None:
-        self.t = self.t._replace(ret=v)
+        t = self.t
+        self.t = _new(Thread, (t[0], t[1], t[2], t[3], v, t[5], t[6], t[7]))
 
     def set_kern(self, **kw) -> None:
         self.kern = self.kern._replace(**kw)
 
     def freeze(self) -> State:
         if self.t is not None:
-            self.threads[self.t.name] = self.t
-        return State(self.phase, tuple(self.cpus), self.module, self.kern, tuple(self.locks),
-                     tuple(sorted(self.threads.values())), tuple(self.ipis), self.events_left)
+            self.threads[self.t[0]] = self.t
+        th = self.threads
+        return _new(State, (self.phase, tuple(self.cpus), self.module, self.kern, tuple(self.locks),
+                            tuple([th[k] for k in sorted(th)]), tuple(self.ipis), self.events_left))
 
 
 class Machine:
