@@ -48,12 +48,13 @@ def tdx_cpu_enable(irq_rule: bool) -> KFunc:
     to run with IRQs off until 7.1 (§2.2)."""
     return KFunc("tdx_cpu_enable", "§2.1", ([AssertIrqsDisabled()] if irq_rule else []) + [
         If(lp_flag, "done", "tdx_lp_initialized is already set: return 0", local=False, fact="§2.1",
-           check="__this_cpu_read(tdx_lp_initialized)", else_text="tdx_lp_initialized is clear: go on"),
+           check="__this_cpu_read(tdx_lp_initialized)", else_text="tdx_lp_initialized is clear: go on",
+           percpu=True),
         Call("try_init_module_global"),
         If(_failed, "out", "TDH.SYS.INIT failed"),
         Seamcall(M.LP_INIT, "§1.1, §5"),
         If(_failed, "out", "TDH.SYS.LP.INIT failed"),
-        Do("__this_cpu_write(tdx_lp_initialized, true)", set_lp_flag, "§2.1"),
+        Do("__this_cpu_write(tdx_lp_initialized, true)", set_lp_flag, "§2.1", percpu=True),
         Label("done"),
         Ret(0),
         Label("out"),

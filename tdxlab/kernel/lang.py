@@ -65,6 +65,9 @@ class Instr:
     """One instruction. ``local`` ones are merged into the neighbouring step."""
 
     local = False
+    # percpu: touches only the running CPU's per-CPU state (VMX, tdx_lp_initialized). While the context
+    # owns its CPU (a hardirq, or IRQs or preemption off) nothing else can see it, so it is local then.
+    percpu = False
     fact = ""
     fn = ""
 
@@ -121,9 +124,9 @@ class If(Instr):
     """``if cond: goto label``. ``local=False`` when ``cond`` reads state other contexts can change."""
 
     def __init__(self, cond: Callable, goto: str, text: str = "", local: bool = True, fact: str = "",
-                 check: str = "", else_text: str = ""):
+                 check: str = "", else_text: str = "", percpu: bool = False):
         self.cond, self.goto, self._text, self.local, self.fact = cond, goto, text, local, fact
-        self.check, self.else_text = check, else_text
+        self.check, self.else_text, self.percpu = check, else_text, percpu
 
     def text(self, st, t):
         return self.check or self._text or "branch"
@@ -150,8 +153,9 @@ class Goto(Instr):
 class Do(Instr):
     """A named effect: ``Do("this_cpu_write(tdx_lp_initialized, true)", fn, fact)``."""
 
-    def __init__(self, text: str, effect: Callable, fact: str = "", local: bool = False):
-        self._text, self.effect, self.fact, self.local = text, effect, fact, local
+    def __init__(self, text: str, effect: Callable, fact: str = "", local: bool = False,
+                 percpu: bool = False):
+        self._text, self.effect, self.fact, self.local, self.percpu = text, effect, fact, local, percpu
 
     def text(self, st, t):
         return self._text

@@ -257,13 +257,14 @@ class Machine:
     def _run_thread(self, st: State, name: str, label: str) -> tuple[StepInfo, State]:
         x = Exec(self, st, name)
         t0 = x.t
-        main = None
+        main = first = None
         main_fn = t0.stack[-1].fn
         ran = 0
         while x.t is not None:
-            f = x.t.stack[-1]
+            t = x.t
+            f = t.stack[-1]
             ins = self.funcs[f.fn].body[f.pc]
-            if not ins.local:
+            if not (ins.local or ins.percpu and (t.kind == HARDIRQ or t.irqs_off or t.preempt_off)):
                 if main is not None:
                     break
                 if ran:  # leading local instructions ran: is this one blocked now?
@@ -272,9 +273,11 @@ class Machine:
                     if ins.blocked(self, tmp, x.t) is not None:
                         break
                 main, main_fn = ins, f.fn
+            elif not ran:
+                first = ins
             ins.run(x)
             ran += 1
-        ins = main
+        ins = main if main is not None else first  # a step of local instructions only: its first one
         fact = ins.fact if ins is not None else ""
         s2 = x.freeze()
         return StepInfo(name, label, t0.cpu, name, main_fn, "; ".join(x.notes) or label, fact,

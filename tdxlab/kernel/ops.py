@@ -71,6 +71,8 @@ class Seamcall(Instr):
 class Vmxon(Instr):
     """VMXON on this CPU. ``refcounted`` is 7.1's x86_virt_get_ref(X86_FEATURE_VMX) (§6.5)."""
 
+    percpu = True
+
     def __init__(self, api: str = "cpu_vmxon", refcounted: bool = False, fact: str = "§6.5"):
         self.api, self.refcounted, self.fact = api, refcounted, fact
 
@@ -98,6 +100,8 @@ class Vmxon(Instr):
 
 
 class Vmxoff(Instr):
+    percpu = True
+
     def __init__(self, api: str = "cpu_vmxoff", refcounted: bool = False, fact: str = "§6.5"):
         self.api, self.refcounted, self.fact = api, refcounted, fact
 

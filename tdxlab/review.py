@@ -1,0 +1,304 @@
+"""The design review as data: every design, and every design with each mutation that applies to it, checked
+against the same workloads; the verdicts as a matrix (one row a design or design+mutation, one column a
+property) whose every violated cell has a shortest counterexample to replay.
+
+>>> from tdxlab.review import verdict_matrix
+>>> rev = verdict_matrix()            # about a second: 2 workloads x 19 rows, explored exhaustively
+>>> rev.frame                          # a pandas DataFrame of "holds" / "violated" / "n/a"
+>>> rev.styler()                       # the same, coloured
+>>> rev.cell("v19-2024 +kvm-lock-first", "no-deadlock").steps
+30
+
+**The workloads** (``WORKLOADS``; every row runs every workload, and a cell is violated if some workload
+violates it, with the shortest counterexample over all of them):
+
+* ``cpu-online-later``: one package with two CPUs, CPU1 offline at boot; CPU1 may come online (or, once
+  online, go offline) at any time; a TD is created; under v19 two processes create VMs;
+* ``package-offline``: two packages of one CPU each; package 1's only CPU is offlined while
+  ``tdx_enable()`` runs or after bring-up; a TD is created (and under v19 a VM).
+
+Both run the relaxed LP.INIT rule (notebook 02 is about the old one). The April 2024 positions map onto
+rows (``POSITIONS``): see notebook 05.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, NamedTuple
+
+import pandas as pd
+
+from tdxlab.check.explore import CheckResult, explore
+from tdxlab.check.properties import PROPERTIES
+from tdxlab.designs import DESIGNS
+from tdxlab.errors import BadInput, NotApplicable, UnknownName
+from tdxlab.mutations import MUTATIONS
+
+GOOD, BAD, NA, WARN = "#cdeccd", "#f4b6b6", "#eeeeee", "#ffe7b3"
+
+
+class Row(NamedTuple):
+    """One row of the matrix: a design, at most one mutation, design options."""
+
+    label: str
+    design: str
+    mutation: str | None = None
+    options: tuple = ()  # ((name, value), ...): hashable
+
+    @property
+    def mutations(self) -> list[str]:
+        return [self.mutation] if self.mutation else []
+
+
+WORKLOADS: dict[str, dict] = {
+    "cpu-online-later": dict(topology="1x1x2", offline=[1], hotplug=True, events=["create-td"],
+                             v19_events=["create-vm", "create-vm2"]),
+    "package-offline": dict(topology="2x1x1", events=["offline:1@init", "offline:1@after", "create-td"],
+                            v19_events=["create-vm"]),
+}
+WORKLOAD_TEXT = {
+    "cpu-online-later": "1 package x 2 CPUs, CPU1 offline at boot and hotplugged at any time; a TD "
+                        "(v19: two VM creations)",
+    "package-offline": "2 packages x 1 CPU; package 1's CPU offlined while tdx_enable() runs or after "
+                       "bring-up; a TD (v19: a VM)",
+}
+
+ONE_CALL = Row("one call (v19-2024, pass_vmxon=false)", "v19-2024", None, (("pass_vmxon", False),))
+
+
+def row(spec: "str | Row | tuple") -> Row:
+    """A Row from ``"design"``, ``"design +mutation"``, a ``(design, mutation)`` pair or a Row."""
+    if isinstance(spec, Row):
+        return spec
+    if isinstance(spec, tuple):
+        design, mutation = (spec + (None,))[:2]
+    elif isinstance(spec, str):
+        design, _, mutation = spec.partition("+")
+        design, mutation = design.strip(), (mutation.strip() or None)
+    else:
+        raise BadInput(f"a matrix row is 'design' or 'design +mutation', not {spec!r}")
+    if design not in DESIGNS:
+        raise UnknownName(f"unknown design {design!r}: choose one of {', '.join(DESIGNS)}")
+    if mutation is not None and mutation not in MUTATIONS:
+        raise UnknownName(f"unknown mutation {mutation!r}: choose one of {', '.join(MUTATIONS)}")
+    if mutation is not None and mutation not in DESIGNS[design].mutation_notes:
+        raise NotApplicable(f"mutation {mutation!r} does not apply to design {design!r}")
+    return Row(design + (f" +{mutation}" if mutation else ""), design, mutation)
+
+
+def default_rows(one_call: bool = True) -> list[Row]:
+    """Every design, each followed by every mutation that applies to it (in ``MUTATIONS`` order); with
+    ``one_call``, the April 2024 "one call does everything" position after v19-2024 (see ``POSITIONS``)."""
+    out = []
+    for name, cls in DESIGNS.items():
+        out.append(Row(name, name))
+        for m in MUTATIONS:
+            if m in cls.mutation_notes:
+                out.append(Row(f"{name} +{m}", name, m))
+        if one_call and name == "v19-2024":
+            out.append(ONE_CALL)
+    return out
+
+
+def scenario_for(r: Row, workload: str, rule: str = "relaxed"):
+    """The Scenario that checks row ``r`` under ``workload`` (a name of ``WORKLOADS``)."""
+    from tdxlab.scenario import Scenario
+
+    if workload not in WORKLOADS:
+        raise UnknownName(f"unknown workload {workload!r}: choose one of {', '.join(WORKLOADS)}")
+    w = dict(WORKLOADS[workload])
+    v19 = w.pop("v19_events", [])
+    events = list(w.pop("events", []))
+    if "create-vm" in DESIGNS[r.design].extra_events:
+        events += v19
+    title = f"{r.label} under {workload}"
+    return Scenario(r.design, rule=rule, events=events, mutations=r.mutations, options=dict(r.options),
+                    name=f"review: {title}", story=WORKLOAD_TEXT.get(workload, ""), **w)
+
+
+@dataclass
+class Cell:
+    """One cell: the verdict over every workload, and the shortest counterexample if violated."""
+
+    row: Row
+    prop: str
+    holds: bool | None
+    steps: int | None = None
+    detail: str = ""
+    workload: str | None = None
+    result: CheckResult | None = None  # the exploration that holds the counterexample
+
+    @property
+    def verdict(self) -> str:
+        return "holds" if self.holds else ("violated" if self.holds is False else "unknown")
+
+    def counterexample(self):
+        """The shortest counterexample as [(StepInfo, State)] (None if the property holds)."""
+        if self.holds is not False or self.result is None:
+            return None
+        return self.result.counterexample(self.prop)
+
+
+@dataclass
+class Review:
+    rows: list[Row]
+    props: list[str]
+    cells: dict = field(default_factory=dict)  # (row label, prop) -> Cell
+    results: dict = field(default_factory=dict)  # (row label, workload) -> CheckResult
+    seconds: float = 0.0
+    states: int = 0
+
+    def cell(self, row_label: "str | Row", prop: str) -> Cell:
+        label = row_label.label if isinstance(row_label, Row) else row_label
+        if prop not in self.props:
+            raise UnknownName(f"unknown property {prop!r}: choose one of {', '.join(self.props)}")
+        if (label, prop) not in self.cells:
+            raise UnknownName(f"no row {label!r} in this matrix: choose one of "
+                              f"{', '.join(r.label for r in self.rows)}")
+        return self.cells[(label, prop)]
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """One row per design (or design+mutation), one column per property: "holds" or "violated (N)",
+        N the length of the shortest counterexample."""
+        data = []
+        for r in self.rows:
+            line = {}
+            for p in self.props:
+                c = self.cells[(r.label, p)]
+                line[p] = c.verdict if c.holds is not False else f"violated ({c.steps})"
+            data.append(line)
+        df = pd.DataFrame(data, index=[r.label for r in self.rows], columns=self.props)
+        df.index.name = "design (+mutation)"
+        return df
+
+    def violated(self) -> list[Cell]:
+        return [c for c in self.cells.values() if c.holds is False]
+
+    def styler(self, caption: str | None = None):
+        """The matrix as a coloured pandas Styler: green holds, red violated (with the steps of the shortest
+        counterexample), the detail of each violation as a tooltip."""
+        df = self.frame
+
+        def colour(v: str) -> str:
+            if v == "holds":
+                return f"background-color: {GOOD}; color: #1d5e1d"
+            if v.startswith("violated"):
+                return f"background-color: {BAD}; color: #7a0000; font-weight: 600"
+            return f"background-color: {WARN}"
+
+        tips = pd.DataFrame([[self.cells[(r.label, p)].detail or "" for p in self.props] for r in self.rows],
+                            index=df.index, columns=df.columns)
+        shown = df.map(lambda v: "✓" if v == "holds" else ("✗ " + v[10:-1] if v.startswith("violated") else "?"))
+        st = shown.style.apply(lambda col: [colour(v) for v in df[col.name]], axis=0)
+        st = st.set_tooltips(tips, props="visibility: hidden; position: absolute; z-index: 1; "
+                             "background: #333; color: #fff; padding: 4px 6px; font-size: 11px; "
+                             "max-width: 40em; white-space: normal;")
+        st = st.set_table_styles([
+            {"selector": "th.col_heading", "props": "writing-mode: vertical-rl; transform: rotate(180deg); "
+                                                    "font-size: 11px; padding: 4px 2px; text-align: left;"},
+            {"selector": "td", "props": "text-align: center; font-size: 12px; padding: 2px 6px; "
+                                        "border: 1px solid #fff; min-width: 2.6em;"},
+            {"selector": "th.row_heading", "props": "text-align: left; font-size: 12px; white-space: nowrap;"},
+        ], overwrite=False)
+        st = st.set_caption(caption or (
+            f"{len(self.rows)} rows x {len(self.props)} properties, every interleaving of "
+            f"{len(WORKLOADS)} workloads ({self.states} states, {self.seconds:.1f} s). "
+            "✓ holds; ✗ N: violated, N = steps of the shortest counterexample."))
+        return st
+
+    def to_html(self) -> str:
+        return self.styler().to_html()
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
+
+
+def verdict_matrix(rows: Iterable | None = None, workloads: Iterable[str] | None = None, rule: str = "relaxed",
+                   props: Iterable[str] | None = None, progress: Callable | None = None,
+                   max_states: int = 200_000, max_seconds: float = 60.0) -> Review:
+    """Explore every row (default: :func:`default_rows`) under every workload (default: all of
+    ``WORKLOADS``) and collect the verdicts. ``progress(done, total, label)`` is called after each
+    exploration (the ReviewMatrix widget's progress bar)."""
+    rs = [row(r) for r in (rows if rows is not None else default_rows())]
+    if not rs:
+        raise BadInput("a verdict matrix needs at least one row")
+    ws = list(workloads) if workloads is not None else list(WORKLOADS)
+    for w in ws:
+        if w not in WORKLOADS:
+            raise UnknownName(f"unknown workload {w!r}: choose one of {', '.join(WORKLOADS)}")
+    ps = list(props) if props is not None else list(PROPERTIES)
+    for p in ps:
+        if p not in PROPERTIES:
+            raise UnknownName(f"unknown property {p!r}: choose one of {', '.join(PROPERTIES)}")
+    rev = Review(rs, ps)
+    t0 = time.perf_counter()
+    total, done = len(rs) * len(ws), 0
+    for r in rs:
+        per_prop: dict[str, Cell] = {p: Cell(r, p, True) for p in ps}
+        for w in ws:
+            sc = scenario_for(r, w, rule)
+            res = explore(sc, max_states=max_states, max_seconds=max_seconds)
+            rev.results[(r.label, w)] = res
+            rev.states += res.states
+            for p in ps:
+                v = res.verdicts[p]
+                c = per_prop[p]
+                if v.holds is False:
+                    n = len(v.path) if v.path is not None else None
+                    if c.holds is not False or (n is not None and (c.steps is None or n < c.steps)):
+                        per_prop[p] = Cell(r, p, False, n, v.detail or "", w, res)
+                elif v.holds is None and c.holds is True:
+                    per_prop[p] = Cell(r, p, None, None, res.stopped or "", w, res)
+            done += 1
+            if progress is not None:
+                progress(done, total, f"{r.label} under {w}")
+        for p in ps:
+            rev.cells[(r.label, p)] = per_prop[p]
+    rev.seconds = time.perf_counter() - t0
+    return rev
+
+
+# --- the April 2024 review: three positions, and what landed ---------------------------------------------
+POSITIONS = [
+    {"position": "the caller holds the hotplug lock and calls tdx_cpu_enable() on every CPU itself",
+     "who": "the v19 KVM series as reviewed (Kai: \"tdx_enable() requires cpus_read_lock() must be called "
+            "prior\")", "row": "v19-2024", "fact": "§3.2"},
+    {"position": "one call does everything: tdx_enable() takes cpus_read_lock() itself and does the per-CPU "
+                 "pass by IPI",
+     "who": "Sean's objection to making callers take cpu_hotplug_lock and call tdx_cpu_enable() separately",
+     "row": ONE_CALL.label, "fact": "§3.2"},
+    {"position": "a core-kernel cpuhp callback does VMXON and LP.INIT; TDX is initialized once, at boot",
+     "who": "Kai's planned end state (needs VMXON in the core kernel)", "row": "core-7.1",
+     "fact": "§3.2, §6.5"},
+    {"position": "landed in 6.16: KVM's own cpuhp state under cpus_read_lock() "
+                 "(cpuhp_setup_state_cpuslocked), then tdx_enable()",
+     "who": "KVM TDX host support, merged", "row": "kvm-6.16", "fact": "§1.3, §6.1"},
+    {"position": "landed in 7.1: subsys_initcall(tdx_enable), virt/tdx:online, refcounted VMXON",
+     "who": "\"KVM: x86/tdx: Have TDX handle VMXON during bringup\" v3", "row": "core-7.1",
+     "fact": "§3.4, §6.4, §6.5"},
+]
+
+
+def positions(review: Review | None = None) -> pd.DataFrame:
+    """The April 2024 positions and what landed, each with its row's verdicts: the properties violated
+    (with the steps of the shortest counterexample) under the review workloads."""
+    rows = [row(p["row"]) if p["row"] != ONE_CALL.label else ONE_CALL for p in POSITIONS]
+    if review is None or any((r.label, "no-deadlock") not in review.cells for r in rows):
+        review = verdict_matrix(rows=list(dict.fromkeys(rows)), props=None)
+    out = []
+    for p, r in zip(POSITIONS, rows):
+        bad = [f"{c.prop} ({c.steps})" for c in (review.cell(r, q) for q in review.props) if c.holds is False]
+        out.append({"position": p["position"], "who": p["who"], "checked as": r.label,
+                    "verdict": "every property holds" if not bad else "violated: " + ", ".join(bad),
+                    "fact": p["fact"]})
+    return pd.DataFrame(out)
+
+
+def positions_styler(df: pd.DataFrame):
+    def colour(v: str) -> str:
+        return f"background-color: {GOOD if v.startswith('every') else BAD}"
+
+    return (df.style.map(colour, subset=["verdict"]).hide(axis="index")
+            .set_properties(**{"text-align": "left", "font-size": "12px", "vertical-align": "top"})
+            .set_table_styles([{"selector": "th", "props": "text-align: left; font-size: 12px;"}]))
