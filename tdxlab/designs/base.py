@@ -9,6 +9,11 @@ from tdxlab.kernel.state import HOTPLUG, INITIALIZED, TASK, Kern
 from tdxlab.platform import IN_ONLINE_MASK, OFFLINE, ONLINE, PARKED
 
 
+def failed(x) -> bool:
+    """The last call returned an error (``if (ret) goto out;``)."""
+    return x.t.ret != 0
+
+
 class Design:
     name = ""
     era = ""
@@ -56,7 +61,10 @@ class Design:
 
     def roots(self, topology) -> list[tuple[str, int, str, str]]:
         """The contexts that exist at the start: (name, cpu, kind, function)."""
-        return [(self.loader, 0, TASK, self.loader_function)]
+        roots = [(self.loader, 0, TASK, self.loader_function)]
+        if "second-user" in self.mut:
+            roots.append(("second-user", second_user_cpu(self.platform), TASK, "second_tdx_user"))
+        return roots
 
     # --- environment events ---
     def loader_running(self, st) -> bool:

@@ -17,13 +17,10 @@ from __future__ import annotations
 from tdxlab import module as M
 from tdxlab.kernel.lang import (AssertCpusHeld, AssertIrqsDisabled, Call, Do, E, Goto, If, KFunc, Label, Lock,
                                 Ret, SpawnOn, Unlock, WaitChild)
+from tdxlab.designs.base import failed
 from tdxlab.kernel.ops import Seamcall, lp_flag, set_lp_flag
 from tdxlab.kernel.state import ERROR, INITIALIZED, TASK, UNINITIALIZED
 from tdxlab.platform import IN_ONLINE_MASK
-
-
-def _failed(x) -> bool:
-    return x.t.ret != 0
 
 
 def try_init_module_global(irq_rule: bool) -> KFunc:
@@ -51,9 +48,9 @@ def tdx_cpu_enable(irq_rule: bool) -> KFunc:
            check="__this_cpu_read(tdx_lp_initialized)", else_text="tdx_lp_initialized is clear: go on",
            percpu=True),
         Call("try_init_module_global"),
-        If(_failed, "out", "TDH.SYS.INIT failed"),
+        If(failed, "out", "TDH.SYS.INIT failed"),
         Seamcall(M.LP_INIT, "§1.1, §5"),
-        If(_failed, "out", "TDH.SYS.LP.INIT failed"),
+        If(failed, "out", "TDH.SYS.LP.INIT failed"),
         Do("__this_cpu_write(tdx_lp_initialized, true)", set_lp_flag, "§2.1", percpu=True),
         Label("done"),
         Ret(0),
@@ -85,7 +82,7 @@ def config_global_keyid() -> list[KFunc]:
             SpawnOn("smp_call_on_cpu", TASK, lambda s, t: t.stack[-1].loc[1], "do_global_key_config",
                     "§1.2", require_online=True),
             WaitChild("§1.2"),
-            If(_failed, "out", "KEY.CONFIG failed: stop"),
+            If(failed, "out", "KEY.CONFIG failed: stop"),
             Label("skip"),
             Do("", lambda x: x.set_loc((x.loc[0][1:], None)), local=True),
             Goto("next"),
@@ -102,11 +99,11 @@ def init_tdx_module() -> KFunc:
     """§1.2 steps 1, 7, 8, 9: TDH.SYS.RD, TDH.SYS.CONFIG, KEY.CONFIG per package, TDH.SYS.TDMR.INIT."""
     return KFunc("init_tdx_module", "§1.2", [
         Seamcall(M.SYS_RD, "§1.2 get_tdx_sys_info()"),
-        If(_failed, "out", "get_tdx_sys_info() failed"),
+        If(failed, "out", "get_tdx_sys_info() failed"),
         Seamcall(M.SYS_CONFIG, "§1.2 config_tdx_module()"),
-        If(_failed, "out", "config_tdx_module() failed"),
+        If(failed, "out", "config_tdx_module() failed"),
         Call("config_global_keyid"),
-        If(_failed, "out", "config_global_keyid() failed"),
+        If(failed, "out", "config_global_keyid() failed"),
         Seamcall(M.TDMR_INIT, "§1.2 init_tdmrs()"),
         Label("out"),
         Ret(),

@@ -14,7 +14,7 @@ initcalls (the environment's hotplug events start once the initcall has returned
 """
 from __future__ import annotations
 
-from tdxlab.designs.base import Design
+from tdxlab.designs.base import Design, failed
 from tdxlab.designs.common import tdx_functions
 from tdxlab.designs.kvm_616 import offline_refusal
 from tdxlab.kernel import cpuhp as CPUHP
@@ -23,10 +23,6 @@ from tdxlab.kernel.ops import Vmxoff, Vmxon
 from tdxlab.kernel.state import ERROR, INITIALIZED
 
 TDX_STATE = "virt/tdx:online"
-
-
-def _err(x) -> bool:
-    return x.t.ret != 0
 
 
 class CORE_71(Design):
@@ -69,9 +65,9 @@ class CORE_71(Design):
             setup, remove,
             KFunc("tdx_enable", "§1.2 (7.1)", [
                 Call(setup.name),
-                If(_err, "out", "cpuhp_setup_state() failed"),
+                If(failed, "out", "cpuhp_setup_state() failed"),
                 Call("init_tdx_module"),
-                If(_err, "fail", "init_tdx_module() failed"),
+                If(failed, "fail", "init_tdx_module() failed"),
                 Do("tdx_module_initialized = true: \"TDX-Module initialized\"",
                    lambda x: x.set_kern(tdx_module_status=INITIALIZED), "§1.2"),
                 Ret(0),
@@ -86,7 +82,7 @@ class CORE_71(Design):
             KFunc("tdx_online_cpu", "§6.5", ([Vmxon("x86_virt_get_ref", refcounted=True, fact="§6.5")]
                                              if get_ref else []) + [
                 Call("tdx_cpu_enable"),
-                If(_err, "put", "tdx_cpu_enable() failed: drop the VMX reference"),
+                If(failed, "put", "tdx_cpu_enable() failed: drop the VMX reference"),
                 Ret(0),
                 Label("put"),
             ] + ([Vmxoff("x86_virt_put_ref", refcounted=True, fact="§6.5")] if get_ref else []) + [Ret()]),

@@ -16,7 +16,7 @@ KVM's static state runs before the dynamic TDX state on the way up and after it 
 from __future__ import annotations
 
 from tdxlab.designs import second_user
-from tdxlab.designs.base import Design
+from tdxlab.designs.base import Design, failed
 from tdxlab.designs.common import tdx_functions
 from tdxlab.kernel import cpuhp as CPUHP
 from tdxlab.kernel.lang import (Call, Do, E, Goto, If, KFunc, Label, LocalIrqRestore, LocalIrqSave, Lock,
@@ -25,10 +25,6 @@ from tdxlab.kernel.ops import Vmxoff, Vmxon
 
 TDX_STATE = "kvm/cpu/tdx:online"
 KVM_STATE = "kvm/cpu:online"
-
-
-def _err(x) -> bool:
-    return x.t.ret != 0
 
 
 def offline_refusal(fact: str, then: list) -> list:
@@ -67,12 +63,6 @@ class KVM_616(Design):
         self.cpuhp = {KVM_STATE: (CPUHP.KVM_STATIC_ORDER, "kvm_online_cpu", "kvm_offline_cpu"),
                       TDX_STATE: (None, "tdx_online_cpu", "tdx_offline_cpu")}
 
-    def roots(self, topology):
-        r = super().roots(topology)
-        if "second-user" in self.mut:
-            r.append(second_user.root(self.platform))
-        return r
-
     def functions(self):
         mu = self.mut
         locked = "no-hotplug-lock" not in mu
@@ -85,10 +75,10 @@ class KVM_616(Design):
             setup, remove,
             KFunc("tdx_bringup", "§1.3", [
                 Call("kvm_enable_virtualization"),
-                If(_err, "out", "kvm_enable_virtualization() failed"),
+                If(failed, "out", "kvm_enable_virtualization() failed"),
             ] + ([Lock("cpu_hotplug_lock", "r", "§1.3")] if locked else []) + [
                 Call(setup.name),
-                If(_err, "unlock", "the cpuhp setup failed"),
+                If(failed, "unlock", "the cpuhp setup failed"),
                 Call("tdx_enable"),
                 If(lambda x: x.t.ret == 0, "unlock"),
                 Do("", lambda x: x.set_loc(x.t.ret), local=True),
@@ -103,7 +93,7 @@ class KVM_616(Design):
                 Lock("kvm_usage_lock", fact="§3.3"),
                 If(lambda x: x.kern.kvm_usage_count != 0, "inc", "already enabled"),
                 Call(f"cpuhp_setup_state:{KVM_STATE}"),
-                If(_err, "unlock", "VMXON failed on a CPU"),
+                If(failed, "unlock", "VMXON failed on a CPU"),
                 Label("inc"),
                 Do("kvm_usage_count++", lambda x: x.set_kern(kvm_usage_count=x.kern.kvm_usage_count + 1),
                    "§3.3"),

@@ -6,9 +6,6 @@ from __future__ import annotations
 
 from tdxlab.kernel.lang import Call, If, KFunc, Label, Ret
 from tdxlab.kernel.ops import Vmxon
-from tdxlab.kernel.state import TASK
-
-from tdxlab.designs.base import second_user_cpu
 
 NAME = "second-user"
 
@@ -25,6 +22,3 @@ def functions() -> list[KFunc]:
         Ret(),
     ])]
 
-
-def root(platform):
-    return (NAME, second_user_cpu(platform), TASK, "second_tdx_user")

@@ -19,7 +19,7 @@ VMXON (-EBUSY). There is no offline refusal: v19 had no ``tdx_offline_cpu()`` ch
 from __future__ import annotations
 
 from tdxlab.designs import second_user
-from tdxlab.designs.base import Design
+from tdxlab.designs.base import Design, failed
 from tdxlab.designs.common import tdx_functions
 from tdxlab.kernel.cpuhp import KVM_STATIC_ORDER
 from tdxlab.kernel.lang import (on_each_cpu, Call, Do, Goto, If, KFunc, Label, LocalIrqRestore, LocalIrqSave, Lock,
@@ -27,10 +27,6 @@ from tdxlab.kernel.lang import (on_each_cpu, Call, Do, Goto, If, KFunc, Label, L
 from tdxlab.kernel.ops import Vmxoff, Vmxon
 from tdxlab.kernel.state import INITIALIZED, TASK, Kern
 from tdxlab.platform import ONLINE
-
-
-def _err(x) -> bool:
-    return x.t.ret != 0
 
 
 class V19_2024(Design):
@@ -64,12 +60,6 @@ class V19_2024(Design):
         on = not self.pass_vmxon and "no-vmxon" not in self.mut
         return 1 if on and hp == ONLINE else 0
 
-    def roots(self, topology):
-        r = super().roots(topology)
-        if "second-user" in self.mut:
-            r.append(second_user.root(self.platform))
-        return r
-
     def functions(self):
         mu = self.mut
         locked = "no-hotplug-lock" not in mu
@@ -97,9 +87,9 @@ class V19_2024(Design):
                 Ret(lambda x: x.loc),
             ]),
             KFunc("vmx_tdx_on", "§3.2", ([Vmxon("vmx_hardware_enable", fact="§3.2"),
-                                          If(_err, "err", "VMXON failed")] if pass_vmxon else []) + [
+                                          If(failed, "err", "VMXON failed")] if pass_vmxon else []) + [
                 Call("tdx_cpu_enable"),
-                If(_err, "err", "tdx_cpu_enable() failed"),
+                If(failed, "err", "tdx_cpu_enable() failed"),
                 Ret(0),
                 Label("err"),
                 Do("atomic_set(&err, ret)", lambda x: x.set_kern(on_each_cpu_err=x.t.ret), "§3.2"),
@@ -110,7 +100,7 @@ class V19_2024(Design):
                 If(lambda x: x.kern.kvm_usage_count == 0, "unlock", "kvm_usage_count is 0: nothing to do",
                    local=False, check="read kvm_usage_count", else_text="kvm_usage_count > 0: enable"),
             ] + ([LocalIrqSave("§2.2")] if irqsave else []) + (
-                [Vmxon("hardware_enable_nolock", fact="§3.3"), If(_err, "restore", "VMXON failed")]
+                [Vmxon("hardware_enable_nolock", fact="§3.3"), If(failed, "restore", "VMXON failed")]
                 if vmxon else []) + [
                 Call("tdx_cpu_enable"),
                 Label("restore"),
@@ -135,7 +125,7 @@ class V19_2024(Design):
                 Label("unlock"),
             ] + unlock + [Ret(0)]),
             KFunc("hardware_enable_nolock", "§3.3", ([Vmxon("hardware_enable_nolock", fact="§3.3"),
-                                                      If(_err, "out", "VMXON failed")] if vmxon else []) + [
+                                                      If(failed, "out", "VMXON failed")] if vmxon else []) + [
                 Call("tdx_cpu_enable"),
                 Label("out"),
                 Ret(),

@@ -58,34 +58,40 @@ def _has(which):
 
 
 # --- onlining and offlining a CPU ---------------------------------------------------------------------------
+def _each_callback(which: str, label: str, on_error: str | None = None, why: str = "") -> list:
+    """Call the ``which`` callback of every state left in the frame's list (``loc[0]``), in order; on a
+    non-zero return go to ``on_error`` (with ``on_error=None``, errors are ignored: a rollback)."""
+    return [
+        Label(label),
+        If(lambda x: not x.loc[0], f"{label}/done"),
+        If(_has(which), f"{label}/skip"),
+        Call(lambda x: _callback(x, x.loc[0][0], which)),
+        *([If(lambda x: x.t.ret != 0, on_error, why)] if on_error else []),
+        Label(f"{label}/skip"),
+        Do("", _pop, local=True),
+        Goto(label),
+        Label(f"{label}/done"),
+    ]
+
+
+def _undo_in_reverse(x) -> None:
+    """Roll back: the states done so far, in reverse, remembering the error to return."""
+    x.set_loc((tuple(reversed(x.loc[1])), (), x.t.ret))
+
+
 def cpu_up() -> KFunc:
     return KFunc("_cpu_up", "§7.1", [
         WriteLockAnnounce(),
         WriteLockAcquire(),
         Do("CPU enters cpu_online_mask; ONLINE callbacks run in its hotplug thread",
            lambda x: (_set_hp(x, UP), x.set_loc((_states(x), (), 0))), "§7.1, §10.8"),
-        Label("next"),
-        If(lambda x: not x.loc[0], "active"),
-        If(_has("startup"), "skip"),
-        Call(lambda x: _callback(x, x.loc[0][0], "startup")),
-        If(lambda x: x.t.ret != 0, "rollback", "a startup callback failed: roll back"),
-        Label("skip"),
-        Do("", _pop, local=True),
-        Goto("next"),
-        Label("active"),
+        *_each_callback("startup", "up", "rollback", "a startup callback failed: roll back"),
         Do("CPU is active: tasks (and TDX users) may run on it", lambda x: _set_hp(x, ONLINE), "§10.8"),
         WriteUnlock(),
         Ret(0),
         Label("rollback"),
-        Do("", lambda x: x.set_loc((tuple(reversed(x.loc[1])), (), x.t.ret)), local=True),
-        Label("rb_next"),
-        If(lambda x: not x.loc[0], "rb_done"),
-        If(_has("teardown"), "rb_skip"),
-        Call(lambda x: _callback(x, x.loc[0][0], "teardown")),
-        Label("rb_skip"),
-        Do("", _pop, local=True),
-        Goto("rb_next"),
-        Label("rb_done"),
+        Do("", _undo_in_reverse, local=True),
+        *_each_callback("teardown", "undo"),
         Do("CPU leaves cpu_online_mask: the online request fails", lambda x: _set_hp(x, OFFLINE, True), "§7.1"),
         WriteUnlock(),
         Ret(lambda x: x.loc[2]),
@@ -104,30 +110,15 @@ def cpu_down() -> KFunc:
         WriteLockAcquire(),
         Do("CPU starts going down: teardown callbacks in reverse order",
            lambda x: (_set_hp(x, DOWN), x.set_loc((_states(x, reverse=True), (), 0))), "§7.1"),
-        Label("next"),
-        If(lambda x: not x.loc[0], "dead"),
-        If(_has("teardown"), "skip"),
-        Call(lambda x: _callback(x, x.loc[0][0], "teardown")),
-        If(lambda x: x.t.ret != 0, "rollback", "a teardown callback refused: the CPU stays online"),
-        Label("skip"),
-        Do("", _pop, local=True),
-        Goto("next"),
-        Label("dead"),
+        *_each_callback("teardown", "down", "rollback", "a teardown callback refused: the CPU stays online"),
         WaitUntil(_no_work_left, "the IPIs and work queued on this CPU to run",
                   effect=lambda x: _set_hp(x, OFFLINE, True), fact="§7.1",
                   text="CPU leaves cpu_online_mask and is offline (its VMX state is gone)"),
         WriteUnlock(),
         Ret(0),
         Label("rollback"),
-        Do("", lambda x: x.set_loc((tuple(reversed(x.loc[1])), (), x.t.ret)), local=True),
-        Label("rb_next"),
-        If(lambda x: not x.loc[0], "rb_done"),
-        If(_has("startup"), "rb_skip"),
-        Call(lambda x: _callback(x, x.loc[0][0], "startup")),
-        Label("rb_skip"),
-        Do("", _pop, local=True),
-        Goto("rb_next"),
-        Label("rb_done"),
+        Do("", _undo_in_reverse, local=True),
+        *_each_callback("startup", "redo"),
         Do("CPU stays online: the offline request fails", lambda x: _set_hp(x, ONLINE), "§7.1"),
         WriteUnlock(),
         Ret(lambda x: x.loc[2]),
