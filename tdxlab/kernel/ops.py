@@ -68,16 +68,23 @@ class Seamcall(Instr):
             self.then(x, err)
 
 
-class Vmxon(Instr):
-    """VMXON on this CPU. ``refcounted`` is 7.1's x86_virt_get_ref(X86_FEATURE_VMX) (§6.5)."""
+class _VmxInstr(Instr):
+    """VMXON or VMXOFF through ``api`` (a kernel function name); ``refcounted`` for 7.1's VMX users."""
 
     percpu = True
 
-    def __init__(self, api: str = "cpu_vmxon", refcounted: bool = False, fact: str = "§6.5"):
+    def __init__(self, api: str, refcounted: bool = False, fact: str = "§6.5"):
         self.api, self.refcounted, self.fact = api, refcounted, fact
 
     def text(self, st, t):
         return f"{self.api}()"
+
+
+class Vmxon(_VmxInstr):
+    """VMXON on this CPU. ``refcounted`` is 7.1's x86_virt_get_ref(X86_FEATURE_VMX) (§6.5)."""
+
+    def __init__(self, api: str = "cpu_vmxon", refcounted: bool = False, fact: str = "§6.5"):
+        super().__init__(api, refcounted, fact)
 
     def run(self, x):
         c = x.t.cpu
@@ -99,14 +106,11 @@ class Vmxon(Instr):
         x.advance()
 
 
-class Vmxoff(Instr):
-    percpu = True
+class Vmxoff(_VmxInstr):
+    """VMXOFF on this CPU; ``refcounted``: 7.1's x86_virt_put_ref(), VMXOFF on the last user (§6.5)."""
 
     def __init__(self, api: str = "cpu_vmxoff", refcounted: bool = False, fact: str = "§6.5"):
-        self.api, self.refcounted, self.fact = api, refcounted, fact
-
-    def text(self, st, t):
-        return f"{self.api}()"
+        super().__init__(api, refcounted, fact)
 
     def run(self, x):
         c = x.t.cpu
