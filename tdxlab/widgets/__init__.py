@@ -7,12 +7,19 @@ them.
   (picker.py);
 * :func:`check`: run the model checker with a progress bar (progress.py);
 * :func:`show_function`: a modelled kernel function's instruction list beside the kernel's name for it
-  (source.py).
+  (source.py);
+* :class:`ReviewMatrix`: the design review's verdict matrix, each cell replaying its counterexample in a
+  Stepper (review.py);
+* :class:`Exercise`, :func:`exercises`: predict-then-check questions, the answer computed by the model and
+  shown behind a button (exercise.py).
 """
 from tdxlab.widgets.decodewidget import DecodeWidget
 from tdxlab.widgets.picker import TopologyPicker
 from tdxlab.widgets.progress import check
 from tdxlab.widgets.source import show_function
 from tdxlab.widgets.stepper import Stepper
+from tdxlab.widgets.review import ReviewMatrix
+from tdxlab.widgets.exercise import Exercise, exercises
 
-__all__ = ["Stepper", "DecodeWidget", "TopologyPicker", "check", "show_function"]
+__all__ = ["Stepper", "DecodeWidget", "TopologyPicker", "check", "show_function", "ReviewMatrix", "Exercise",
+           "exercises"]

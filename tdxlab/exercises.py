@@ -1,0 +1,231 @@
+"""Predict-then-check exercises (OSTEP-style homework) for notebook 06: the questions are data
+(``data/exercises.toml``), the answers are computed by the model checker every time.
+
+>>> from tdxlab.exercises import load, solve
+>>> ex = load()["irq-race-steps"]
+>>> sol = solve(ex)                  # explores the scenario
+>>> sol.answer, sol.steps
+(13, 13)
+>>> sol.grade(12)
+'close: the model says 13'
+"""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from tdxlab.check.properties import PROPERTIES
+from tdxlab.errors import BadInput, ScenarioError, UnknownName
+
+ASKS = ("verdict", "steps", "status", "which", "any")
+FAMILIES = ("LP.INIT", "IRQ safety", "locking")
+ANY_CHOICES = ["every property holds", "something breaks"]
+VERDICT_CHOICES = ["holds", "violated"]
+
+
+@dataclass(frozen=True)
+class Exercise:
+    id: str
+    family: str
+    question: str
+    ask: str
+    explanation: str
+    fact: str = ""
+    scenario: str | None = None
+    args: tuple = ()  # sorted ((key, value), ...) of Scenario kwargs
+    prop: str | None = None  # the property asked about (field 'property' in the TOML)
+    choices: tuple = ()
+
+    @property
+    def options(self) -> list[str] | None:
+        """The answers offered for a prediction (None: a number is asked)."""
+        if self.ask == "verdict":
+            return list(VERDICT_CHOICES)
+        if self.ask == "any":
+            return list(ANY_CHOICES)
+        if self.ask in ("status", "which"):
+            return list(self.choices) or None
+        return None
+
+    def make_scenario(self):
+        from tdxlab.scenario import Scenario, get_scenario
+
+        if self.scenario:
+            return get_scenario(self.scenario)
+        return Scenario(**{k: (list(v) if isinstance(v, tuple) else v) for k, v in self.args})
+
+    def where(self) -> str:
+        return self.scenario or ", ".join(f"{k}={v}" for k, v in self.args)
+
+
+def exercises_path():
+    from tdxlab.facts import data_dir
+
+    return data_dir() / "exercises.toml"
+
+
+def _freeze(v):
+    if isinstance(v, list):
+        return tuple(_freeze(x) for x in v)
+    if isinstance(v, dict):
+        return tuple(sorted((k, _freeze(x)) for k, x in v.items()))
+    return v
+
+
+def parse(data: dict, where: str = "exercises.toml") -> dict[str, Exercise]:
+    """Validate the TOML table of exercises; one clear ScenarioError per problem."""
+    out: dict[str, Exercise] = {}
+    items = data.get("exercise")
+    if not isinstance(items, list) or not items:
+        raise ScenarioError(f"{where}: no [[exercise]] tables")
+    known = {"id", "family", "question", "ask", "explanation", "fact", "scenario", "args", "property", "choices"}
+    for i, e in enumerate(items):
+        name = e.get("id", f"#{i + 1}")
+        bad = set(e) - known
+        if bad:
+            raise ScenarioError(f"{where}: exercise {name}: unknown field(s) {', '.join(sorted(bad))}")
+        for f in ("id", "family", "question", "ask", "explanation"):
+            if not isinstance(e.get(f), str) or not e[f].strip():
+                raise ScenarioError(f"{where}: exercise {name}: missing text field {f!r}")
+        if e["family"] not in FAMILIES:
+            raise ScenarioError(f"{where}: exercise {name}: family must be one of {', '.join(FAMILIES)}")
+        if e["ask"] not in ASKS:
+            raise ScenarioError(f"{where}: exercise {name}: ask must be one of {', '.join(ASKS)}")
+        if ("scenario" in e) == ("args" in e):
+            raise ScenarioError(f"{where}: exercise {name}: give exactly one of scenario or args")
+        prop = e.get("property")
+        if e["ask"] in ("verdict", "steps", "status") and prop is None:
+            raise ScenarioError(f"{where}: exercise {name}: ask {e['ask']!r} needs a property")
+        if prop is not None and prop not in PROPERTIES:
+            raise ScenarioError(f"{where}: exercise {name}: unknown property {prop!r}")
+        if name in out:
+            raise ScenarioError(f"{where}: exercise id {name!r} is used twice")
+        args = e.get("args")
+        if args is not None and not isinstance(args, dict):
+            raise ScenarioError(f"{where}: exercise {name}: args must be a table of Scenario arguments")
+        out[name] = Exercise(name, e["family"], " ".join(e["question"].split()), e["ask"],
+                             " ".join(e["explanation"].split()), e.get("fact", ""), e.get("scenario"),
+                             _freeze(args or {}), prop, tuple(e.get("choices", ())))
+    return out
+
+
+@lru_cache(maxsize=1)
+def load() -> dict[str, Exercise]:
+    """The exercises of ``data/exercises.toml`` by id, in file order."""
+    p = exercises_path()
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise ScenarioError(f"{p.name} is malformed: {e}") from None
+    return parse(data, p.name)
+
+
+def get(ex_id: str) -> Exercise:
+    ex = load()
+    if ex_id not in ex:
+        raise UnknownName(f"unknown exercise {ex_id!r}: choose one of {', '.join(ex)}")
+    return ex[ex_id]
+
+
+@lru_cache(maxsize=64)
+def _explore(key: tuple):
+    from tdxlab.check.explore import explore
+
+    ex = key[0]
+    return explore(ex.make_scenario(), max_states=200_000, max_seconds=60.0)
+
+
+def first_failed_status(steps) -> str | None:
+    """The status of the first SEAMCALL in ``steps`` that did not return TDX_SUCCESS."""
+    for info, _ in steps[1:]:
+        if info.leaf and info.result and info.result != "TDX_SUCCESS":
+            return info.result
+    return None
+
+
+@dataclass
+class Solution:
+    exercise: Exercise
+    answer: object  # the computed answer: a verdict, a number, a status or a property name
+    result: object = None  # the CheckResult
+    steps: int | None = None
+    detail: str = ""
+    status: str | None = None
+    prop: str | None = None  # the property whose counterexample illustrates the answer
+    violated: list = field(default_factory=list)
+
+    @property
+    def states(self) -> int:
+        return self.result.states if self.result is not None else 0
+
+    def explanation(self) -> str:
+        values = {"answer": self.answer, "steps": self.steps if self.steps is not None else "no",
+                  "detail": self.detail or "no detail", "status": self.status or "no failed SEAMCALL",
+                  "states": self.states, "violated": ", ".join(self.violated) or "nothing",
+                  "property": self.prop or ""}
+        try:
+            return self.exercise.explanation.format(**values)
+        except (KeyError, IndexError, ValueError) as e:
+            raise ScenarioError(f"exercise {self.exercise.id}: bad placeholder in its explanation: {e}") from None
+
+    def grade(self, prediction) -> str:
+        """A one-line verdict on a prediction: 'right', 'close: ...' or 'not quite: ...'."""
+        if prediction is None or prediction == "":
+            return f"no prediction: the model says {self.answer}"
+        if self.exercise.ask == "steps":
+            try:
+                p = int(prediction)
+            except (TypeError, ValueError):
+                raise BadInput(f"a prediction of a number of steps must be a whole number, not {prediction!r}") from None
+            if self.answer is None:
+                return "the property holds: there is no counterexample at all"
+            if p == self.answer:
+                return "right"
+            if abs(p - self.answer) <= max(2, self.answer // 10):
+                return f"close: the model says {self.answer}"
+            return f"not quite: the model says {self.answer}"
+        return "right" if str(prediction) == str(self.answer) else f"not quite: the model says {self.answer}"
+
+    def counterexample(self):
+        if self.result is None or self.prop is None:
+            return None
+        v = self.result.verdicts[self.prop]
+        return None if v.path is None else self.result.counterexample(self.prop)
+
+
+def solve(ex: "Exercise | str") -> Solution:
+    """Compute the answer to an exercise with the model checker (cached per exercise in this process)."""
+    if isinstance(ex, str):
+        ex = get(ex)
+    res = _explore((ex,))
+    violated = sorted(res.violated, key=lambda n: (len(res.verdicts[n].path or ()), n))
+    sol = Solution(ex, None, res, violated=violated)
+
+    def fill(prop: str | None) -> None:
+        sol.prop = prop
+        if prop is None:
+            return
+        v = res.verdicts[prop]
+        sol.steps = len(v.path) if v.path is not None else None
+        sol.detail = v.detail or ""
+        if v.path is not None:
+            sol.status = first_failed_status(res.counterexample(prop))
+
+    if ex.ask == "verdict":
+        fill(ex.prop)
+        v = res.verdicts[ex.prop].holds
+        sol.answer = "holds" if v else ("violated" if v is False else "unknown (budget reached)")
+    elif ex.ask == "steps":
+        fill(ex.prop)
+        sol.answer = sol.steps
+    elif ex.ask == "status":
+        fill(ex.prop)
+        sol.answer = sol.status
+    elif ex.ask == "which":
+        fill(violated[0] if violated else None)
+        sol.answer = violated[0] if violated else "none"
+    elif ex.ask == "any":
+        fill(violated[0] if violated else None)
+        sol.answer = ANY_CHOICES[1] if violated else ANY_CHOICES[0]
+    return sol

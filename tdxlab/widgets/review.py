@@ -1,0 +1,199 @@
+"""The design review's verdict matrix as a widget: one button per cell (CSS class ``tdxlab-matrix-cell``),
+green where the property holds, red with the steps of the shortest counterexample where it is violated;
+choosing a cell replays that counterexample in a :class:`Stepper` below (or, for a cell that holds, shows
+the row's scenario in scheduler mode so you can try to break it yourself).
+
+>>> from tdxlab.widgets import ReviewMatrix
+>>> m = ReviewMatrix()                                   # explores with a progress bar
+>>> m.choose("v19-2024 +kvm-lock-first", "no-deadlock")   # or click the cell
+"""
+from __future__ import annotations
+
+import html
+
+import ipywidgets as W
+
+from tdxlab.widgets import panels
+from tdxlab.widgets.stepper import Stepper, _one_line
+
+SHORT = {"vmx-before-seamcall": "VMX before\nSEAMCALL", "lp-init-before-seamcall": "LP.INIT before\nSEAMCALL",
+         "init-succeeds": "init\nsucceeds", "online-cpus-ready": "online CPUs\nready",
+         "package-keys": "package\nkeys", "cpu-online-succeeds": "CPU online\nsucceeds",
+         "no-spurious-error": "no spurious\nerror", "no-deadlock": "no\ndeadlock", "lock-order": "lock\norder",
+         "kernel-asserts": "kernel\nasserts"}
+FAMILY = {"vmx-before-seamcall": "LP.INIT", "lp-init-before-seamcall": "LP.INIT", "init-succeeds": "LP.INIT",
+          "online-cpus-ready": "LP.INIT", "package-keys": "locking", "cpu-online-succeeds": "LP.INIT",
+          "no-spurious-error": "IRQ", "no-deadlock": "locking", "lock-order": "locking",
+          "kernel-asserts": "IRQ"}
+
+CSS = """
+<style>
+.tdxlab-review {font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; font-size: 13px;}
+.tdxlab-review .tdxlab-matrix-head {font-size: 11px; line-height: 1.15; text-align: center; white-space: pre-line;
+  color: #333; padding: 2px 0 4px 0; font-weight: 600;}
+.tdxlab-review .tdxlab-matrix-row {font-size: 12px; white-space: nowrap; padding-right: 8px; line-height: 28px;}
+.tdxlab-review .tdxlab-matrix-row.base {font-weight: 700;}
+.tdxlab-review .tdxlab-matrix-cell {font-size: 12px; padding: 0 2px; height: 26px; margin: 1px; border-radius: 3px;}
+.tdxlab-review .tdxlab-matrix-cell.holds {background: #cdeccd; color: #1d5e1d;}
+.tdxlab-review .tdxlab-matrix-cell.violated {background: #f4b6b6; color: #7a0000; font-weight: 700;}
+.tdxlab-review .tdxlab-matrix-cell.unknown {background: #ffe7b3;}
+.tdxlab-review .tdxlab-matrix-cell.chosen {outline: 3px solid #1f4e8c; outline-offset: -1px;}
+.tdxlab-review .tdxlab-matrix-note {color: #444; font-size: 12px; margin: 4px 0;}
+</style>
+"""
+
+
+class ReviewMatrix(W.VBox):
+    """The verdict matrix of :func:`tdxlab.review.verdict_matrix` as clickable cells above a stepper.
+
+    ``rows``, ``workloads``, ``rule``: passed to ``verdict_matrix``. ``choose``: the cell shown first, a
+    (row label, property) pair (default: the first violated cell of the first row that has one, from the
+    locking family if there is one)."""
+
+    def __init__(self, rows=None, workloads=None, rule: str = "relaxed", choose=None, review=None):
+        super().__init__()
+        self.add_class("tdxlab-review")
+        self.review = None
+        self.chosen: tuple[str, str] | None = None
+        self.buttons: dict[tuple[str, str], W.Button] = {}
+        self.head = W.HTML("<div class='tdxlab-title' style='font-size:15px;font-weight:600'>The design "
+                           "review: every design and mutation, every property</div>")
+        self.bar = W.IntProgress(value=0, min=0, max=1, description="exploring", bar_style="info",
+                                 layout=W.Layout(width="420px"))
+        self.bar.add_class("tdxlab-progress")
+        self.status = W.HTML("")
+        self.message = W.HTML("")
+        self.message.add_class("tdxlab-message")
+        self.grid = W.GridBox(layout=W.Layout(grid_gap="0px"))
+        self.grid.add_class("tdxlab-matrix")
+        self.note = W.HTML("")
+        self.note.add_class("tdxlab-matrix-note")
+        self.stepper = Stepper(None)
+        self.stepper._error("")
+        self.children = [W.HTML(CSS), self.head, W.HBox([self.bar, self.status]), self.message, self.grid,
+                         self.note, self.stepper]
+        if review is not None:
+            self.review = review
+        else:
+            self._compute(rows, workloads, rule)
+        if self.review is not None:
+            self._build_grid()
+            first = choose or self._default_choice()
+            if first:
+                self.choose(*first)
+
+    # ------------------------------------------------------------------ computing
+    def _compute(self, rows, workloads, rule) -> None:
+        from tdxlab.review import verdict_matrix
+
+        def progress(done, total, label):
+            self.bar.max = total
+            self.bar.value = done
+            self.status.value = f"<span style='color:#555'>{done}/{total}: {html.escape(label)}</span>"
+
+        try:
+            self.review = verdict_matrix(rows=rows, workloads=workloads, rule=rule, progress=progress)
+        except Exception as e:  # noqa: BLE001 - shown, never raised
+            self.bar.bar_style = "danger"
+            self.message.value = f"<span class='tdxlab-message-text'>&#9888; {panels.esc(_one_line(e))}</span>"
+            return
+        self.bar.bar_style = "success"
+        r = self.review
+        self.status.value = (f"<span style='color:#555'>{len(r.rows)} rows x {len(r.props)} properties: "
+                             f"{r.states} states explored in {r.seconds:.1f} s</span>")
+
+    def _default_choice(self):
+        r = self.review
+        for prop in ("no-deadlock", "lock-order"):
+            for row in r.rows:
+                if r.cells[(row.label, prop)].holds is False:
+                    return row.label, prop
+        for c in r.cells.values():
+            if c.holds is False:
+                return c.row.label, c.prop
+        return None
+
+    def _build_grid(self) -> None:
+        r = self.review
+        n = len(r.props)
+        self.grid.layout.grid_template_columns = "minmax(230px, max-content) " + " ".join(["74px"] * n)
+        kids = [W.HTML("<div class='tdxlab-matrix-head' style='text-align:left'>design (+mutation)</div>")]
+        for p in r.props:
+            h = W.HTML(f"<div class='tdxlab-matrix-head' title='{panels.esc(p)}'>{panels.esc(SHORT.get(p, p))}"
+                       f"</div>")
+            kids.append(h)
+        for row in r.rows:
+            base = " base" if row.mutation is None and not row.options else ""
+            kids.append(W.HTML(f"<div class='tdxlab-matrix-row{base}'>{panels.esc(row.label)}</div>"))
+            for p in r.props:
+                c = r.cells[(row.label, p)]
+                text = "✓" if c.holds else (f"✗ {c.steps}" if c.holds is False else "?")
+                tip = (f"{row.label} / {p}: " + ("holds under every workload" if c.holds else
+                       f"violated under {c.workload} in {c.steps} steps: {c.detail}" if c.holds is False
+                       else f"no verdict: {c.detail}"))
+                b = W.Button(description=text, tooltip=tip[:300], layout=W.Layout(width="72px", height="26px"))
+                b.add_class("tdxlab-matrix-cell")
+                b.add_class(c.verdict)
+                b._tdx_cell = (row.label, p)
+                b.on_click(lambda btn: self.choose(*btn._tdx_cell))
+                self.buttons[(row.label, p)] = b
+                kids.append(b)
+        self.grid.children = kids
+
+    # ------------------------------------------------------------------ choosing
+    def choose(self, row_label: str, prop: str) -> bool:
+        """Show the cell's shortest counterexample in the stepper (a cell that holds: its scenario in
+        scheduler mode). Returns False, with a message, for an unknown cell."""
+        if self.review is None:
+            return False
+        try:
+            c = self.review.cell(row_label, prop)
+        except Exception as e:  # noqa: BLE001
+            self.message.value = f"<span class='tdxlab-message-text'>&#9888; {panels.esc(_one_line(e))}</span>"
+            return False
+        self.message.value = ""
+        if self.chosen in self.buttons:
+            self.buttons[self.chosen].remove_class("chosen")
+        self.chosen = (row_label, prop)
+        self.buttons[self.chosen].add_class("chosen")
+        if c.holds is False:
+            ok = self.stepper.show_counterexample(
+                c.result, prop, title=f"{row_label} / {prop}: the shortest counterexample, {c.steps} steps "
+                                      f"(workload {c.workload})")
+            last = len(self.stepper.steps) - 1
+            if ok and last > 0:
+                self.stepper.goto(last)
+            self.note.value = (f"<b>{panels.esc(row_label)}</b> violates <code>{panels.esc(prop)}</code> "
+                               f"({FAMILY.get(prop, '')} rules) under <i>{panels.esc(c.workload)}</i> in "
+                               f"{c.steps} steps: {panels.esc(c.detail)}. The stepper shows the last step; "
+                               f"press reset, then Play, to watch it happen.")
+        else:
+            from tdxlab.review import scenario_for, WORKLOADS
+
+            sc = scenario_for(c.row, next(iter(WORKLOADS)))
+            ok = self.stepper.load(sc, mode="scheduler", title=f"{row_label} / {prop}: holds: try to break it "
+                                                                f"(you are the scheduler)")
+            self.note.value = (f"<b>{panels.esc(row_label)}</b>: <code>{panels.esc(prop)}</code> holds on every "
+                               f"interleaving of every workload; the stepper lets you try.")
+        return ok
+
+    # ------------------------------------------------------------------ static export
+    def _repr_mimebundle_(self, **kwargs):
+        data = super()._repr_mimebundle_(**kwargs)
+        data["text/plain"] = (f"<ReviewMatrix: {len(self.review.rows)} rows>" if self.review is not None
+                              else "<ReviewMatrix: not computed>")
+        data["text/html"] = self.static_html()
+        return data
+
+    def static_html(self) -> str:
+        """The matrix as a coloured table and the chosen cell's counterexample as a picture: what a page
+        without a running kernel shows in place of the widget."""
+        if self.review is None:
+            return f"<div>{panels.esc(self.message.value)}</div>"
+        out = [self.review.styler().to_html()]
+        if self.chosen and self.stepper.steps:
+            row, prop = self.chosen
+            out.append(f"<p><b>Chosen cell: {panels.esc(row)} / {panels.esc(prop)}</b>. "
+                       f"{self.note.value}</p>")
+            out.append(panels.inline_svg(self.stepper.picture_svg(), f"{row} / {prop}: counterexample"))
+        return "<div class='tdxlab-review-static'>" + "".join(out) + "</div>"
