@@ -1,0 +1,96 @@
+"""Benchmark the checker: distinct states per second, states, transitions, seconds and peak memory.
+
+    python benchmarks/bench_checker.py            # every manifest scenario, then the scaling series
+    python benchmarks/bench_checker.py --quick    # the manifest only
+    python benchmarks/bench_checker.py --no-reduce
+
+Each configuration runs in a fresh process, so its peak memory (ru_maxrss) is its own. Prints a table;
+record it, with the machine and the date, in benchmarks/RESULTS.md. Never a timed test: numbers go here.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+SERIES_TOPOLOGIES = ["1x1x2", "1x2x1", "2x1x1", "1x2x2", "2x1x2", "2x2x1", "2x2x2"]
+SERIES_DESIGNS = ["core-7.1", "kvm-6.16", "v19-2024", "v7-2022"]
+BUDGET = dict(max_states=1_000_000, max_seconds=60.0)
+
+
+def one(spec: dict) -> dict:
+    from tdxlab.check.explore import explore
+    from tdxlab.scenario import Scenario, get_scenario
+
+    sc = get_scenario(spec["scenario"]) if "scenario" in spec else Scenario(**spec["args"])
+    r = explore(sc, reduce=spec.get("reduce", True), **BUDGET)
+    return {"states": r.states, "transitions": r.transitions, "seconds": r.seconds, "complete": r.complete,
+            "reduction": r.reduction, "violated": len(r.violated),
+            "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def run(spec: dict) -> dict:
+    p = subprocess.run([sys.executable, __file__, "--one", json.dumps(spec)], capture_output=True, text=True)
+    if p.returncode != 0:
+        raise SystemExit(p.stderr)
+    return json.loads(p.stdout)
+
+
+def row(name: str, r: dict) -> str:
+    rate = r["states"] / r["seconds"] if r["seconds"] else float("inf")
+    return (f"| {name:<46} | {r['states']:>9} | {r['transitions']:>10} | {r['seconds']:>7.2f} | {rate:>9.0f} | "
+            f"{r['peak_mib']:>7.0f} | {'yes' if r['complete'] else 'NO'} |")
+
+
+HEADER = ("| configuration                                  |    states | transitions | seconds | states/s |"
+          " peak MiB | complete |\n|---|---:|---:|---:|---:|---:|---|")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--one", help=argparse.SUPPRESS)
+    ap.add_argument("--quick", action="store_true", help="the manifest scenarios only")
+    ap.add_argument("--no-reduce", action="store_true", help="without the persistent-event reduction")
+    args = ap.parse_args()
+    if args.one:
+        print(json.dumps(one(json.loads(args.one))))
+        return 0
+    reduce = not args.no_reduce
+    from tdxlab.scenario import scenario_files
+
+    print(f"tdxlab checker benchmark — {time.strftime('%Y-%m-%d')}, Python {platform.python_version()}, "
+          f"{platform.machine()}, {os.cpu_count()} CPUs; reduction: "
+          f"{'persistent events' if reduce else 'none'} (plus statement merging, always)")
+    print("\nEvery manifest scenario:\n")
+    print(HEADER)
+    total = 0.0
+    for name in scenario_files():
+        r = run({"scenario": name, "reduce": reduce})
+        total += r["seconds"]
+        print(row(name, r), flush=True)
+    print(f"\nWhole manifest: {total:.2f} s of exploration")
+    if args.quick:
+        return 0
+    print("\nScaling series (budget: 1,000,000 states or 60 s each):\n")
+    print(HEADER)
+    for design in SERIES_DESIGNS:
+        for topo in SERIES_TOPOLOGIES:
+            for hotplug in (False, True):
+                r = run({"args": {"design": design, "topology": topo, "hotplug": hotplug}, "reduce": reduce})
+                print(row(f"{design} {topo}{' hotplug' if hotplug else ''}", r), flush=True)
+                if not r["complete"]:
+                    break
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
