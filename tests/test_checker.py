@@ -30,7 +30,7 @@ def test_bad_budgets_are_refused():
 
 def test_progress_callback_sees_growing_counts():
     seen = []
-    r = explore(get_scenario("v19-2024-boot"), progress=lambda *a: seen.append(a), progress_every=500)
+    r = explore(get_scenario("v19-2024-boot"), progress=lambda *a: seen.append(a), progress_every=100)
     assert len(seen) >= 3
     assert [s[0] for s in seen] == sorted(s[0] for s in seen)
     assert seen[-1][0] == r.states and seen[-1][1] == r.transitions

@@ -250,8 +250,11 @@ class Machine:
             x.spawn(name, c, HARDIRQ, fn, parent=sender)
             x.note(f"IPI from {sender}: CPU{c} enters {fn}() in hardirq context, IRQs off")
             st2 = x.freeze()
-            # run the handler's leading local instructions now, so contexts rest at real steps
-            return StepInfo(key, label, c, name, fn, "; ".join(x.notes), "§7.4", events=tuple(x.evs)), st2
+            # The delivery and the handler's first step are one step: the delivery only concerns CPU c,
+            # which the handler then owns, so it commutes with every step on another CPU (a sound merge).
+            h, st3 = self._run_thread(st2, name, label)
+            return StepInfo(key, label, c, name, h.function, "; ".join(x.notes + [h.action]), h.fact or "§7.4",
+                            h.leaf, h.result, h.errno, tuple(x.evs) + h.events), st3
         return self._run_thread(st, key, label)
 
     def _run_thread(self, st: State, name: str, label: str) -> tuple[StepInfo, State]:
