@@ -19,13 +19,17 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 ROOT = Path(__file__).resolve().parents[1]
 NB_DIR = ROOT / "notebooks"
 
-ORDER = ["index", "00-start-here", "01-seamcall-and-the-module", "02-lp-init-old-vs-relaxed", "03-irq-safety"]
+ORDER = ["index", "00-start-here", "01-seamcall-and-the-module", "02-lp-init-old-vs-relaxed", "03-irq-safety",
+         "04-locking", "05-design-review", "06-exercises"]
 TITLES = {
     "index": "tdxlab notebooks: index",
     "00-start-here": "00 Start here: the story, 2022 to 2026, and how to use the widgets",
     "01-seamcall-and-the-module": "01 SEAMCALL and the TDX module's state machine",
     "02-lp-init-old-vs-relaxed": "02 LP.INIT: the old rule versus the relaxed rule",
     "03-irq-safety": "03 IRQ safety: the per-CPU flag, the raw spinlock and the race",
+    "04-locking": "04 Locking: cpus_read_lock(), kvm_lock, kvm_usage_lock and the cpuhp setup calls",
+    "05-design-review": "05 The design review: four designs, seven mutations, one verdict matrix",
+    "06-exercises": "06 Exercises: predict, then let the model check",
 }
 
 
@@ -71,6 +75,9 @@ and the TDX module (`tdxlab`), whose facts are cited as "fact sheet §N".
 | 01 | [SEAMCALL and the module](01-seamcall-and-the-module.ipynb) | the module's state machine, the bring-up leaves, what a SEAMCALL returns without VMXON or without a module, decoding status values |
 | 02 | [LP.INIT: old versus relaxed rule](02-lp-init-old-vs-relaxed.ipynb) | why `nosmt` and CPU hotplug broke the old rule; onlining a CPU after initialization, then and in 7.1 |
 | 03 | [IRQ safety](03-irq-safety.ipynb) | why `tdx_cpu_enable()` ran with IRQs off until 7.1; find the race yourself, then let the checker find the shortest one |
+| 04 | [Locking](04-locking.ipynb) | why `tdx_enable()` needs `cpus_read_lock()`; `kvm_lock`, `kvm_usage_lock` and `cpu_hotplug_lock`, the inversion and the deadlock that led to `kvm_usage_lock`; `cpuhp_setup_state()` versus `_cpuslocked()` |
+| 05 | [The design review](05-design-review.ipynb) | every design and mutation against every property in one clickable matrix; the April 2024 positions checked; what landed in 6.16 and 7.1 |
+| 06 | [Exercises](06-exercises.ipynb) | predict-then-check questions on all three rule families, answered live by the model |
 
 Run a notebook top to bottom (Run → Run All Cells); the widgets need a live kernel.
 """, "slide"),
@@ -485,13 +492,418 @@ res71 = check("core-7.1-hotplug")
 - 6.16 kept the rule with `local_irq_save()` in a cpuhp callback; 7.1 runs the call only from the CPU's
   hotplug thread and dropped it.
 
-Back to the [index](index.ipynb).
+Next: [04 Locking](04-locking.ipynb).
 """, "slide"),
     md(nav("03-irq-safety"), "skip"),
 ]
 
+# --------------------------------------------------------------------------------------------- 04
+NB04 = [
+    md("""
+# 04 Locking: cpus_read_lock(), kvm_lock, kvm_usage_lock and the cpuhp setup calls
+
+**Learning goals**
+- Give the two reasons `tdx_enable()` (6.8 to 7.0) requires its caller to hold `cpus_read_lock()`, and show
+  what goes wrong without it.
+- State the documented order of `kvm_usage_lock`, `cpu_hotplug_lock` and `kvm_lock`, and what each protects.
+- Explain the inversion a wrong order makes, and the three-CPU deadlock of 2024 that led to `kvm_usage_lock`.
+- Say why code that already holds `cpus_read_lock()` must call `cpuhp_setup_state_cpuslocked()`.
+- Read lockdep's lock graph and find the cycle in it.
+""", "slide"),
+    md(nav("04-locking"), "skip"),
+    md("""
+## Why `tdx_enable()` needs `cpus_read_lock()`
+
+From 6.8 to 7.0 `tdx_enable()` starts with `lockdep_assert_cpus_held()`: the caller must hold the CPU-hotplug
+lock for reading (fact sheet §3.1). Two reasons:
+
+1. **Every package needs an online CPU for TDH.SYS.KEY.CONFIG.** The key is programmed per package, on a CPU
+   of that package (`config_global_keyid()` runs it with `smp_call_on_cpu()`); if the last CPU of a package
+   goes offline in the middle, that package never gets its key and TDH.SYS.TDMR.INIT fails with
+   TDX_SYS_NOT_READY.
+2. **No CPU may come online unprepared in the middle.** The doc comment says the lock is there "to prevent any
+   new cpu from becoming online" while the module is being initialized.
+
+Holding the read lock makes every CPU online or offline request wait: both take `cpu_hotplug_lock` for
+writing (§7.2).
+""", "slide"),
+    md("""
+**Without the lock** (6.16's bring-up with the `no-hotplug-lock` mutation) on a machine of two packages with
+one CPU each, the administrator offlines CPU1, package 1's only CPU, while `tdx_enable()` runs. The checker
+explores every interleaving:
+""", "subslide"),
+    code("""
+from tdxlab.widgets import Stepper, check
+
+without = check("offline-without-hotplug-lock")
+"""),
+    md("""
+The shortest run in which initialization fails: press Play, or drag the slider. Watch CPU1's column go
+offline while the module is between CONFIG and KEY.CONFIG.
+""", "subslide"),
+    code("""
+Stepper.from_counterexample(without, "init-succeeds")
+"""),
+    md("""
+**With the lock** (6.16 as merged), the same request arrives at the same moment and waits in
+`cpus_write_lock()` until `cpus_read_unlock()`: every property holds. Below, one run in which the request
+fires as early as it can (`tdxlab.locking.eager_schedule`): step to where `cpu_down/1` appears and read its
+"waits for" line.
+""", "subslide"),
+    code("""
+from tdxlab.locking import eager_schedule
+from tdxlab.scenario import get_scenario
+
+with_lock = check("offline-with-hotplug-lock")
+sc = get_scenario("offline-with-hotplug-lock")
+Stepper(sc, schedule=eager_schedule(sc))
+"""),
+    md("""
+## Three locks and their documented order
+
+| lock | kind | protects |
+|---|---|---|
+| `cpu_hotplug_lock` | per-CPU rwsem | CPU online/offline (writers) against `cpus_read_lock()` sections (readers) |
+| `kvm_lock` | mutex | `vm_list`; before 6.12 also `kvm_usage_count` and enabling |
+| `kvm_usage_lock` | mutex (6.12 on) | `kvm_usage_count` and enabling/disabling virtualization |
+
+How the documented order changed (§3.3; A → B: A is taken outside B):
+""", "slide"),
+    code("""
+from tdxlab.locking import documented_orders, order_graph
+
+documented_orders()
+"""),
+    code("""
+order_graph()
+""", "subslide"),
+    md("""
+### The inversion
+
+Before 6.12 `hardware_enable_all()` (creating the first VM) took `cpus_read_lock()` and then `kvm_lock`, and
+`kvm_online_cpu()` took `kvm_lock` while the hotplug core held `cpu_hotplug_lock` for writing. The
+`kvm-lock-first` mutation of the v19 design swaps the first pair: a VM is created while CPU1 comes online.
+The checker finds both lockdep's cycle and the real deadlock:
+""", "slide"),
+    code("""
+inversion = check("kvm-lock-inversion")
+"""),
+    md("""
+Lockdep's view: an edge A → B means some explored path took B while holding A. The cycle is drawn red.
+""", "subslide"),
+    code("""
+from tdxlab.views import lock_graph
+
+lock_graph(inversion)
+"""),
+    md("""
+The deadlock itself: `cpu_up/1` holds `cpu_hotplug_lock` for writing and waits for `kvm_lock` in
+`kvm_online_cpu()`; `create-vm` holds `kvm_lock` and waits for the read lock. Step to the end and read the
+"waits for" row:
+""", "subslide"),
+    code("""
+Stepper.from_counterexample(inversion, "no-deadlock")
+"""),
+    md("""
+For comparison, the design as reviewed (v19-2024, right order) has edges but no cycle, so one global order
+exists:
+""", "subslide"),
+    code("""
+lock_graph(check("v19-2024-boot", display=False))
+"""),
+    md("""
+### The deadlock that led to `kvm_usage_lock`
+
+In 2024 lockdep reported a cycle across **three** CPUs, and rwsem fairness makes it a real deadlock (Sean
+Christopherson, "KVM: Use dedicated mutex to protect kvm_usage_count to avoid deadlock", fact sheet §3.3):
+
+- **CPU1** runs `set_nx_huge_pages()`: it holds `cpu_hotplug_lock` (read) and `kvm_lock` (walking
+  `vm_list`), and wants a VM's `slots_lock`.
+- **CPU0** holds that `slots_lock` (a memslot update) and waits in `synchronize_srcu(&kvm->srcu)` for every
+  SRCU reader to leave.
+- **CPU2** is such a reader: it holds `vcpu->mutex` and the SRCU read lock, and on a `KVM_SET_MSR` path
+  `static_key_slow_inc()` wants `cpu_hotplug_lock` (read).
+
+A read lock of a rwsem is shared, so CPU2 should get it... unless a CPU hotplug operation is **queued for
+the write lock**: then new readers wait behind the writer, and the writer waits for CPU1's read hold. The
+cycle closes. The root cause is `kvm_lock` being taken under the hotplug lock *and* being held across work
+that needs other locks; the fix gave `kvm_usage_count` its own `kvm_usage_lock` so that `kvm_lock` is
+needed for `vm_list` only, and 6.12 then took `kvm_usage_lock` **outside** `cpu_hotplug_lock`.
+""", "slide"),
+    code("""
+from tdxlab.locking import kvm_usage_lock_deadlock
+
+kvm_usage_lock_deadlock()
+"""),
+    md("""
+The model has no `slots_lock`, SRCU or MSR paths, so this cycle is drawn, not checked. What the model does
+check is what `kvm_lock` was protecting in v19: `kvm_usage_count`. Take `kvm_lock` away (`no-kvm-lock`) and
+let two processes create VMs at once: both hold the shared read lock, both see a count of 0, both enable,
+and the second VMXON fails.
+""", "subslide"),
+    code("""
+no_kvm_lock = check("v19-no-kvm-lock")
+Stepper.from_counterexample(no_kvm_lock, "no-spurious-error")
+"""),
+    md("""
+## `cpuhp_setup_state()` versus `cpuhp_setup_state_cpuslocked()`
+
+`cpuhp_setup_state()` takes `cpus_read_lock()` itself (§7.1). Call it while already holding the read lock and
+the lock is taken twice for reading. That looks harmless (readers share), but once a CPU offline request is
+queued for the write lock between the two reads, the second read waits for the writer and the writer waits
+for the first read. Sean pointed this out in the April 2024 review (§3.2); 6.16 therefore calls
+`cpuhp_setup_state_cpuslocked()` under its `cpus_read_lock()`. The `plain-setup-state` mutation puts the
+plain call back:
+""", "slide"),
+    code("""
+under_lock = check("setup-state-under-lock")
+"""),
+    code("""
+Stepper.from_counterexample(under_lock, "no-deadlock")
+""", "subslide"),
+    md("""
+Lockdep does not need the writer to show up: it reports the recursive read at the second acquisition,
+which is why `lock-order` breaks in fewer steps than `no-deadlock`:
+""", "fragment"),
+    code("""
+from tdxlab.views import trace_frame, trace_styler
+
+trace_styler(trace_frame(under_lock.scenario, under_lock.counterexample("lock-order")))
+"""),
+    md("""
+## Summary
+
+- `tdx_enable()` (6.8 to 7.0) needs `cpus_read_lock()`: KEY.CONFIG needs an online CPU in every package, and
+  no CPU may come online half-prepared. Without it an offline in the middle fails initialization; with it
+  the request simply waits.
+- Documented order from 6.12: `kvm_usage_lock` → `cpu_hotplug_lock` → `kvm_lock`. The other order for
+  `kvm_lock` is an ABBA deadlock with `kvm_online_cpu()`.
+- A three-CPU cycle through `slots_lock`, SRCU and a queued hotplug writer led to `kvm_usage_lock` (6.12):
+  `kvm_lock` now protects `vm_list` only.
+- Under `cpus_read_lock()`, call the `_cpuslocked` cpuhp variants: the plain ones read-lock again and deadlock
+  against a waiting writer.
+- Lockdep's graph finds these orders over every path, before the deadlock happens.
+
+Next: [05 The design review](05-design-review.ipynb).
+""", "slide"),
+    md(nav("04-locking"), "skip"),
+]
+
+# --------------------------------------------------------------------------------------------- 05
+NB05 = [
+    md("""
+# 05 The design review: four designs, seven mutations, one verdict matrix
+
+**Learning goals**
+- Name the four designs of TDX bring-up (2022, the April 2024 review, 6.16, 7.1) and the seven mutations
+  (what-ifs) that each break one rule.
+- Read the verdict matrix: every design and mutation against every property, over every interleaving of
+  the same workloads; replay any red cell's shortest counterexample.
+- Weigh the positions argued in April 2024 with the checker, and say what landed in 6.16 and 7.1.
+""", "slide"),
+    md(nav("05-design-review"), "skip"),
+    md("""
+## The designs and the mutations
+
+Four designs, one per era (fact sheet §1.2, §1.3, §3.2, §6):
+""", "slide"),
+    code("""
+from tdxlab.review import designs_frame, mutations_frame, workloads_frame
+
+designs_frame()
+"""),
+    md("""
+Each mutation removes or swaps one thing a design does, and applies only to the designs that have that
+thing (elsewhere the model refuses with `NotApplicable`). The columns say what it changes in each design:
+""", "subslide"),
+    code("""
+mutations_frame()
+"""),
+    md("""
+## The workloads
+
+Every row of the matrix runs the same two workloads, with the relaxed LP.INIT rule (notebook 02 is about the
+old one); a cell is red if either workload breaks the property, and it keeps the shorter counterexample:
+""", "slide"),
+    code("""
+workloads_frame()
+"""),
+    md("""
+## The verdict matrix
+
+One row per design or design + mutation, one column per property (`tdxlab properties`); every cell is decided
+over every interleaving. **Click a cell**: a red one replays its shortest counterexample in the stepper below
+(it opens at the last step; reset and Play to watch); a green one opens the row's scenario in scheduler mode,
+so you can try to break it yourself.
+""", "slide"),
+    code("""
+from tdxlab.widgets import review_matrix
+
+m = review_matrix()
+"""),
+    md("""
+The same matrix as a table (hover over a red cell for what broke; the number is the length of the shortest
+counterexample):
+""", "subslide"),
+    code("""
+m.review.styler()
+"""),
+    md("""
+How to read it:
+
+- **v7-2022** has no CPU-online callback (`online-cpus-ready`) and no offline refusal (`package-keys`).
+- **v19-2024** fixes the first with `kvm_online_cpu()`, but still lets the last CPU of a package go offline
+  while a TD holds a KeyID (`package-keys`): 6.16 added the `-EBUSY` refusal (§1.3).
+- **kvm-6.16** and **core-7.1** are green on both workloads; each of their mutations turns exactly the
+  expected column red.
+- The IRQ mutations (`irqs-on`, `second-user`) break `kernel-asserts` first; `irqs-on` on v19 breaks no
+  other property, because `cpu_hotplug_lock` already keeps the callers apart (§10.10).
+""", "fragment"),
+    md("""
+## The April 2024 review: three positions
+
+The thread on v19's "initialize the TDX module when loading kvm_intel" (§3.2) argued three shapes:
+
+1. **The caller holds the hotplug lock and calls `tdx_cpu_enable()` itself** (v19 as posted; Kai Huang:
+   "currently tdx_enable() requires cpus_read_lock() must be called prior"). The `v19-2024` row.
+2. **One call does everything**: Sean Christopherson objected to making every caller take
+   `cpu_hotplug_lock` and call `tdx_cpu_enable()` separately; the alternative is a `tdx_enable()` that takes
+   `cpus_read_lock()` itself and runs the per-CPU pass by IPI.
+3. **A core-kernel cpuhp callback does VMXON and LP.INIT** (Kai's planned end state, which needs VMXON in the
+   core kernel). The `core-7.1` row: it is what landed in 7.1.
+""", "slide"),
+    md("""
+**Can the model express position 2?** Not as a design of its own, and it does not need to: the model checks
+interleavings of lock operations, IPIs and SEAMCALLs, not which file a function lives in. A `tdx_enable()`
+that takes `cpus_read_lock()`, runs `on_each_cpu(tdx_cpu_enable)` and then initializes the module makes
+exactly the steps of v19's `tdx_hardware_setup()`, with one difference: in 2024 the TDX core could not do
+VMXON (VMXON lived in KVM), so VMX must already be on when the one call runs. That is v19 with the option
+`pass_vmxon = false` (§10.1: KVM enabled virtualization earlier, as from 6.12), the row
+**"one call (v19-2024, pass_vmxon=false)"**. The checker gives it v19's verdicts: the lock keeps hotplug out
+and the IPI gives `tdx_cpu_enable()` its IRQs-off context, so bring-up is safe; what it does not solve is
+who does LP.INIT for a CPU onlined later (still KVM's `kvm_online_cpu()`) and the missing offline refusal.
+Two limits of the mapping: a caller that already holds `cpus_read_lock()` would now take it twice (the
+recursive read of the `plain-setup-state` row), and the single call cannot be tried without a VMX owner
+outside KVM, which is what 7.1 created.
+""", "subslide"),
+    code("""
+from tdxlab.review import positions, positions_styler
+
+positions_styler(positions(m.review))
+"""),
+    md("""
+## What landed
+
+- **6.16** (KVM TDX host support): KVM enables virtualization at load (`kvm_usage_lock` → `cpuhp_setup_state`
+  for `kvm/cpu:online`), then under `cpus_read_lock()` registers `kvm/cpu/tdx:online` with
+  `cpuhp_setup_state_cpuslocked()` (LP.INIT in each CPU's hotplug thread, wrapped in `local_irq_save()`) and
+  calls `tdx_enable()`; `tdx_offline_cpu()` refuses the last CPU of a package while KeyIDs are in use (§1.3,
+  §6.1). A blend of positions 1 and 3: the caller still holds the lock, but the per-CPU work is a cpuhp
+  callback.
+- **7.1** ("Have TDX handle VMXON during bringup"): VMXON moves into the core kernel with a refcount; TDX
+  initializes in a `subsys_initcall` and owns `virt/tdx:online`; `tdx_enable()` and `tdx_cpu_enable()` are
+  no longer exported and the IRQ rule is gone (§3.4, §6.4, §6.5). Position 3.
+
+Both rows are green under both workloads. The 7.1 row in scheduler mode: online and offline CPUs yourself
+(the blue event buttons) and try to break it:
+""", "slide"),
+    code("""
+from tdxlab.review import row, scenario_for
+from tdxlab.widgets import Stepper
+
+Stepper(scenario_for(row("core-7.1"), "cpu-online-later"), mode="scheduler")
+"""),
+    md("""
+## Summary
+
+- Four designs, seven mutations, ten properties: the matrix is the design review in one picture, and every
+  red cell comes with its shortest counterexample.
+- April 2024: a caller-held hotplug lock plus a separate `tdx_cpu_enable()` (v19) and "one call doing
+  everything" (v19 with VMX already on) are equally safe for bring-up in the model; neither handles a CPU
+  onlined later by itself, and v19 lets a package lose its last CPU under a TD.
+- 6.16 merged a KVM-owned cpuhp state under `cpus_read_lock()` with `_cpuslocked` setup and an offline
+  refusal; 7.1 merged the core-kernel callback with refcounted VMXON. Both are green.
+
+Next: [06 Exercises](06-exercises.ipynb).
+""", "slide"),
+    md(nav("05-design-review"), "skip"),
+]
+
+
+# --------------------------------------------------------------------------------------------- 06
+def _exercise_cells() -> list:
+    import tomllib
+
+    data = tomllib.loads((ROOT / "data" / "exercises.toml").read_text(encoding="utf-8"))
+    heads = {"LP.INIT": ("LP.INIT rules", "notebooks 01 and 02"),
+             "IRQ safety": ("IRQ-safety rules", "notebook 03"),
+             "locking": ("Locking rules", "notebook 04")}
+    cells, family = [], None
+    for i, e in enumerate(data["exercise"], 1):
+        if e["family"] != family:
+            family = e["family"]
+            title, where = heads[family]
+            cells.append(md(f"## {title}\n\nBackground: {where}.", "slide"))
+            slide = "-"
+        else:
+            slide = "subslide"
+        cells.append(code(f'Exercise("{e["id"]}", {i}, stepper=replay)', slide))
+    return cells
+
+
+NB06 = [
+    md("""
+# 06 Exercises: predict, then let the model check
+
+**Learning goals**
+- Predict, for a design and an event, whether a property survives, how a failure shows up (which status, which
+  property) and how long the shortest race is.
+- Check every prediction against the model, and replay the run that proves it.
+- Practise all three rule families: LP.INIT, IRQ safety and locking.
+""", "slide"),
+    md(nav("06-exercises"), "skip"),
+    md("""
+## How to play
+
+In the manner of OSTEP's homework: read the question, **make a prediction** (pick an answer or type a number),
+then press **check my prediction**. The model explores every interleaving of the scenario and grades your
+prediction; the answers are computed now, not written down anywhere (the questions are data in
+`data/exercises.toml`, the logic in `tdxlab/exercises.py`). Where the answer is a counterexample, **replay it
+in the stepper** loads it into the stepper at the bottom of the page.
+""", "slide"),
+    code("""
+from tdxlab.widgets import Exercise, Stepper
+
+replay = Stepper("irq-race-second-user", mode="scheduler", title="the replay stepper (and a sandbox: you are the scheduler)")
+"""),
+] + _exercise_cells() + [
+    md("""
+## The replay stepper
+
+Counterexamples you replay from the solutions land here; until then it is a sandbox on the IRQ race of
+notebook 03 in scheduler mode.
+""", "slide"),
+    code("""
+replay
+"""),
+    md("""
+## Summary
+
+- LP.INIT: the old rule fails with `nosmt` or any CPU offline at initialization; under the relaxed rule a CPU
+  onlined later still needs someone to run LP.INIT (an online callback).
+- IRQ safety: the per-CPU flag and the non-irqsave spinlock make `tdx_cpu_enable()` unsafe in task context
+  with IRQs on; the assertion fires before any race, and sometimes no race is possible at all.
+- Locking: the hotplug read lock keeps every package's CPU through KEY.CONFIG; a wrong `kvm_lock` order or a
+  second read lock (plain `cpuhp_setup_state()`) deadlocks; without `kvm_lock`, `kvm_usage_count` races.
+
+Back to the [index](index.ipynb).
+""", "slide"),
+    md(nav("06-exercises"), "skip"),
+]
+
 NOTEBOOKS = {"index": INDEX, "00-start-here": NB00, "01-seamcall-and-the-module": NB01,
-             "02-lp-init-old-vs-relaxed": NB02, "03-irq-safety": NB03}
+             "02-lp-init-old-vs-relaxed": NB02, "03-irq-safety": NB03, "04-locking": NB04,
+             "05-design-review": NB05, "06-exercises": NB06}
 
 
 def build(name: str) -> nbformat.NotebookNode:

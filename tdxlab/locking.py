@@ -87,3 +87,21 @@ def order_graph():
     g.edge("kvm_lock", "cpu_hotplug_lock", "kvm-lock-first (wrong)", color=RED, fontcolor=RED, style="dashed",
            constraint="false")
     return g
+
+
+def eager_schedule(scenario, max_steps: int = 2000) -> list[str]:
+    """One deterministic run in which every environment event (a CPU offline request, a VM creation) fires
+    as soon as it is enabled, and otherwise the first enabled step runs: the schedule that shows what a
+    request arriving "in the middle" does (for example, an offline request waiting for
+    ``cpus_read_unlock()``)."""
+    s = scenario.initial()
+    out: list[str] = []
+    for _ in range(max_steps):
+        en = scenario.enabled(s)
+        if not en:
+            break
+        ev = [st for st in en if st.key.startswith("event:")]
+        key = (ev or en)[0].key
+        s = scenario.step(s, key)
+        out.append(key)
+    return out

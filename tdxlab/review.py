@@ -302,3 +302,27 @@ def positions_styler(df: pd.DataFrame):
     return (df.style.map(colour, subset=["verdict"]).hide(axis="index")
             .set_properties(**{"text-align": "left", "font-size": "12px", "vertical-align": "top"})
             .set_table_styles([{"selector": "th", "props": "text-align: left; font-size: 12px;"}]))
+
+
+def designs_frame() -> pd.DataFrame:
+    """The four designs: name, era, what bring-up does, fact-sheet section."""
+    return pd.DataFrame([{"design": n, "era": d.era, "bring-up": d.summary, "fact": d.fact}
+                         for n, d in DESIGNS.items()])
+
+
+def mutations_frame() -> pd.DataFrame:
+    """Each mutation, what it changes, and what it changes in each design it applies to ("" where it does
+    not apply: the design raises NotApplicable)."""
+    rows = []
+    for m, text in MUTATIONS.items():
+        r = {"mutation": m, "what-if": text}
+        for n, d in DESIGNS.items():
+            r[n] = d.mutation_notes.get(m, "")
+        rows.append(r)
+    return pd.DataFrame(rows)
+
+
+def workloads_frame() -> pd.DataFrame:
+    return pd.DataFrame([{"workload": w, "environment": WORKLOAD_TEXT[w],
+                          "scenario arguments": ", ".join(f"{k}={v}" for k, v in a.items())}
+                         for w, a in WORKLOADS.items()])

@@ -18,8 +18,8 @@ from tdxlab.widgets.picker import TopologyPicker
 from tdxlab.widgets.progress import check
 from tdxlab.widgets.source import show_function
 from tdxlab.widgets.stepper import Stepper
-from tdxlab.widgets.review import ReviewMatrix
+from tdxlab.widgets.review import ReviewMatrix, review_matrix
 from tdxlab.widgets.exercise import Exercise, exercises
 
-__all__ = ["Stepper", "DecodeWidget", "TopologyPicker", "check", "show_function", "ReviewMatrix", "Exercise",
-           "exercises"]
+__all__ = ["Stepper", "DecodeWidget", "TopologyPicker", "check", "show_function", "ReviewMatrix", "review_matrix",
+           "Exercise", "exercises"]

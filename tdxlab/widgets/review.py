@@ -197,3 +197,37 @@ class ReviewMatrix(W.VBox):
                        f"{self.note.value}</p>")
             out.append(panels.inline_svg(self.stepper.picture_svg(), f"{row} / {prop}: counterexample"))
         return "<div class='tdxlab-review-static'>" + "".join(out) + "</div>"
+
+
+def review_matrix(rows=None, workloads=None, rule: str = "relaxed", choose=None) -> "ReviewMatrix | None":
+    """Explore with a progress bar shown in the cell, then show the :class:`ReviewMatrix` (displayed once
+    its verdicts are in, so a static export of the notebook has the finished matrix). Returns it (None, after
+    a one-line message under the bar, when the arguments are wrong)."""
+    from IPython.display import display
+
+    from tdxlab.review import verdict_matrix
+
+    bar = W.IntProgress(value=0, min=0, max=1, description="exploring", bar_style="info",
+                        layout=W.Layout(width="420px"))
+    bar.add_class("tdxlab-progress")
+    status = W.HTML("")
+    box = W.HBox([bar, status])
+    box.add_class("tdxlab-check")
+    display(box)
+
+    def progress(done, total, label):
+        bar.max, bar.value = total, done
+        status.value = f"<span style='color:#555'>{done}/{total}: {html.escape(label)}</span>"
+
+    try:
+        rev = verdict_matrix(rows=rows, workloads=workloads, rule=rule, progress=progress)
+    except Exception as e:  # noqa: BLE001 - shown, never raised
+        bar.bar_style = "danger"
+        status.value = f"<span style='color:#a40000'>&#9888; {panels.esc(_one_line(e))}</span>"
+        return None
+    bar.bar_style = "success"
+    status.value = (f"<span style='color:#555'>{len(rev.rows)} rows, {rev.states} states explored in "
+                    f"{rev.seconds:.1f} s</span>")
+    m = ReviewMatrix(review=rev, choose=choose)
+    display(m)
+    return m
