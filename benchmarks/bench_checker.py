@@ -69,7 +69,8 @@ def main() -> int:
 
     print(f"tdxlab checker benchmark — {time.strftime('%Y-%m-%d')}, Python {platform.python_version()}, "
           f"{platform.machine()}, {os.cpu_count()} CPUs; reduction: "
-          f"{'persistent events' if reduce else 'none'} (plus statement merging, always)")
+          f"{'persistent events' if reduce else 'none'} (plus statement merging, always: see "
+          f"tdxlab/check/explore.py)")
     print("\nEvery manifest scenario:\n")
     print(HEADER)
     total = 0.0

@@ -9,7 +9,10 @@ violated has no verdict.
 Reductions, both sound for the properties checked here:
 
 * *statement merging* (always on, in the model): local instructions (control flow on a context's own
-  registers, lockdep assertions) are merged into the neighbouring step (tdxlab.kernel.lang);
+  registers, lockdep assertions) are merged into the neighbouring step (tdxlab.kernel.lang); so are
+  per-CPU steps (VMXON/VMXOFF, the ``tdx_lp_initialized`` flag) of a context that owns its CPU (an IPI
+  handler, or IRQs or preemption off), which no other context can observe; and an IPI's delivery is
+  merged with its handler's first step (the delivery only concerns the CPU the handler then owns);
 * *persistent events* (``reduce=True``, the default; ``--no-reduce`` on the command line): an enabled
   environment event that only creates a context with a fixed CPU (``online:N``, ``offline:N``,
   ``create-vm``, unqualified or ``@after``) and that no other step can disable is explored alone. Firing it
