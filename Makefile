@@ -1,6 +1,10 @@
 # The two commands of the README:
 #   make lab    set up (idempotently) and open the notebooks in JupyterLab, token authentication on
 #   make test   set up (idempotently) and run every test
+# Presenting (offline: no CDN, no kernel needed to view the first two):
+#   make slides  executed notebooks as reveal.js decks: out/slides/*.slides.html
+#   make html    executed notebooks as a static site, widgets as pictures: out/html/index.html
+#   make voila   the design-review notebook as a Voila app on 127.0.0.1:$(PORT), token authentication on
 VENV ?= .venv
 PORT ?= 8888
 # JupyterLab refuses to start as root without --allow-root (a fresh Debian machine or container is often root).
@@ -22,3 +26,15 @@ setup:
 bench:
 	@bash scripts/setup.sh lab
 	$(VENV)/bin/python benchmarks/bench_checker.py
+
+slides:
+	@bash scripts/setup.sh present
+	$(VENV)/bin/python -m tdxlab.present slides
+
+html:
+	@bash scripts/setup.sh present
+	$(VENV)/bin/python -m tdxlab.present html
+
+voila:
+	@bash scripts/setup.sh present
+	$(VENV)/bin/voila notebooks/05-design-review.ipynb --no-browser --Voila.ip=127.0.0.1 --port=$(PORT) --token

@@ -81,6 +81,15 @@ and the TDX module (`tdxlab`), whose facts are cited as "fact sheet §N".
 
 Run a notebook top to bottom (Run → Run All Cells); the widgets need a live kernel.
 """, "slide"),
+    md("""
+The thread through every notebook: the TDX module's system states, and the SEAMCALL leaves that move it
+from one to the next (fact sheet §1.1, §5).
+""", "subslide"),
+    code("""
+from tdxlab.views import module_graph
+
+module_graph(rule="relaxed")
+"""),
     md(nav("index"), "skip"),
 ]
 
@@ -570,9 +579,9 @@ Stepper(sc, schedule=eager_schedule(sc))
 How the documented order changed (§3.3; A → B: A is taken outside B):
 """, "slide"),
     code("""
-from tdxlab.locking import documented_orders, order_graph
+from tdxlab.locking import documented_orders_table, order_graph
 
-documented_orders()
+documented_orders_table()
 """),
     code("""
 order_graph()
@@ -708,16 +717,16 @@ NB05 = [
 Four designs, one per era (fact sheet §1.2, §1.3, §3.2, §6):
 """, "slide"),
     code("""
-from tdxlab.review import designs_frame, mutations_frame, workloads_frame
+from tdxlab.review import designs_table, mutations_table, workloads_table
 
-designs_frame()
+designs_table()
 """),
     md("""
 Each mutation removes or swaps one thing a design does, and applies only to the designs that have that
 thing (elsewhere the model refuses with `NotApplicable`). The columns say what it changes in each design:
 """, "subslide"),
     code("""
-mutations_frame()
+mutations_table()
 """),
     md("""
 ## The workloads
@@ -726,7 +735,7 @@ Every row of the matrix runs the same two workloads, with the relaxed LP.INIT ru
 old one); a cell is red if either workload breaks the property, and it keeps the shorter counterexample:
 """, "slide"),
     code("""
-workloads_frame()
+workloads_table()
 """),
     md("""
 ## The verdict matrix

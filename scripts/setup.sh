@@ -2,6 +2,7 @@
 # Idempotent set-up for tdxlab: a virtualenv in .venv with tdxlab and its dependencies, and Graphviz's `dot`.
 #   scripts/setup.sh lab    what JupyterLab needs
 #   scripts/setup.sh test   the same, plus what the tests need (Chromium for the browser tests)
+#   scripts/setup.sh present  what make slides / html / voila need (nbconvert, Voila, the offline JS assets)
 # As root, missing Debian packages are installed with apt-get; otherwise the exact command is printed
 # and the script stops.
 set -euo pipefail
@@ -46,7 +47,7 @@ fi
 # 3. tdxlab and its Python dependencies, again only when pyproject.toml changed.
 stamp="$VENV/.tdxlab-$mode-stamp"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  extra=""; [ "$mode" = test ] && extra="[test]"
+  extra=""; [ "$mode" = test ] && extra="[test]"; [ "$mode" = present ] && extra="[present]"
   say "installing tdxlab$extra and its dependencies into $VENV"
   "$VENV/bin/python" -m pip install -q --upgrade pip
   "$VENV/bin/python" -m pip install -q -e ".$extra"
@@ -71,5 +72,9 @@ fi
 if [ "$mode" = test ]; then
   command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || apt_install chromium
   [ -x scripts/fetch-js.sh ] && bash scripts/fetch-js.sh
+fi
+# 7. For make slides / html / voila: the offline JavaScript assets (npm).
+if [ "$mode" = present ]; then
+  bash scripts/fetch-js.sh
 fi
 say "ready ($mode)"

@@ -105,3 +105,10 @@ def eager_schedule(scenario, max_steps: int = 2000) -> list[str]:
         s = scenario.step(s, key)
         out.append(key)
     return out
+
+
+def documented_orders_table():
+    """:func:`documented_orders` as a left-aligned, unabridged table."""
+    from tdxlab.review import left_table
+
+    return left_table(documented_orders())

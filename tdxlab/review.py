@@ -326,3 +326,23 @@ def workloads_frame() -> pd.DataFrame:
     return pd.DataFrame([{"workload": w, "environment": WORKLOAD_TEXT[w],
                           "scenario arguments": ", ".join(f"{k}={v}" for k, v in a.items())}
                          for w, a in WORKLOADS.items()])
+
+
+def left_table(df: pd.DataFrame):
+    """A text table for reading: left-aligned, wrapped (not truncated), no index."""
+    return (df.style.hide(axis="index")
+            .set_properties(**{"text-align": "left", "vertical-align": "top", "font-size": "12.5px",
+                               "white-space": "normal", "max-width": "34em"})
+            .set_table_styles([{"selector": "th", "props": "text-align: left; font-size: 12.5px;"}]))
+
+
+def designs_table():
+    return left_table(designs_frame())
+
+
+def mutations_table():
+    return left_table(mutations_frame())
+
+
+def workloads_table():
+    return left_table(workloads_frame())

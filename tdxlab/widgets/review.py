@@ -163,6 +163,9 @@ class ReviewMatrix(W.VBox):
             last = len(self.stepper.steps) - 1
             if ok and last > 0:
                 self.stepper.goto(last)
+                # Play and the slider are jslinked in the browser; a view created later copies Play's
+                # value into the slider, so Play must agree or the slider jumps back to 0
+                self.stepper.play.value = last
             self.note.value = (f"<b>{panels.esc(row_label)}</b> violates <code>{panels.esc(prop)}</code> "
                                f"({FAMILY.get(prop, '')} rules) under <i>{panels.esc(c.workload)}</i> in "
                                f"{c.steps} steps: {panels.esc(c.detail)}. The stepper shows the last step; "
