@@ -74,6 +74,7 @@ class ReviewMatrix(W.VBox):
                          self.note, self.stepper]
         if review is not None:
             self.review = review
+            self.bar.layout.display = "none"  # computed elsewhere (review_matrix shows its own bar)
         else:
             self._compute(rows, workloads, rule)
         if self.review is not None:

@@ -1,0 +1,297 @@
+"""Presenting: the static HTML site and the reveal.js slides (built once per session into a temporary folder,
+opened in headless Chromium with every non-file request aborted), the Voilà app of the design review, and
+the design review in JupyterLab (click a verdict-matrix cell, see its counterexample in the stepper).
+
+Screenshots go to screenshots/ (git-ignored). Known-harmless network requests are listed in HARMLESS: only
+Voilà's Font Awesome stylesheet (icons only; jupyter-stack-notes.md).
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import secrets
+import signal
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.browserlib import (NOTEBOOK, ROOT, SCREENSHOTS, VENV_BIN, chromium_available, chromium_page, free_port,
+                              jupyter_server, open_notebook, run_all)
+
+pytestmark = [pytest.mark.browser,
+              pytest.mark.skipif(not chromium_available(), reason="/usr/bin/chromium is not installed "
+                                 "(apt-get install -y chromium; scripts/setup.sh test mode does it)")]
+
+NB_DIR = ROOT / "notebooks"
+STEMS = sorted(p.stem for p in NB_DIR.glob("*.ipynb"))
+HARMLESS = [re.compile(r"^https://cdn\.jsdelivr\.net/npm/@fortawesome/fontawesome-free@[^/]+/css/")]
+LOCAL = ("file:", "data:", "blob:", "about:")
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory):
+    """Execute every notebook once and export both the HTML site and the slides."""
+    from tdxlab import present
+
+    present.check_assets()  # a clear message if scripts/fetch-js.sh has not run
+    out = tmp_path_factory.mktemp("present")
+    t0 = time.perf_counter()
+    present.build(("html", "slides"), {"html": out / "html", "slides": out / "slides"}, log=lambda *_: None)
+    out.joinpath("seconds").write_text(f"{time.perf_counter() - t0:.1f}")
+    return out
+
+
+@pytest.fixture(scope="module")
+def offline_page():
+    """A page whose every request that is not file:/data: is aborted and recorded."""
+    with chromium_page(1400, 900) as page:
+        page.attempted = []
+        page.errors = []
+
+        def route(r):
+            if r.request.url.startswith(LOCAL):
+                return r.continue_()
+            page.attempted.append(r.request.url)
+            return r.abort()
+
+        page.route("**/*", route)
+        page.on("pageerror", lambda e: page.errors.append(str(e)))
+        yield page
+
+
+def _fresh(page):
+    page.attempted.clear()
+    page.errors.clear()
+
+
+def pictures(page) -> int:
+    return page.locator("svg, img[src^='data:image/svg']").count()
+
+
+# ------------------------------------------------------------------------------------------ the files
+def test_every_notebook_is_exported(built):
+    for stem in STEMS:
+        assert (built / "html" / f"{stem}.html").is_file(), stem
+        assert (built / "slides" / f"{stem}.slides.html").is_file(), stem
+    assert (built / "html" / "index.html").is_file() and (built / "slides" / "index.html").is_file()
+    assert (built / "html" / "_static" / "require.js").is_file()
+    assert (built / "slides" / "_static" / "reveal.js" / "dist" / "reveal.js").is_file()
+
+
+@pytest.mark.parametrize("kind", ["html", "slides"])
+def test_no_remote_script_style_or_font(built, kind):
+    """No <script src>, <link href>, @import or url() points at a network host (plain <a href> links to
+    sources are fine: they are not requests)."""
+    bad = []
+    pat = re.compile(r"""(<script[^>]+src=["']https?:|<link[^>]+href=["']https?:|@import\s+url\(["']?https?:|"""
+                     r"""import\s[^;]*from\s+["']https?:)""", re.I)
+    for f in (built / kind).glob("*.html"):
+        for m in pat.finditer(f.read_text(encoding="utf-8")):
+            bad.append(f"{f.name}: {m.group(0)[:80]}")
+    assert not bad, bad
+
+
+def test_widgets_are_static_in_the_export(built):
+    """No widget view is left (no widget JavaScript is needed), and the steppers became pictures."""
+    text = (built / "html" / "05-design-review.html").read_text(encoding="utf-8")
+    assert "application/vnd.jupyter.widget-view+json" not in text
+    assert "tdxlab-review-static" in text  # the verdict matrix's static fallback
+    assert "data:image/svg+xml;base64" in (built / "html" / "04-locking.html").read_text(encoding="utf-8")
+    ex = (built / "html" / "06-exercises.html").read_text(encoding="utf-8")
+    assert len(re.findall(r"""<details class=["']tdxlab-solution["']>""", ex)) >= 10
+
+
+# ------------------------------------------------------------------------------------------ in the browser
+@pytest.mark.parametrize("stem", STEMS)
+def test_static_page_offline(built, offline_page, stem):
+    page = offline_page
+    _fresh(page)
+    page.goto((built / "html" / f"{stem}.html").as_uri())
+    page.wait_for_load_state("load")
+    page.wait_for_timeout(300)
+    n = pictures(page)
+    if stem in ("05-design-review", "04-locking"):
+        page.screenshot(path=str(SCREENSHOTS / f"static-{stem}.png"))
+    assert page.attempted == [], page.attempted
+    assert n > 0, f"{stem}.html shows no SVG picture"
+    assert not page.errors, page.errors
+
+
+def test_static_links_between_pages(built, offline_page):
+    page = offline_page
+    _fresh(page)
+    page.goto((built / "html" / "index.html").as_uri())
+    page.click("a[href='05-design-review.html']")
+    page.wait_for_load_state("load")
+    assert page.url.endswith("05-design-review.html")
+    assert page.locator(".tdxlab-review-static table").count() == 1
+    assert page.attempted == []
+
+
+@pytest.mark.parametrize("stem", STEMS)
+def test_slides_offline(built, offline_page, stem):
+    page = offline_page
+    _fresh(page)
+    page.goto((built / "slides" / f"{stem}.slides.html").as_uri())
+    page.wait_for_selector(".reveal.ready", timeout=20_000)  # reveal.js initialized
+    sections = page.locator(".reveal .slides section").count()
+    n = pictures(page)
+    if stem in ("05-design-review", "index"):
+        page.screenshot(path=str(SCREENSHOTS / f"slides-{stem}.png"))
+    assert page.attempted == [], page.attempted
+    assert sections > 1, "reveal.js did not make slides"
+    assert n > 0, f"{stem}.slides.html shows no SVG picture"
+    assert not page.errors, page.errors
+
+
+def test_slides_navigate(built, offline_page):
+    page = offline_page
+    _fresh(page)
+    page.goto((built / "slides" / "05-design-review.slides.html").as_uri())
+    page.wait_for_selector(".reveal.ready", timeout=20_000)
+    first = page.locator(".reveal .slides > section.present").first.inner_text()[:60]
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function("t => { const s = document.querySelector('.reveal .slides > section.present');"
+                           " return s && !s.innerText.startsWith(t); }", arg=first, timeout=5_000)
+    assert "#/1" in page.url
+    assert page.attempted == []
+
+
+# ------------------------------------------------------------------------------------------ Voilà
+@contextlib.contextmanager
+def voila_app(notebook: Path, timeout: float = 60.0):
+    port, token = free_port(), secrets.token_hex(12)
+    log = Path(os.environ.get("TMPDIR", "/tmp")) / f"tdxlab-voila-{port}.log"
+    fh = open(log, "wb")
+    proc = subprocess.Popen([str(VENV_BIN / "voila"), str(notebook), "--no-browser", "--Voila.ip=127.0.0.1",
+                             f"--port={port}", f"--token={token}"],
+                            stdout=fh, stderr=subprocess.STDOUT, cwd=str(ROOT), start_new_session=True,
+                            env=dict(os.environ, PATH=f"{VENV_BIN}:{os.environ.get('PATH', '')}"))
+    try:
+        deadline = time.monotonic() + timeout
+        while True:  # the readiness probe: a static file (starts no kernel), with a timeout
+            if proc.poll() is not None:
+                raise RuntimeError(f"voila exited with {proc.returncode}; log: {log}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/voila/static/voila.js", timeout=3) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"voila did not answer within {timeout:.0f} s; log: {log}")
+            time.sleep(0.3)
+        yield f"http://127.0.0.1:{port}/?token={token}"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
+        fh.close()
+
+
+def _click_cell_and_see_the_stepper_change(page, scope: str, shot: str) -> None:
+    review = page.locator(f"{scope} .tdxlab-review").first
+    review.locator(".tdxlab-matrix-cell").first.wait_for(timeout=60_000)
+    stepper = review.locator(".tdxlab-stepper").first
+    svg = stepper.locator(".tdxlab-svg").first
+    svg.locator("svg").first.wait_for(state="attached", timeout=30_000)
+    stepper.scroll_into_view_if_needed()
+    page.wait_for_function("el => { const d = el.querySelector('.tdxlab-title'); return d && d.textContent.trim(); }",
+                           arg=stepper.element_handle(), timeout=30_000)
+    title0, svg0 = stepper.locator(".tdxlab-title").first.text_content().strip(), svg.inner_html()
+    assert title0.startswith("v19-2024 +kvm-lock-first / no-deadlock"), title0  # the default cell
+    # a violated cell in another row: v7-2022's first red cell
+    cell = review.locator(".tdxlab-matrix-cell.violated").first
+    cell.scroll_into_view_if_needed()
+    cell.click()
+    try:
+        # the title's div is re-created when its HTML widget changes: query it inside the stepper each time
+        page.wait_for_function("([el, t]) => { const d = el.querySelector('.tdxlab-title');"
+                               " return d && !d.textContent.trim().startsWith(t); }",
+                               arg=[stepper.element_handle(), title0[:40]], timeout=20_000)
+    except Exception:
+        page.screenshot(path=str(SCREENSHOTS / f"{shot}-failed.png"))
+        raise AssertionError(f"clicking {cell.inner_text()!r} did not load its counterexample: title was {title0[:60]!r}, now "
+                             f"{stepper.locator('.tdxlab-title').first.inner_text()[:100]!r}") from None
+    page.wait_for_function("([el, s]) => el.innerHTML !== s", arg=[svg.element_handle(), svg0], timeout=20_000)
+    assert "shortest counterexample" in stepper.locator(".tdxlab-title").first.inner_text()
+    assert "chosen" in (cell.get_attribute("class") or "")
+    # the counterexample plays: reset, then step forward; the lanes table changes
+    table = stepper.locator(".tdxlab-table").first
+    stepper.locator(".tdxlab-reset").first.click()
+    page.wait_for_function("el => el.innerText.trim() === '0'",
+                           arg=stepper.locator(".tdxlab-slider .widget-readout").first.element_handle(),
+                           timeout=10_000)
+    t0 = table.inner_html()
+    stepper.locator(".tdxlab-step").first.click()
+    page.wait_for_function("([el, s]) => el.innerHTML !== s", arg=[table.element_handle(), t0], timeout=10_000)
+    review.screenshot(path=str(SCREENSHOTS / f"{shot}.png"))
+
+
+@contextlib.contextmanager
+def another_page(page, width: int = 1500, height: int = 1000):
+    """A new page in the browser of ``page`` (playwright's sync API allows one instance per thread)."""
+    ctx = page.context.browser.new_context(viewport={"width": width, "height": height})
+    try:
+        yield ctx.new_page()
+    finally:
+        ctx.close()
+
+
+def test_voila_design_review_app(offline_page):
+    nb = NB_DIR / "05-design-review.ipynb"
+    with voila_app(nb) as url, another_page(offline_page) as page:
+        attempted = []
+
+        def route(r):
+            u = r.request.url
+            if u.startswith(("http://127.0.0.1", "ws://127.0.0.1")) or u.startswith(LOCAL):
+                return r.continue_()
+            attempted.append(u)
+            return r.abort()
+
+        page.route("**/*", route)
+        page.goto(url, timeout=60_000)
+        _click_cell_and_see_the_stepper_change(page, "body", "voila-review")
+        page.screenshot(path=str(SCREENSHOTS / "voila-page.png"))
+    unexpected = [u for u in attempted if not any(h.match(u) for h in HARMLESS)]
+    assert not unexpected, unexpected
+
+
+# ------------------------------------------------------------------------------------------ JupyterLab
+@pytest.fixture(scope="module")
+def lab(offline_page):
+    with jupyter_server(NB_DIR) as srv, another_page(offline_page, 1500, 1100) as page:
+        yield srv, page
+
+
+def test_lab_verdict_matrix_replays_a_counterexample(lab):
+    srv, page = lab
+    open_notebook(page, srv, "05-design-review.ipynb")
+    run_all(page)
+    _click_cell_and_see_the_stepper_change(page, NOTEBOOK, "lab-review-matrix")
+
+
+def test_lab_exercise_solution_button(lab):
+    srv, page = lab
+    if True:
+        open_notebook(page, srv, "06-exercises.ipynb")
+        run_all(page)
+        ex = page.locator(f"{NOTEBOOK} .tdxlab-exercise").first
+        ex.scroll_into_view_if_needed()
+        text = ex.locator(".tdxlab-solution-text").first
+        assert not text.is_visible()
+        ex.locator(".tdxlab-prediction button").first.click()
+        ex.locator(".tdxlab-solution .tdxlab-solution-button").first.click()
+        text.wait_for(state="visible", timeout=10_000)
+        assert "The model's answer" in text.inner_text()
+        ex.screenshot(path=str(SCREENSHOTS / "lab-exercise.png"))
