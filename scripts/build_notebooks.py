@@ -542,16 +542,17 @@ one CPU each, the administrator offlines CPU1, package 1's only CPU, while `tdx_
 explores every interleaving:
 """, "subslide"),
     code("""
-from tdxlab.widgets import Stepper, check
+from tdxlab.widgets import Stepper, check, counterexample_stepper
 
 without = check("offline-without-hotplug-lock")
 """),
     md("""
-The shortest run in which initialization fails: press Play, or drag the slider. Watch CPU1's column go
-offline while the module is between CONFIG and KEY.CONFIG.
+The shortest run in which initialization fails. The stepper opens at the failing step; press reset, then
+Play (or drag the slider), and watch CPU1's column go offline while the module is between CONFIG and
+KEY.CONFIG.
 """, "subslide"),
     code("""
-Stepper.from_counterexample(without, "init-succeeds")
+counterexample_stepper(without, "init-succeeds")
 """),
     md("""
 **With the lock** (6.16 as merged), the same request arrives at the same moment and waits in
@@ -608,10 +609,10 @@ lock_graph(inversion)
     md("""
 The deadlock itself: `cpu_up/1` holds `cpu_hotplug_lock` for writing and waits for `kvm_lock` in
 `kvm_online_cpu()`; `create-vm` holds `kvm_lock` and waits for the read lock. Step to the end and read the
-"waits for" row:
+"waits for" row (the stepper opens there; reset and Play to watch the run):
 """, "subslide"),
     code("""
-Stepper.from_counterexample(inversion, "no-deadlock")
+counterexample_stepper(inversion, "no-deadlock")
 """),
     md("""
 For comparison, the design as reviewed (v19-2024, right order) has edges but no cycle, so one global order
@@ -652,7 +653,7 @@ and the second VMXON fails.
 """, "subslide"),
     code("""
 no_kvm_lock = check("v19-no-kvm-lock")
-Stepper.from_counterexample(no_kvm_lock, "no-spurious-error")
+counterexample_stepper(no_kvm_lock, "no-spurious-error")
 """),
     md("""
 ## `cpuhp_setup_state()` versus `cpuhp_setup_state_cpuslocked()`
@@ -668,7 +669,7 @@ plain call back:
 under_lock = check("setup-state-under-lock")
 """),
     code("""
-Stepper.from_counterexample(under_lock, "no-deadlock")
+counterexample_stepper(under_lock, "no-deadlock")
 """, "subslide"),
     md("""
 Lockdep does not need the writer to show up: it reports the recursive read at the second acquisition,

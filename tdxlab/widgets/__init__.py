@@ -18,8 +18,9 @@ from tdxlab.widgets.picker import TopologyPicker
 from tdxlab.widgets.progress import check
 from tdxlab.widgets.source import show_function
 from tdxlab.widgets.stepper import Stepper
-from tdxlab.widgets.review import ReviewMatrix, review_matrix
+from tdxlab.widgets.review import ReviewMatrix, at_step, counterexample_stepper, review_matrix
 from tdxlab.widgets.exercise import Exercise, exercises
 
 __all__ = ["Stepper", "DecodeWidget", "TopologyPicker", "check", "show_function", "ReviewMatrix", "review_matrix",
+           "counterexample_stepper", "at_step",
            "Exercise", "exercises"]

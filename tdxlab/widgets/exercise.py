@@ -26,6 +26,7 @@ CSS = """
 .tdxlab-exercise .tdxlab-where {color: #666; font-size: 12px;}
 .tdxlab-exercise .tdxlab-solution-text {border-left: 4px solid #2b7a2b; background: #f2f9f2; padding: 6px 10px;
   margin-top: 4px; max-width: 62em; line-height: 1.4;}
+.tdxlab-exercise .widget-html-content {line-height: 1.4;}
 .tdxlab-exercise .tdxlab-solution-text .grade {font-weight: 700;}
 .tdxlab-exercise .tdxlab-solution-text .grade.right {color: #1d5e1d;}
 .tdxlab-exercise .tdxlab-solution-text .grade.off {color: #a04000;}
@@ -123,10 +124,15 @@ class Exercise(W.VBox):
         """Load the answer's counterexample into the shared stepper."""
         if self.stepper is None or self.solution is None or not self.solution.steps:
             return False
+        from tdxlab.widgets.review import at_step
+
         sol = self.solution
-        return self.stepper.show_counterexample(sol.result, sol.prop,
-                                                title=f"Exercise {self.number or ''} ({self.exercise.id}): "
-                                                      f"{sol.prop}, {sol.steps} steps")
+        ok = self.stepper.show_counterexample(sol.result, sol.prop,
+                                              title=f"Exercise {self.number or ''} ({self.exercise.id}): "
+                                                    f"{sol.prop}, {sol.steps} steps")
+        if ok:
+            at_step(self.stepper)
+        return ok
 
     # ------------------------------------------------------------------ static export
     def static_html(self) -> str:

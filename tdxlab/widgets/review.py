@@ -161,12 +161,8 @@ class ReviewMatrix(W.VBox):
             ok = self.stepper.show_counterexample(
                 c.result, prop, title=f"{row_label} / {prop}: the shortest counterexample, {c.steps} steps "
                                       f"(workload {c.workload})")
-            last = len(self.stepper.steps) - 1
-            if ok and last > 0:
-                self.stepper.goto(last)
-                # Play and the slider are jslinked in the browser; a view created later copies Play's
-                # value into the slider, so Play must agree or the slider jumps back to 0
-                self.stepper.play.value = last
+            if ok:
+                at_step(self.stepper)
             self.note.value = (f"<b>{panels.esc(row_label)}</b> violates <code>{panels.esc(prop)}</code> "
                                f"({FAMILY.get(prop, '')} rules) under <i>{panels.esc(c.workload)}</i> in "
                                f"{c.steps} steps: {panels.esc(c.detail)}. The stepper shows the last step; "
@@ -235,3 +231,20 @@ def review_matrix(rows=None, workloads=None, rule: str = "relaxed", choose=None)
     m = ReviewMatrix(review=rev, choose=choose)
     display(m)
     return m
+
+
+def at_step(stepper: Stepper, i: int | None = None) -> Stepper:
+    """Show step ``i`` (default: the last) and keep it when the widget is displayed later: Play and the
+    slider are jslinked in the browser, and a new view copies Play's value into the slider."""
+    if stepper.steps:
+        last = len(stepper.steps) - 1
+        i = last if i is None else max(0, min(i, last))
+        stepper.goto(i)
+        stepper.play.value = i
+    return stepper
+
+
+def counterexample_stepper(result, prop: str, title: str | None = None) -> Stepper:
+    """``Stepper.from_counterexample`` opened at the step that breaks ``prop`` (so a static export shows the
+    violation); reset, then Play, to watch the run from the start."""
+    return at_step(Stepper.from_counterexample(result, prop, title))
