@@ -26,6 +26,7 @@ setup:
 bench:
 	@bash scripts/setup.sh lab
 	$(VENV)/bin/python benchmarks/bench_checker.py
+	$(VENV)/bin/python benchmarks/bench_stepper.py
 
 slides:
 	@bash scripts/setup.sh present

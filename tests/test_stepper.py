@@ -224,3 +224,12 @@ def test_show_function_lists_the_model():
     assert "no kernel function 'nope'" in str(bad) and "no kernel function" in bad._repr_html_()
     with pytest.raises(Exception):
         function_listing("irq-race-second-user", "nope")
+
+
+def test_goto_before_display_moves_play_too():
+    """Play and the slider are jslinked in the browser; a goto() must move both or be undone on display."""
+    from tdxlab.widgets import Stepper
+
+    s = Stepper("v7-2022-boot")
+    s.goto(5)
+    assert s.slider.value == 5 and s.play.value == 5 and s.index == 5

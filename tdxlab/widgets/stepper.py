@@ -303,6 +303,10 @@ class Stepper(W.VBox):
 
     def _goto(self, i: int, force: bool = False) -> None:
         self._error("")
+        # Play is jslinked to the slider in the browser: when the widget is first shown, the slider takes
+        # Play's value, so move Play too or a goto() before display would be undone.
+        if self.play.value != i:
+            self.play.value = i
         if self.slider.value != i:
             self.slider.value = i  # the observer renders
         else:
