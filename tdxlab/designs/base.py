@@ -47,7 +47,8 @@ class Design:
 
     # --- building ---
     def functions(self) -> list:
-        raise NotImplementedError
+        """The design's kernel functions (every design defines them)."""
+        raise TypeError(f"design {self.name!r} defines no kernel functions")
 
     def all_functions(self) -> list:
         fns = [f() for f in CPUHP.GENERIC] + self.functions()

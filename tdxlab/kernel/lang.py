@@ -79,7 +79,7 @@ class Instr:
         return None
 
     def run(self, x) -> None:
-        raise NotImplementedError(type(self).__name__)  # every concrete instruction defines it
+        raise TypeError(f"instruction {type(self).__name__} defines no run()")  # every concrete one does
 
     def acquires(self):
         """(lock, mode) this instruction tries to take, for lockdep's checks, or None."""
