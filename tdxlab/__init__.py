@@ -23,3 +23,29 @@ def decode(value):
     from tdxlab.decode import decode as _decode
 
     return _decode(value)
+
+
+def _show_tdxlab_errors_as_one_line() -> None:
+    """In IPython/Jupyter, show a TdxlabError (bad input: an unknown design, a topology of 0 CPUs, a
+    malformed scenario file, a step that is not enabled...) as one clear line, never a traceback."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    ip = get_ipython()
+    if ip is None:
+        return
+
+    def handler(shell, etype, value, tb, tb_offset=None):
+        from IPython.display import HTML, display
+
+        import html
+
+        display(HTML(f"<div class='tdxlab-error' style='color:#b00020;font-weight:600'>tdxlab: "
+                     f"{html.escape(str(value))}</div>"))
+        return None
+
+    ip.set_custom_exc((TdxlabError,), handler)
+
+
+_show_tdxlab_errors_as_one_line()

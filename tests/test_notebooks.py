@@ -50,6 +50,8 @@ def test_notebook_runs_without_errors(path):
                 problems.append(f"cell {i}: stderr: {out.text[:300]}")
             elif "Traceback" in str(out.get("text", "")) or "Traceback" in str(out.get("data", {}).get("text/plain", "")):
                 problems.append(f"cell {i}: a traceback in the output")
+            elif "tdxlab-error" in str(out.get("data", {}).get("text/html", "")):
+                problems.append(f"cell {i}: a tdxlab error line: {out['data']['text/html'][:200]}")
     assert not problems, "\n".join(problems)
 
 
@@ -70,3 +72,15 @@ def test_notebooks_match_their_builder():
     r = subprocess.run([sys.executable, str(ROOT / "scripts" / "build_notebooks.py"), "--check"],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+def test_a_tdxlab_error_in_a_notebook_is_one_line_not_a_traceback(tmp_path):
+    """Bad input in a cell (here a topology of 0 CPUs) shows one clear line, never a traceback."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("from tdxlab.scenario import Scenario\nScenario('kvm-6.16', topology='0x1x1')")]
+    path = tmp_path / "bad.ipynb"
+    nbformat.write(nb, path)
+    out = run_notebook(path).cells[0].outputs
+    assert [o.output_type for o in out] == ["display_data"]
+    html = out[0]["data"]["text/html"]
+    assert "tdxlab-error" in html and "0 CPUs" in html and "Traceback" not in html
