@@ -200,7 +200,7 @@ def explore(sc, *, max_states: int = DEFAULT_MAX_STATES, max_seconds: float = DE
 
     while frontier:
         i, st = frontier.popleft()
-        gates = m._cpu_gates(st)
+        gates = m._cpu_gates(st, explain=False)
         # state properties
         for name, fn in STATE_CHECKS.items():
             if name not in found:
@@ -225,7 +225,8 @@ def explore(sc, *, max_states: int = DEFAULT_MAX_STATES, max_seconds: float = DE
         if not en:
             terminal += 1
         if st.threads and not any(not key.startswith("event:") for key, _ in en):
-            waits = "; ".join(f"{t.name} {m.blocked_reason(st, t, gates)}" for t in st.threads)
+            full = m._cpu_gates(st)
+            waits = "; ".join(f"{t.name} {m.blocked_reason(st, t, full)}" for t in st.threads)
             violate("no-deadlock", lambda: _path(parent, keys, i), waits)
         if reduce:
             for key, label in en:

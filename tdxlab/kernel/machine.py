@@ -147,36 +147,26 @@ class Machine:
                            if parked_siblings_counted or platform.boot_state(c) != "parked")
 
     # --- who may run ---
-    def _cpu_gates(self, st: State) -> tuple[set[str], dict[str, str]]:
-        """Contexts allowed to run by the CPU rules, and why the others may not."""
+    def _cpu_gates(self, st: State, explain: bool = True) -> tuple[set[str], dict[str, str]]:
+        """Contexts allowed to run by the CPU rules, and (``explain``) why the others may not."""
         allowed: set[str] = set()
         why: dict[str, str] = {}
-        by_cpu: dict[int, list[Thread]] = {}
+        owners: dict[int, Thread] = {}
+        cpus = st.cpus
+        for t in st.threads:  # the context that owns each CPU, if any: a hardirq first
+            c = t[1]
+            if cpus[c].hp in IN_ONLINE_MASK and (t[2] == HARDIRQ or t[5] or t[6]):
+                o = owners.get(c)
+                if o is None or (t[2] == HARDIRQ and o[2] != HARDIRQ):
+                    owners[c] = t
         for t in st.threads:
-            if st.cpus[t.cpu].hp in IN_ONLINE_MASK:
-                by_cpu.setdefault(t.cpu, []).append(t)
-            else:
-                allowed.add(t.name)
-        for c, grp in by_cpu.items():
-            owner = None
-            for t in grp:
-                if t.kind == HARDIRQ:
-                    owner = t
-                    break
-            if owner is None:
-                for t in grp:
-                    if t.irqs_off or t.preempt_off:
-                        owner = t
-                        break
-            if owner is None:
-                allowed.update(t.name for t in grp)
-            else:
-                allowed.add(owner.name)
-                how = "in an IPI handler" if owner.kind == HARDIRQ else \
-                    ("with IRQs off" if owner.irqs_off else "with preemption off")
-                for t in grp:
-                    if t is not owner:
-                        why[t.name] = f"CPU{c} is taken: {owner.name} runs there {how}"
+            o = owners.get(t[1])
+            if o is None or o is t or cpus[t[1]].hp not in IN_ONLINE_MASK:
+                allowed.add(t[0])
+            elif explain:
+                how = "in an IPI handler" if o.kind == HARDIRQ else \
+                    ("with IRQs off" if o.irqs_off else "with preemption off")
+                why[t[0]] = f"CPU{t[1]} is taken: {o.name} runs there {how}"
         return allowed, why
 
     def _irqs_on(self, st: State, c: int) -> bool:
