@@ -221,7 +221,7 @@ def explore(sc, *, max_states: int = DEFAULT_MAX_STATES, max_seconds: float = DE
                     violate("lock-order", lambda: _path(parent, keys, i),
                             f"{lock} is taken both in IRQ context and with IRQs on: an IPI on the CPU that "
                             f"holds it spins forever (lockdep: inconsistent lock state)")
-        en = m.enabled(st, gates)
+        en = m.enabled(st, gates, labels=False)
         if not en:
             terminal += 1
         if st.threads and not any(not key.startswith("event:") for key, _ in en):

@@ -87,13 +87,14 @@ STATE_CHECKS = {"online-cpus-ready": online_cpus_ready, "package-keys": package_
 # --- lockdep ----------------------------------------------------------------------------------------------
 def pending_acquisitions(sc, st, gates):
     """(context, lock, mode, held locks, in hardirq, IRQs off) for each context about to take a lock."""
-    m = sc.machine
+    funcs = sc.machine.funcs
     allowed = gates[0]
     out = []
     for t in st.threads:
-        if t.name not in allowed:
+        if t[0] not in allowed:
             continue
-        acq = m.instr(t).acquires()
+        f = t[3][-1]
+        acq = funcs[f[0]].body[f[1]].acquires()
         if acq is None:
             continue
         out.append((t, acq[0], acq[1], st.holds(t.name), t.kind == HARDIRQ,

@@ -186,8 +186,11 @@ class Machine:
         return self.instr(t).blocked(self, st, t)
 
     # --- steps ---
-    def enabled(self, st: State, gates=None) -> list[tuple[str, str]]:
-        """The enabled steps as (key, label), in a fixed order: contexts by name, IPIs, events."""
+    def enabled(self, st: State, gates=None, labels: bool = True) -> list[tuple[str, str]]:
+        """The enabled steps as (key, label), in a fixed order: contexts by name, IPIs, events.
+        ``labels=False`` (the checker's hot path) leaves the labels empty."""
+        if not labels:
+            return self._enabled_keys(st, gates or self._cpu_gates(st, explain=False))
         out = []
         gates = gates or self._cpu_gates(st)
         allowed = gates[0]
@@ -202,6 +205,25 @@ class Machine:
         for ev in st.events:
             if self.design.event_enabled(self, st, ev):
                 out.append((f"event:{ev}", self.design.event_label(ev)))
+        return out
+
+    def _enabled_keys(self, st: State, gates) -> list[tuple[str, str]]:
+        out = []
+        allowed = gates[0]
+        funcs = self.funcs
+        for t in st.threads:
+            if t[0] in allowed:
+                f = t[3][-1]
+                if funcs[f[0]].body[f[1]].blocked(self, st, t) is None:
+                    out.append((t[0], ""))
+        if st.ipis:
+            for c, fn, sender in st.ipis:
+                if st.cpus[c].hp in IN_ONLINE_MASK and self._irqs_on(st, c):
+                    out.append((f"ipi:{c}:{sender}", ""))
+        enabled = self.design.event_enabled
+        for ev in st.events:
+            if enabled(self, st, ev):
+                out.append(("event:" + ev, ""))
         return out
 
     def successors(self, st: State, gates=None) -> list[tuple[StepInfo, State]]:
