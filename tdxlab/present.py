@@ -17,9 +17,7 @@ pages. Opening a page requests nothing from any network host.
 from __future__ import annotations
 
 import argparse
-import base64
 import html
-import json
 import os
 import re
 import shutil

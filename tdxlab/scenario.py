@@ -37,7 +37,7 @@ from tdxlab.kernel.machine import Machine
 from tdxlab.kernel.state import LOCKS, CpuState, Frame, State, StepInfo, Thread
 from tdxlab.module import ModuleState, check_rule
 from tdxlab.mutations import check_mutation
-from tdxlab.platform import OFFLINE, ONLINE, Platform, Topology, parse_cpu_list
+from tdxlab.platform import ONLINE, Platform, Topology, parse_cpu_list
 
 DEFAULT_RULE = {"v7-2022": "old"}
 FIELDS = {"name", "story", "design", "rule", "topology", "nosmt", "offline", "hotplug", "events",

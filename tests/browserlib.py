@@ -112,15 +112,21 @@ def jupyter_server(root_dir: "str | Path", app: str = "lab", timeout: float = 60
             time.sleep(0.3)
         yield srv
     finally:
+        stop_group(proc, fh)
+
+
+def stop_group(proc: subprocess.Popen, log_file=None) -> None:
+    """Stop a server started in its own process group: SIGTERM, then SIGKILL after 10 s."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
-        fh.close()
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=5)
+    if log_file is not None:
+        log_file.close()
 
 
 @contextlib.contextmanager

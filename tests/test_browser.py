@@ -80,7 +80,7 @@ def test_drive_the_replay_stepper(server, page):
     table0, svg0 = inner(s, ".tdxlab-table"), inner(s, ".tdxlab-svg")
     # step: the table changes at once (modprobe takes its first lock)
     s.locator(".tdxlab-step").first.click()
-    table1 = wait_change(page, s, ".tdxlab-table", table0)
+    wait_change(page, s, ".tdxlab-table", table0)
     assert readout(s) == 1 and table1 != table0
     # back and step again
     s.locator(".tdxlab-back").first.click()
@@ -121,7 +121,7 @@ def test_drive_the_scheduler_puzzle(server, page):
     table0 = inner(s, ".tdxlab-table")
     # second-user first: it takes its path with IRQs on
     buttons.filter(has_text="second-user").first.click()
-    table1 = wait_change(page, s, ".tdxlab-table", table0)
+    wait_change(page, s, ".tdxlab-table", table0)
     assert readout(s) == 1
     svg1 = inner(s, ".tdxlab-svg")
     # keep choosing second-user until TDH.SYS.INIT ran: the module graph lights SYSINIT_DONE

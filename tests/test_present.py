@@ -11,7 +11,6 @@ import contextlib
 import os
 import re
 import secrets
-import signal
 import subprocess
 import time
 import urllib.request
@@ -20,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.browserlib import (NOTEBOOK, ROOT, SCREENSHOTS, VENV_BIN, chromium_available, chromium_page, free_port,
+                              stop_group,
                               jupyter_server, open_notebook, run_all)
 
 pytestmark = [pytest.mark.browser,
@@ -187,15 +187,7 @@ def voila_app(notebook: Path, timeout: float = 60.0):
             time.sleep(0.3)
         yield f"http://127.0.0.1:{port}/?token={token}"
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
-        fh.close()
+        stop_group(proc, fh)
 
 
 def _click_cell_and_see_the_stepper_change(page, scope: str, shot: str) -> None:

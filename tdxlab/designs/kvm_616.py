@@ -19,7 +19,7 @@ from tdxlab.designs import second_user
 from tdxlab.designs.base import Design, failed
 from tdxlab.designs.common import tdx_functions
 from tdxlab.kernel import cpuhp as CPUHP
-from tdxlab.kernel.lang import (Call, Do, E, Goto, If, KFunc, Label, LocalIrqRestore, LocalIrqSave, Lock,
+from tdxlab.kernel.lang import (Call, Do, E, If, KFunc, Label, LocalIrqRestore, LocalIrqSave, Lock,
                                 Ret, Unlock, WarnVmxeClear)
 from tdxlab.kernel.ops import Vmxoff, Vmxon
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import errno as _errno
 from typing import Callable
 
-from tdxlab.kernel.state import (HARDIRQ, LOCK_INDEX, LOCK_KIND, SLEEPING, Frame, Thread)
+from tdxlab.kernel.state import (HARDIRQ, LOCK_INDEX, LOCK_KIND, Thread)
 from tdxlab.platform import IN_ONLINE_MASK
 
 

@@ -13,7 +13,6 @@ Scheduling rules (tdx-facts §7.1, §7.4; the kernel's preemption model):
 """
 from __future__ import annotations
 
-from typing import Callable
 
 from tdxlab.errors import StepNotEnabled
 from tdxlab.kernel.lang import KFunc, errno_name

@@ -7,7 +7,7 @@ import pandas as pd
 
 from tdxlab.errors import BadInput
 from tdxlab.render import dot_source, render_svg, save
-from tdxlab.views.trace import save_trace, trace_styler
+from tdxlab.views.trace import save_trace
 
 
 def to_svg(obj) -> str:
