@@ -80,7 +80,7 @@ def test_drive_the_replay_stepper(server, page):
     table0, svg0 = inner(s, ".tdxlab-table"), inner(s, ".tdxlab-svg")
     # step: the table changes at once (modprobe takes its first lock)
     s.locator(".tdxlab-step").first.click()
-    wait_change(page, s, ".tdxlab-table", table0)
+    table1 = wait_change(page, s, ".tdxlab-table", table0)
     assert readout(s) == 1 and table1 != table0
     # back and step again
     s.locator(".tdxlab-back").first.click()
