@@ -142,56 +142,62 @@ def _unregister(x, name):
     x.set_kern(cpuhp_states=tuple(s for s in x.kern.cpuhp_states if s[1] != name))
 
 
+def _on_each_online_cpu(callback, label: str, on_error: str | None = None, why: str = "") -> list:
+    """Run ``callback`` (a function of the design's cpuhp table) in the hotplug thread of every CPU left
+    in the frame's list (``loc[0]``), one CPU at a time, waiting for each; on a non-zero return go to
+    ``on_error`` (with ``on_error=None``, errors are ignored: a teardown or a rollback)."""
+    target = lambda s, t: t.stack[-1].loc[0][0]  # noqa: E731
+    return [
+        Label(label),
+        If(lambda x: not x.loc[0] or callback(x) is None, f"{label}/done"),
+        SpawnOn("cpuhp_invoke_ap_callback", HOTPLUG, target, callback),
+        WaitChild(),
+        *([If(lambda x: x.t.ret != 0, on_error, why)] if on_error else []),
+        Do("", _pop, local=True),
+        Goto(label),
+        Label(f"{label}/done"),
+    ]
+
+
+def _hotplug_lock(cpuslocked: bool) -> tuple[list, list]:
+    """The plain calls take cpus_read_lock() themselves; the _cpuslocked ones assert it is held."""
+    if cpuslocked:
+        return [], []
+    return [Lock("cpu_hotplug_lock", "r", "§7.1")], [Unlock("cpu_hotplug_lock", "r", "§7.1")]
+
+
 def cpuhp_setup_state(state: str, cpuslocked: bool) -> KFunc:
     api = "cpuhp_setup_state_cpuslocked" if cpuslocked else "cpuhp_setup_state"
     startup = lambda x: x.m.design.cpuhp[state][1]  # noqa: E731
     teardown = lambda x: x.m.design.cpuhp[state][2]  # noqa: E731
-    head = [AssertCpusHeld("§7.1")] if cpuslocked else [Lock("cpu_hotplug_lock", "r", "§7.1")]
-    tail = [] if cpuslocked else [Unlock("cpu_hotplug_lock", "r", "§7.1")]
-    target = lambda s, t: t.stack[-1].loc[0][0]  # noqa: E731
+    lock, unlock = _hotplug_lock(cpuslocked)
+    head = [AssertCpusHeld("§7.1")] if cpuslocked else lock
     return KFunc(f"{api}:{state}", "§7.1", head + [
         Do(f'install "{state}"; run its startup callback on each online CPU', lambda x: _register(x, state)),
-        Label("next"),
-        If(lambda x: not x.loc[0], "done"),
-        SpawnOn("cpuhp_invoke_ap_callback", HOTPLUG, target, startup),
-        WaitChild(),
-        If(lambda x: x.t.ret != 0, "fail", "a startup callback failed: undo"),
-        Do("", _pop, local=True),
-        Goto("next"),
+        *_on_each_online_cpu(startup, "up", "fail", "a startup callback failed: undo"),
+        *unlock,
+        Ret(0),
         Label("fail"),
-        Do("", lambda x: x.set_loc((tuple(reversed(x.loc[1])), (), x.t.ret)), local=True),
-        Label("f_next"),
-        If(lambda x: not x.loc[0] or teardown(x) is None, "f_done"),
-        SpawnOn("cpuhp_invoke_ap_callback", HOTPLUG, target, teardown),
-        WaitChild(),
-        Do("", _pop, local=True),
-        Goto("f_next"),
-        Label("f_done"),
+        Do("", _undo_in_reverse, local=True),
+        *_on_each_online_cpu(teardown, "undo"),
         Do(f'remove "{state}": the setup fails', lambda x: _unregister(x, state)),
-    ] + tail + [
+        *unlock,
         Ret(lambda x: x.loc[2]),
-        Label("done"),
-    ] + tail + [Ret(0)], doc=f"{api}(CPUHP_AP_ONLINE_DYN, \"{state}\", ...)")
+    ], doc=f"{api}(CPUHP_AP_ONLINE_DYN, \"{state}\", ...)")
 
 
 def cpuhp_remove_state(state: str, cpuslocked: bool) -> KFunc:
     api = "cpuhp_remove_state_cpuslocked" if cpuslocked else "cpuhp_remove_state"
     teardown = lambda x: x.m.design.cpuhp[state][2]  # noqa: E731
-    head = [] if cpuslocked else [Lock("cpu_hotplug_lock", "r", "§7.1")]
-    tail = [] if cpuslocked else [Unlock("cpu_hotplug_lock", "r", "§7.1")]
-    target = lambda s, t: t.stack[-1].loc[0][0]  # noqa: E731
-    return KFunc(f"{api}:{state}", "§7.1", head + [
+    lock, unlock = _hotplug_lock(cpuslocked)
+    return KFunc(f"{api}:{state}", "§7.1", lock + [
         Do(f'remove "{state}": teardown on each online CPU',
-           lambda x: (x.set_loc((tuple(c for c, cs in enumerate(x.cpus) if cs.hp == ONLINE), (), 0)))),
-        Label("next"),
-        If(lambda x: not x.loc[0] or teardown(x) is None, "done"),
-        SpawnOn("cpuhp_invoke_ap_callback", HOTPLUG, target, teardown),
-        WaitChild(),
-        Do("", _pop, local=True),
-        Goto("next"),
-        Label("done"),
+           lambda x: x.set_loc((tuple(c for c, cs in enumerate(x.cpus) if cs.hp == ONLINE), (), 0))),
+        *_on_each_online_cpu(teardown, "down"),
         Do(f'"{state}" is removed', lambda x: _unregister(x, state)),
-    ] + tail + [Ret(0)])
+        *unlock,
+        Ret(0),
+    ])
 
 
 GENERIC = (cpu_up, cpu_down)

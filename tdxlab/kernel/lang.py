@@ -314,7 +314,6 @@ class Lock(Instr):
             x.note(f"{self.text(None, x.t)}: acquired")
         if self.kind == "raw-spinlock":
             x.t = x.t._replace(preempt_off=x.t.preempt_off + 1)
-        x.lock_taken(self.lock, self.mode)
         x.advance()
 
 
@@ -388,7 +387,6 @@ class WriteLockAcquire(Instr):
         i = LOCK_INDEX["cpu_hotplug_lock"]
         w, rs, ww = x.locks[i]
         x.locks[i] = (x.t.name, rs, None)
-        x.lock_taken("cpu_hotplug_lock", "w")
         x.note("cpus_write_lock(): acquired; no CPU can be read-locked now")
         x.advance()
 

@@ -114,9 +114,6 @@ class Exec:
     def irqs_disabled(self) -> bool:
         return self.t.kind == HARDIRQ or self.t.irqs_off > 0
 
-    def lock_taken(self, lock: str, mode: str) -> None:
-        pass  # lockdep's view is computed from pending acquisitions (tdxlab.check.properties)
-
     def set_ret(self, v) -> None:
         t = self.t
         self.t = _new(Thread, (t[0], t[1], t[2], t[3], v, t[5], t[6], t[7]))
