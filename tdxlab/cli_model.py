@@ -32,8 +32,9 @@ def _scenario_options(p) -> None:
                    help="a design option, e.g. pass_vmxon=false for v19-2024")
     p.add_argument("--max-states", type=_int, default=None, metavar="N", help="state budget (default 500000)")
     p.add_argument("--max-seconds", type=float, default=None, metavar="S", help="time budget (default 120)")
-    p.add_argument("--no-reduce", action="store_true", help="explore without the persistent-event "
-                                                           "reduction (same verdicts, more states)")
+    p.add_argument("--no-reduce", action="store_true", help="explore without the partial-order reductions "
+                   "(persistent events, owned-CPU steps, spinning IPIs): same verdicts and counterexamples, "
+                   "more states")
 
 
 def _int(text: str) -> int:

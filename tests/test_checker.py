@@ -30,7 +30,7 @@ def test_bad_budgets_are_refused():
 
 def test_progress_callback_sees_growing_counts():
     seen = []
-    r = explore(get_scenario("v19-2024-boot"), progress=lambda *a: seen.append(a), progress_every=100)
+    r = explore(get_scenario("v19-2024-boot"), progress=lambda *a: seen.append(a), progress_every=40)
     assert len(seen) >= 3
     assert [s[0] for s in seen] == sorted(s[0] for s in seen)
     assert seen[-1][0] == r.states and seen[-1][1] == r.transitions
@@ -100,8 +100,15 @@ def test_determinism_in_process():
     assert {k: v.path for k, v in a.verdicts.items()} == {k: v.path for k, v in b.verdicts.items()}
 
 
-def test_persistent_event_reduction_keeps_verdicts_and_counterexample_lengths():
+@pytest.mark.parametrize("exact", [True, False], ids=["exact-search", "minimized-only"])
+def test_reductions_keep_verdicts_and_counterexample_lengths(exact, monkeypatch):
+    # without the exact search (its budget cut to nothing), minimizing the reduced paths alone must
+    # still give the shortest counterexamples on every manifest scenario
+    import tdxlab.check.explore as E
     from tdxlab.scenario import list_scenarios
+
+    if not exact:
+        monkeypatch.setattr(E, "EXACT_MAX_STATES", 1)
 
     for name, sc in list_scenarios().items():
         a, b = explore(sc, reduce=False), explore(sc, reduce=True)
@@ -113,3 +120,82 @@ def test_persistent_event_reduction_keeps_verdicts_and_counterexample_lengths():
                 assert len(va.path) == len(vb.path), (name, p)
             elif va.path is not None:  # a lock cycle's path may fire the scenario's requests first
                 assert len(vb.path) <= len(va.path) + len(sc.events), (name, p)
+
+
+@pytest.mark.parametrize("args", [
+    dict(design="v19-2024", topology="2x1x2", hotplug=True),
+    dict(design="v19-2024", topology="2x1x2", hotplug=True, mutations=["no-hotplug-lock"]),
+    dict(design="kvm-6.16", topology="2x1x2", hotplug=True, mutations=["second-user"]),
+], ids=["v19-hotplug", "v19-no-hotplug-lock", "kvm-second-user"])
+def test_reductions_keep_verdicts_and_shortest_paths_beyond_the_manifest(args):
+    # every reduction on against none; the no-hotplug-lock case is one where the reduced graph's own
+    # shortest path is one step longer, so the exact search must supply the shortest one
+    sc = Scenario(**args)
+    a, b = explore(sc, reduce=False), explore(sc, reduce=True)
+    assert a.complete and b.complete and b.states < a.states / 2
+    for p in a.verdicts:
+        va, vb = a.verdicts[p], b.verdicts[p]
+        assert va.holds == vb.holds, p
+        if va.path is not None and p != "lock-order":
+            assert len(va.path) == len(vb.path), p
+            sc.replay(vb.path)
+
+
+def _states_of(sc):
+    r = explore(sc, reduce=False, keep_graph=True, graph_limit=10**6)
+    return sc.machine, r.graph[0]
+
+
+def test_owned_cpu_step_lp_init_is_explored_alone_only_under_the_relaxed_rule():
+    from tdxlab.check.explore import owned_step
+    from tdxlab.kernel.ops import Seamcall
+
+    def lp_init_steps(sc):
+        m, states = _states_of(sc)
+        out = []
+        for st in states:
+            for t in st.threads:
+                if t.kind == "hardirq" and t.name in [k for k, _ in m.enabled(st)]:
+                    info, s2 = m._take(st, t.name, "")
+                    if isinstance(m.last_main, Seamcall) and info.leaf == "TDH.SYS.LP.INIT":
+                        out.append(owned_step(m, st, t, m.last_main, s2))
+        return out
+
+    relaxed = lp_init_steps(Scenario("v19-2024", topology="1x2x2"))
+    assert relaxed and all(relaxed)
+    old = lp_init_steps(Scenario("v19-2024", rule="old", topology="1x2x2"))
+    assert old and not any(old)  # under the old rule LP.INIT's answer depends on the system state
+
+
+def test_lockdep_sees_a_lock_taken_inside_a_merged_step():
+    # the IPI's delivery, VMXON and raw_spin_lock(&sysinit_lock) are one step: lockdep must still see
+    # that sysinit_lock is taken in hardirq context
+    sc = Scenario("v19-2024", topology="1x1x2")
+    m, states = _states_of(sc)
+    seen = []
+    for st in states:
+        for key, _ in m.enabled(st):
+            if key.startswith("ipi:"):
+                m._take(st, key, "")
+                seen += [(a[1], a[4]) for a in m.last_acqs or ()]
+    assert ("sysinit_lock", True) in seen
+
+
+def test_writers_waiting_for_the_senders_read_lock_are_held_off():
+    from tdxlab.check.explore import held_off
+
+    sc = Scenario("v19-2024", topology="1x1x2", hotplug=True)
+    m, states = _states_of(sc)
+    found = False
+    for st in states:
+        s = st.thread("modprobe")
+        down = st.thread("cpu_down/1")
+        if s is None or down is None or not st.ipis:
+            continue
+        ho = held_off(m, st, "modprobe")
+        if m.blocked_reason(st, down) and "readers modprobe" in m.blocked_reason(st, down):
+            assert "cpu_down/1" in ho  # it waits for modprobe's read lock, kept until the IPIs are done
+            found = True
+        elif m.blocked_reason(st, down) is None:
+            assert "cpu_down/1" not in ho  # it can run: not held off
+    assert found

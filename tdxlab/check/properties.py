@@ -30,7 +30,8 @@ PROPERTIES = {p.name: p for p in (
              "module initialization never ends in failure"),
     Property("online-cpus-ready", "state", "§5.3, §10.8",
              "once initialization has succeeded, every active CPU has done LP.INIT whenever a TDX user "
-             "may use it (cpu_active, not cpu_online: §10.8)"),
+             "may use it (cpu_active, not cpu_online: §10.8; not while an IPI handler or an IRQs-off "
+             "context holds the CPU, as no TDX user can run there then)"),
     Property("package-keys", "state", "§1.1, §1.3, §3.1",
              "every package gets KEY.CONFIG before the module is reported ready, and keeps an online CPU "
              "while guest KeyIDs are in use"),
@@ -61,8 +62,11 @@ def check_property(name: str) -> str:
 def online_cpus_ready(sc, st) -> str | None:
     if not sc.design.tdx_usable(st):
         return None
+    # A CPU where an IPI handler or an IRQs-off context runs cannot run a TDX user right now; it is
+    # checked again the moment that context lets go of it (the partial-order reduction relies on this).
+    taken = {t[1] for t in st.threads if t[2] == HARDIRQ or t[5]}
     for c, cs in enumerate(st.cpus):
-        if cs.hp == ONLINE and not st.module.lp_done(c):
+        if cs.hp == ONLINE and not st.module.lp_done(c) and c not in taken:
             return f"CPU{c} is active and TDX is in use, but CPU{c} never did TDH.SYS.LP.INIT"
     return None
 

@@ -305,6 +305,7 @@ class Lock(Instr):
         return None
 
     def run(self, x):
+        x.acquired(self.lock, self.mode)
         w, rs, ww = x.locks[self.i]
         if self.mode == "r":
             x.locks[self.i] = (w, tuple(sorted(rs + (x.t.name,))), ww)
@@ -363,6 +364,7 @@ class WriteLockAnnounce(Instr):
         return None
 
     def run(self, x):
+        x.acquired("cpu_hotplug_lock", "w")
         i = LOCK_INDEX["cpu_hotplug_lock"]
         w, rs, ww = x.locks[i]
         x.locks[i] = (w, rs, x.t.name)

@@ -28,7 +28,7 @@ class Exec:
     """A state under construction during one step."""
 
     __slots__ = ("m", "st", "cpus", "module", "kern", "locks", "threads", "ipis", "events_left", "phase",
-                 "t", "notes", "evs", "leaf", "result", "errno", "finished")
+                 "t", "notes", "evs", "leaf", "result", "errno", "finished", "acqs")
 
     def __init__(self, m: "Machine", st: State, tname: str | None):
         self.m, self.st = m, st
@@ -45,6 +45,7 @@ class Exec:
         self.evs: list[tuple[str, str]] = []
         self.leaf = self.result = self.errno = None
         self.finished = False
+        self.acqs = None  # locks taken in this step, for lockdep: (context, lock, mode, held, hardirq, irqs_off)
 
     # --- the running context's frame ---
     @property
@@ -105,6 +106,14 @@ class Exec:
         if text:
             self.notes.append(text)
 
+    def acquired(self, lock: str, mode: str) -> None:
+        """Record that the running context takes ``lock`` now (lockdep checks every acquisition)."""
+        t = self.t
+        held = tuple(n for n, (w, rs, _) in zip(LOCKS, self.locks) if w == t[0] or t[0] in rs)
+        if self.acqs is None:
+            self.acqs = []
+        self.acqs.append((t, lock, mode, held, t[2] == HARDIRQ, t[2] == HARDIRQ or t[5] > 0))
+
     def event(self, kind: str, detail: str) -> None:
         self.evs.append((kind, detail))
 
@@ -138,6 +147,7 @@ class Machine:
         self.topology, self.platform, self.rule = topology, platform, rule
         self.funcs, self.design, self.module_loaded = funcs, design, module_loaded
         self.offline_keeps_lp_init = offline_keeps_lp_init
+        self.last_main = self.last_acqs = None
         # num_of_lps as MCHECK reports it: every BIOS-enabled LP; parked nosmt siblings too (§10.9)
         self.num_lps = sum(1 for c in topology.cpus()
                            if parked_siblings_counted or platform.boot_state(c) != "parked")
@@ -239,6 +249,7 @@ class Machine:
 
     def _take(self, st: State, key: str, label: str) -> tuple[StepInfo, State]:
         if key.startswith("event:"):
+            self.last_main = self.last_acqs = None
             x = Exec(self, st, None)
             ev = key[6:]
             x.events_left = tuple(e for e in st.events if e != ev)
@@ -288,6 +299,8 @@ class Machine:
                 first = ins
             ins.run(x)
             ran += 1
+        self.last_main = main  # the step's one non-local instruction, or None (for the checker's reduction)
+        self.last_acqs = x.acqs  # the locks it took (for the checker's lockdep)
         ins = main if main is not None else first  # a step of local instructions only: its first one
         fact = ins.fact if ins is not None else ""
         s2 = x.freeze()
