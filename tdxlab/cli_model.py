@@ -132,7 +132,10 @@ def cmd_check(args) -> int:
           + ("" if res.complete else f", INCOMPLETE: {res.stopped}"))
     w = max(len(n) for n in res.verdicts)
     for row in res.summary_rows():
-        steps = f" (shortest counterexample: {row['steps']} steps)" if row["verdict"] == "VIOLATED" else ""
+        steps = ""
+        if row["verdict"] == "VIOLATED":
+            steps = (f" (shortest counterexample: {row['steps']} steps)" if row["shortest"] else
+                     f" (counterexample: {row['steps']} steps; the search for a shorter one ran out of budget)")
         print(f"  {row['property']:<{w}}  {row['verdict']}{steps}")
         if row["verdict"] == "VIOLATED":
             print(f"  {'':<{w}}    {row['why']}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from tdxlab.errors import UnknownName
-from tdxlab.kernel.state import HARDIRQ, LOCK_KIND, SLEEPING
+from tdxlab.kernel.state import HARDIRQ, LOCK_KIND, LOCKS, SLEEPING
 from tdxlab.platform import IN_ONLINE_MASK, ONLINE
 
 
@@ -94,16 +94,25 @@ def pending_acquisitions(sc, st, gates):
     funcs = sc.machine.funcs
     allowed = gates[0]
     out = []
+    held = None
     for t in st.threads:
-        if t[0] not in allowed:
-            continue
         f = t[3][-1]
-        acq = funcs[f[0]].body[f[1]].acquires()
-        if acq is None:
+        acq = funcs[f[0]].body[f[1]].acq
+        if acq is None or t[0] not in allowed:
             continue
-        out.append((t, acq[0], acq[1], st.holds(t.name), t.kind == HARDIRQ,
-                    t.kind == HARDIRQ or t.irqs_off > 0))
+        if held is None:
+            held = held_locks(st.locks)
+        out.append((t, acq[0], acq[1], held.get(t[0], ()), t[2] == HARDIRQ, t[2] == HARDIRQ or t[5] > 0))
     return out
+
+
+def held_locks(locks) -> dict[str, tuple]:
+    """Context name -> the locks it holds, in LOCKS order (a read hold of cpu_hotplug_lock included)."""
+    out: dict[str, list] = {}
+    for lname, (w, rs, _) in zip(LOCKS, locks):
+        for name in {w, *rs} - {None}:
+            out.setdefault(name, []).append(lname)
+    return {k: tuple(v) for k, v in out.items()}
 
 
 def lockdep_state_findings(acqs) -> list[str]:

@@ -13,7 +13,8 @@
   waits). ``cpuhp_remove_state*()`` run teardown on the online CPUs.
 
 Simplification: the writer (an administrator writing /sys/devices/system/cpu/cpuN/online) and the target
-CPU's hotplug thread are one context, ``cpu_up/N`` or ``cpu_down/N``; callbacks that ``cpuhp_setup_state()``
+CPU's hotplug thread are one context, ``cpu_up/N`` or ``cpu_down/N`` (its ``cpus_write_lock()`` is not
+held off by what runs on CPU N: it is the writer's, see tdxlab.kernel.machine); callbacks that ``cpuhp_setup_state()``
 runs on CPU N run in ``cpuhp/N``. PREPARE and STARTING sections are not modelled.
 """
 from __future__ import annotations

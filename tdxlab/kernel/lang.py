@@ -81,9 +81,11 @@ class Instr:
     def run(self, x) -> None:
         raise TypeError(f"instruction {type(self).__name__} defines no run()")  # every concrete one does
 
+    acq = None  # (lock, mode) this instruction tries to take, for lockdep's checks
+
     def acquires(self):
         """(lock, mode) this instruction tries to take, for lockdep's checks, or None."""
-        return None
+        return self.acq
 
 
 # --- control flow (local) -----------------------------------------------------------------------------
@@ -243,7 +245,7 @@ class LocalIrqSave(Instr):
 
     def run(self, x):
         x.note("local_irq_save(): IRQs off on this CPU")
-        x.t = x.t._replace(irqs_off=x.t.irqs_off + 1)
+        x.adjust(irqs=1)
         x.advance()
 
 
@@ -256,7 +258,7 @@ class LocalIrqRestore(Instr):
 
     def run(self, x):
         x.note("local_irq_restore(): IRQs back on")
-        x.t = x.t._replace(irqs_off=x.t.irqs_off - 1)
+        x.adjust(irqs=-1)
         x.advance()
 
 
@@ -279,9 +281,7 @@ class Lock(Instr):
         self.lock, self.mode, self.fact = lock, mode, fact
         self.kind = LOCK_KIND[lock]
         self.i = LOCK_INDEX[lock]
-
-    def acquires(self):
-        return self.lock, self.mode
+        self.acq = (lock, mode)
 
     def text(self, st, t):
         api = self.API[self.kind]
@@ -314,7 +314,7 @@ class Lock(Instr):
             x.locks[self.i] = (x.t.name, rs, ww)
             x.note(f"{self.text(None, x.t)}: acquired")
         if self.kind == "raw-spinlock":
-            x.t = x.t._replace(preempt_off=x.t.preempt_off + 1)
+            x.adjust(preempt=1)
         x.advance()
 
 
@@ -339,7 +339,7 @@ class Unlock(Instr):
         else:
             x.locks[self.i] = (None, rs, ww)
         if self.kind == "raw-spinlock":
-            x.t = x.t._replace(preempt_off=x.t.preempt_off - 1)
+            x.adjust(preempt=-1)
         x.note(self.text(None, x.t))
         x.advance()
 
@@ -351,8 +351,7 @@ class WriteLockAnnounce(Instr):
     def __init__(self, fact: str = "§7.2"):
         self.fact = fact
 
-    def acquires(self):
-        return "cpu_hotplug_lock", "w"
+    acq = ("cpu_hotplug_lock", "w")
 
     def text(self, st, t):
         return "cpus_write_lock(): announce a writer"
@@ -426,7 +425,7 @@ class OnEachCpu(Instr):
             x.ipis.append((c, self.callee, x.t.name))
         x.ipis.sort()
         x.note(f"on_each_cpu({self.callee}): IPIs to {_cpus(targets)}; runs it here with IRQs off")
-        x.t = x.t._replace(irqs_off=x.t.irqs_off + 1, preempt_off=x.t.preempt_off + 1)
+        x.adjust(irqs=1, preempt=1)
         x.advance()
         x.push(self.callee)
 
@@ -437,7 +436,7 @@ class OnEachCpuLocalDone(Instr):
     local = True
 
     def run(self, x):
-        x.t = x.t._replace(irqs_off=x.t.irqs_off - 1)
+        x.adjust(irqs=-1)
         x.advance()
 
 
@@ -463,7 +462,7 @@ class OnEachCpuWait(Instr):
         return None
 
     def run(self, x):
-        x.t = x.t._replace(preempt_off=x.t.preempt_off - 1)
+        x.adjust(preempt=-1)
         x.note("on_each_cpu(): every handler has run")
         x.advance()
 

@@ -9,19 +9,29 @@ Scheduling rules (tdx-facts §7.1, §7.4; the kernel's preemption model):
   its CPU too, which is how a spinlock taken from an IPI deadlocks against its own CPU (§2.2);
 * otherwise tasks on a CPU are preemptible and interleave freely;
 * a hotplug operation's context for a CPU that is not in cpu_online_mask runs on the control CPU and
-  interleaves freely (a simplification: the writer and the target's hotplug thread are one context).
+  interleaves freely (a simplification: the writer and the target's hotplug thread are one context);
+  its ``cpus_write_lock()`` is the writer process's, on another CPU, so what runs on the target CPU does
+  not hold that part off either (kernel/cpu.c: ``_cpu_down()`` takes the lock in the writer's context;
+  only the callbacks run on the target).
 """
 from __future__ import annotations
 
+from functools import lru_cache
 
 from tdxlab.errors import StepNotEnabled
-from tdxlab.kernel.lang import KFunc, errno_name
+from tdxlab.kernel.lang import KFunc, WriteLockAcquire, WriteLockAnnounce, errno_name
 from tdxlab.kernel.state import (HARDIRQ, LOCK_KIND, LOCKS, Frame, State, StepInfo, Thread)
 from tdxlab.module import SYS_STATE_NAMES
 from tdxlab.platform import IN_ONLINE_MASK
 
 
+_WRITER_LOCK = (WriteLockAnnounce, WriteLockAcquire)
 _new = tuple.__new__  # build a NamedTuple from a tuple without _replace's overhead (hot path)
+
+
+@lru_cache(maxsize=None)
+def _ipi_key(c: int, sender: str) -> str:
+    return f"ipi:{c}:{sender}"
 
 
 class Exec:
@@ -127,6 +137,11 @@ class Exec:
         t = self.t
         self.t = _new(Thread, (t[0], t[1], t[2], t[3], v, t[5], t[6], t[7]))
 
+    def adjust(self, irqs: int = 0, preempt: int = 0) -> None:
+        """Change the running context's local_irq_save() and preempt_disable() depths."""
+        t = self.t
+        self.t = _new(Thread, (t[0], t[1], t[2], t[3], t[4], t[5] + irqs, t[6] + preempt, t[7]))
+
     def set_kern(self, **kw) -> None:
         self.kern = self.kern._replace(**kw)
 
@@ -165,9 +180,14 @@ class Machine:
                 o = owners.get(c)
                 if o is None or (t[2] == HARDIRQ and o[2] != HARDIRQ):
                     owners[c] = t
+        funcs = self.funcs
         for t in st.threads:
             o = owners.get(t[1])
             if o is None or o is t or cpus[t[1]].hp not in IN_ONLINE_MASK:
+                allowed.add(t[0])
+            elif type(funcs[t[3][-1][0]].body[t[3][-1][1]]) in _WRITER_LOCK:
+                # cpus_write_lock() is the writer process's (the administrator's, on another CPU), not the
+                # target CPU's: what runs on the target does not hold it off (the callbacks it does)
                 allowed.add(t[0])
             elif explain:
                 how = "in an IPI handler" if o.kind == HARDIRQ else \
@@ -223,9 +243,10 @@ class Machine:
                 if funcs[f[0]].body[f[1]].blocked(self, st, t) is None:
                     out.append((t[0], ""))
         if st.ipis:
+            off = {t[1] for t in st.threads if t[2] == HARDIRQ or t[5]}
             for c, fn, sender in st.ipis:
-                if st.cpus[c].hp in IN_ONLINE_MASK and self._irqs_on(st, c):
-                    out.append((f"ipi:{c}:{sender}", ""))
+                if c not in off and st.cpus[c].hp in IN_ONLINE_MASK:
+                    out.append((_ipi_key(c, sender), ""))
         enabled = self.design.event_enabled
         for ev in st.events:
             if enabled(self, st, ev):

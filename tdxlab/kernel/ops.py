@@ -14,6 +14,9 @@ from functools import lru_cache
 
 from tdxlab import facts, module
 from tdxlab.kernel.lang import E, Instr, errno_name
+from tdxlab.kernel.state import CpuState
+
+_new = tuple.__new__
 
 
 @lru_cache(maxsize=None)
@@ -60,7 +63,7 @@ class Seamcall(Instr):
                 x.event("no-spurious-error", f"{leaf} on CPU{c}: {status}: another context already did "
                                              f"it (a race); the kernel returns -EIO")
         err = errno_of(status)
-        x.t = x.t._replace(ret=err)
+        x.set_ret(err)
         x.seamcall(leaf, status, errno_name(err) if err else "0")
         x.note(f"SEAMCALL {leaf} -> {status} ({errno_name(err) if err else '0'})")
         x.advance()
@@ -90,18 +93,18 @@ class Vmxon(_VmxInstr):
         c = x.t.cpu
         cs = x.cpus[c]
         if self.refcounted:
-            x.cpus[c] = cs._replace(vmx=cs.vmx + 1)
-            x.t = x.t._replace(ret=0)
+            x.cpus[c] = _new(CpuState, (cs[0], cs[1] + 1, cs[2]))
+            x.set_ret(0)
             x.note(f"{self.api}(): VMX users on CPU{c} {cs.vmx} -> {cs.vmx + 1}"
                    + (" (VMXON)" if cs.vmx == 0 else ""))
         elif cs.vmx:
-            x.t = x.t._replace(ret=E("EBUSY"))
+            x.set_ret(E("EBUSY"))
             x.event("no-spurious-error", f"{self.api}() on CPU{c}: CR4.VMXE already set by another "
                                          f"context (a double VMXON, §10.1): -EBUSY")
             x.note(f"{self.api}(): CR4.VMXE already set: -EBUSY")
         else:
-            x.cpus[c] = cs._replace(vmx=1)
-            x.t = x.t._replace(ret=0)
+            x.cpus[c] = _new(CpuState, (cs[0], 1, cs[2]))
+            x.set_ret(0)
             x.note(f"{self.api}(): VMXON, CR4.VMXE set")
         x.advance()
 
@@ -116,7 +119,7 @@ class Vmxoff(_VmxInstr):
         c = x.t.cpu
         cs = x.cpus[c]
         n = max(cs.vmx - 1, 0) if self.refcounted else 0
-        x.cpus[c] = cs._replace(vmx=n)
+        x.cpus[c] = _new(CpuState, (cs[0], n, cs[2]))
         x.note(f"{self.api}(): " + ("VMXOFF" if n == 0 else f"VMX users {cs.vmx} -> {n}"))
         x.advance()  # the return value is left alone: callers return the error that made them undo
 
@@ -129,4 +132,5 @@ def lp_flag(x) -> bool:
 def set_lp_flag(x) -> None:
     """``__this_cpu_write(tdx_lp_initialized, true)`` (§2.1): never cleared in 6.8 to 7.1."""
     c = x.t.cpu
-    x.cpus[c] = x.cpus[c]._replace(lp_flag=True)
+    cs = x.cpus[c]
+    x.cpus[c] = _new(CpuState, (cs[0], cs[1], True))

@@ -508,7 +508,7 @@ def verdicts_html(res) -> str:
     rows = []
     for r in res.summary_rows():
         colour = {"holds": panels.GOOD, "VIOLATED": panels.BAD}.get(r["verdict"], panels.WARN)
-        steps = "" if r["steps"] is None else str(r["steps"])
+        steps = "" if r["steps"] is None else str(r["steps"]) + ("" if r["shortest"] else " (not proven shortest)")
         rows.append(f"<tr><td><code>{panels.esc(r['property'])}</code></td>"
                     f"<td style='background:{colour}'>{panels.esc(r['verdict'])}</td><td>{steps}</td>"
                     f"<td>{panels.esc(r['why'])}</td><td class='muted'>{panels.esc(r['fact'])}</td></tr>")
