@@ -10,7 +10,7 @@ PORT ?= 8888
 # JupyterLab refuses to start as root without --allow-root (a fresh Debian machine or container is often root).
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: lab test setup bench slides html voila
+.PHONY: lab test setup bench check-reductions slides html voila
 
 lab:
 	@bash scripts/setup.sh lab
@@ -27,6 +27,10 @@ bench:
 	@bash scripts/setup.sh lab
 	$(VENV)/bin/python benchmarks/bench_checker.py
 	$(VENV)/bin/python benchmarks/bench_stepper.py
+
+check-reductions:
+	@bash scripts/setup.sh lab
+	$(VENV)/bin/python benchmarks/check_reductions.py
 
 slides:
 	@bash scripts/setup.sh present

@@ -72,7 +72,7 @@ from tdxlab.platform import IN_ONLINE_MASK
 
 DEFAULT_MAX_STATES = 500_000
 DEFAULT_MAX_SECONDS = 120.0
-REDUCTION = "persistent events, owned-CPU steps"
+REDUCTION = "persistent events, owned-CPU steps, spinning IPIs"
 
 
 @dataclass
@@ -97,7 +97,8 @@ class CheckResult:
     spin_usage: dict = field(default_factory=dict)
     graph: tuple | None = None  # (states list, edges [(src, dst, key)], truncated) when kept
     terminal_states: int = 0
-    reduction: str = "persistent events, owned-CPU steps"
+    reduction: str = REDUCTION
+    search_seconds: float | None = None  # the exploration alone, without the shortest-path search
 
     @property
     def violated(self) -> list[str]:
@@ -409,8 +410,8 @@ def explore(sc, *, max_states: int = DEFAULT_MAX_STATES, max_seconds: float = DE
         found["lock-order"] = (_path(parent, keys, edge_first[last]),
                                "lock order cycle " + " -> ".join(cyc) + " (each edge: taken while holding "
                                "the previous one, on some explored path)")
+    spent = time.perf_counter() - t0
     if reduce and until is None:
-        spent = time.perf_counter() - t0
         unproven = _shortest_paths(sc, found, len(parent), spent, max_seconds - spent)
     else:
         unproven = set()
@@ -428,7 +429,7 @@ def explore(sc, *, max_states: int = DEFAULT_MAX_STATES, max_seconds: float = DE
         graph = (g_states, g_edges, len(parent) > graph_limit)
     return CheckResult(sc, len(parent), transitions, complete, time.perf_counter() - t0, stopped, verdicts,
                        {e: _path(parent, keys, k) for e, k in edge_first.items()}, spin, graph, terminal,
-                       REDUCTION if reduce else "none")
+                       REDUCTION if reduce else "none", spent)
 
 
 def held_off(m, st, sender: str) -> set[str]:

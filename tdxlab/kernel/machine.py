@@ -37,7 +37,7 @@ def _ipi_key(c: int, sender: str) -> str:
 class Exec:
     """A state under construction during one step."""
 
-    __slots__ = ("m", "st", "cpus", "module", "kern", "locks", "threads", "ipis", "events_left", "phase",
+    __slots__ = ("m", "st", "cpus", "module", "kern", "locks", "_th", "_ti", "ipis", "events_left", "phase",
                  "t", "notes", "evs", "leaf", "result", "errno", "finished", "acqs")
 
     def __init__(self, m: "Machine", st: State, tname: str | None):
@@ -46,16 +46,33 @@ class Exec:
         self.module = st.module
         self.kern = st.kern
         self.locks = list(st.locks)
-        self.threads = {t.name: t for t in st.threads}
         self.ipis = list(st.ipis)
         self.events_left = st.events
         self.phase = st.phase
-        self.t = self.threads.pop(tname) if tname is not None else None
+        self._th = None  # the other contexts by name, built only when a step spawns or ends one
+        self._ti = -1  # the running context's index in st.threads
+        self.t = None
+        if tname is not None:
+            for i, u in enumerate(st.threads):
+                if u[0] == tname:
+                    self._ti, self.t = i, u
+                    break
+            else:
+                raise KeyError(tname)
         self.notes: list[str] = []
         self.evs: list[tuple[str, str]] = []
         self.leaf = self.result = self.errno = None
         self.finished = False
         self.acqs = None  # locks taken in this step, for lockdep: (context, lock, mode, held, hardirq, irqs_off)
+
+    @property
+    def threads(self) -> dict[str, Thread]:
+        """The other contexts by name (the running one is ``t``)."""
+        th = self._th
+        if th is None:
+            ti = self._ti
+            th = self._th = {u[0]: u for i, u in enumerate(self.st.threads) if i != ti}
+        return th
 
     # --- the running context's frame ---
     @property
@@ -146,11 +163,16 @@ class Exec:
         self.kern = self.kern._replace(**kw)
 
     def freeze(self) -> State:
-        if self.t is not None:
-            self.threads[self.t[0]] = self.t
-        th = self.threads
+        """The state the step has built so far (the Exec stays usable)."""
+        t, th = self.t, self._th
+        if th is None:  # the same contexts as before: replace (or drop) the running one in place
+            ts, i = self.st.threads, self._ti
+            if i >= 0:
+                ts = ts[:i] + (t,) + ts[i + 1:] if t is not None else ts[:i] + ts[i + 1:]
+        else:  # sorted by name (names are unique, so tuples sort by them)
+            ts = tuple(sorted([*th.values(), t] if t is not None else th.values()))
         return _new(State, (self.phase, tuple(self.cpus), self.module, self.kern, tuple(self.locks),
-                            tuple([th[k] for k in sorted(th)]), tuple(self.ipis), self.events_left))
+                            ts, tuple(self.ipis), self.events_left))
 
 
 class Machine:
@@ -312,7 +334,6 @@ class Machine:
                     break
                 if ran:  # leading local instructions ran: is this one blocked now?
                     tmp = x.freeze()
-                    x.threads.pop(x.t.name)
                     if ins.blocked(self, tmp, x.t) is not None:
                         break
                 main, main_fn = ins, f.fn
