@@ -71,7 +71,7 @@ def main() -> int:
     print(f"tdxlab checker benchmark — {time.strftime('%Y-%m-%d')}, Python {platform.python_version()}, "
           f"{platform.machine()}, {os.cpu_count()} CPUs; reduction: "
           f"{'persistent events, owned-CPU steps, spinning IPIs' if reduce else 'none'} (plus statement "
-          f"merging, always: see tdxlab/check/explore.py). 'seconds' is the exploration; '+ shortest' the "
+          f"merging, always: see tdxlab/check/reduce.py). 'seconds' is the exploration; '+ shortest' the "
           f"search for exact shortest counterexamples that follows when a property is violated")
     print("\nEvery manifest scenario:\n")
     print(HEADER)

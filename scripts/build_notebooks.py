@@ -449,7 +449,7 @@ Stepper("irq-race-second-user", mode="scheduler")
 The checker explores every interleaving breadth-first, so each counterexample is a shortest one. (It
 skips orders that cannot change any verdict, such as two IPI handlers doing LP.INIT on their own CPUs in
 either order: a partial-order reduction. When a property breaks, it searches again without that
-shortcut for the shortest run; `tdxlab/check/explore.py` explains both.)
+shortcut for the shortest run; `tdxlab/check/reduce.py` and `shortest.py` explain both.)
 `kernel-asserts` fires first (lockdep would warn before any race happens, §10.10; the model reports the
 assertion and the race separately):
 """, "slide"),

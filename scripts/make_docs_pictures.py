@@ -20,7 +20,7 @@ DOT = r"""digraph layers {
   kernel [label="kernel\ncontexts, IRQs, VMX, locks, IPIs,\ncpuhp, SEAMCALL (lang, machine)"];
   designs [label="designs + mutations\nv7-2022, v19-2024, kvm-6.16, core-7.1"];
   scenario [label="scenario\nthe stepping API, data/scenarios"];
-  check [label="check\nexplore, properties"];
+  check [label="check\nexplore, properties,\nreduce, shortest"];
   views [label="views\ntables, graphs, lanes"];
   widgets [label="widgets\nthe stepper", fillcolor="#fff4dd"];
   cli [label="cli\nthe tdxlab command", fillcolor="#fff4dd"];

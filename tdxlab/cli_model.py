@@ -128,7 +128,9 @@ def cmd_check(args) -> int:
         print(res.to_json())
         return res.exit_code
     print(sc.title())
+    extra = res.seconds - res.search_seconds
     print(f"{res.states} states, {res.transitions} transitions, {res.seconds:.2f} s"
+          + (f" ({extra:.2f} s of it finding the shortest counterexamples)" if extra >= 0.01 else "")
           + ("" if res.complete else f", INCOMPLETE: {res.stopped}"))
     w = max(len(n) for n in res.verdicts)
     for row in res.summary_rows():

@@ -104,11 +104,11 @@ def test_determinism_in_process():
 def test_reductions_keep_verdicts_and_counterexample_lengths(exact, monkeypatch):
     # without the exact search (its budget cut to nothing), minimizing the reduced paths alone must
     # still give the shortest counterexamples on every manifest scenario
-    import tdxlab.check.explore as E
+    import tdxlab.check.shortest as shortest
     from tdxlab.scenario import list_scenarios
 
     if not exact:
-        monkeypatch.setattr(E, "EXACT_MAX_STATES", 1)
+        monkeypatch.setattr(shortest, "EXACT_MAX_STATES", 1)
 
     for name, sc in list_scenarios().items():
         a, b = explore(sc, reduce=False), explore(sc, reduce=True)
@@ -147,7 +147,7 @@ def _states_of(sc):
 
 
 def test_owned_cpu_step_lp_init_is_explored_alone_only_under_the_relaxed_rule():
-    from tdxlab.check.explore import owned_step
+    from tdxlab.check.reduce import owned_step
     from tdxlab.kernel.ops import Seamcall
 
     def lp_init_steps(sc):
@@ -182,7 +182,7 @@ def test_lockdep_sees_a_lock_taken_inside_a_merged_step():
 
 
 def test_writers_waiting_for_the_senders_read_lock_are_held_off():
-    from tdxlab.check.explore import held_off
+    from tdxlab.check.reduce import held_off
 
     def cases(mutations):
         sc = Scenario("v19-2024", topology="1x1x2", hotplug=True, mutations=mutations)
