@@ -15,6 +15,7 @@ blocked context waits for are checked in the state where it waits.
 """
 from __future__ import annotations
 
+import gc
 import json
 import time
 from collections import deque
@@ -124,6 +125,18 @@ def explore(sc, *, max_states: int = DEFAULT_MAX_STATES, max_seconds: float = DE
         raise BadInput(f"state budget {max_states!r} must be a whole number of at least 1")
     if not (isinstance(max_seconds, (int, float)) and max_seconds > 0):
         raise BadInput(f"time budget {max_seconds!r} must be a positive number of seconds")
+    gc_was_on = gc.isenabled()
+    gc.disable()  # states are acyclic tuples: the cyclic collector only rescans the growing state store
+    try:
+        return _explore(sc, max_states, max_seconds, progress, progress_every, keep_graph, graph_limit, reduce,
+                        until)
+    finally:
+        if gc_was_on:
+            gc.enable()
+
+
+def _explore(sc, max_states, max_seconds, progress, progress_every, keep_graph, graph_limit, reduce,
+             until) -> CheckResult:
     m = sc.machine
     take = m._take
     t0 = time.perf_counter()
@@ -146,6 +159,7 @@ def explore(sc, *, max_states: int = DEFAULT_MAX_STATES, max_seconds: float = DE
             found[name] = (path_fn(), detail)
 
     seen_acqs: set = set()
+    pending_seen: set = set()
 
     def lockdep(acqs, at: int, path_fn) -> None:
         """lockdep's checks on acquisitions, pending in state ``at`` or taken on the way into it."""
@@ -175,7 +189,7 @@ def explore(sc, *, max_states: int = DEFAULT_MAX_STATES, max_seconds: float = DE
                 if d:
                     violate(name, lambda: _path(parent, keys, i), d)
         # lockdep: what contexts are about to take
-        acqs = pending_acquisitions(sc, st, gates)
+        acqs = pending_acquisitions(sc, st, gates, pending_seen)
         if acqs:  # (the first time each is seen: a shortest path to it, as the search is breadth-first)
             lockdep(acqs, i, lambda: _path(parent, keys, i))
         en = m.enabled(st, gates, labels=False)

@@ -89,8 +89,10 @@ STATE_CHECKS = {"online-cpus-ready": online_cpus_ready, "package-keys": package_
 
 
 # --- lockdep ----------------------------------------------------------------------------------------------
-def pending_acquisitions(sc, st, gates):
-    """(context, lock, mode, held locks, in hardirq, IRQs off) for each context about to take a lock."""
+def pending_acquisitions(sc, st, gates, seen: set | None = None):
+    """(context, lock, mode, held locks, in hardirq, IRQs off) for each context about to take a lock.
+    With ``seen``, only those not seen before (the set is updated): what lockdep has checked once, it
+    need not check again."""
     funcs = sc.machine.funcs
     allowed = gates[0]
     out = []
@@ -100,6 +102,11 @@ def pending_acquisitions(sc, st, gates):
         acq = funcs[f[0]].body[f[1]].acq
         if acq is None or t[0] not in allowed:
             continue
+        if seen is not None:
+            key = (t[0], acq, t[2], t[5] > 0, st.locks)
+            if key in seen:
+                continue
+            seen.add(key)
         if held is None:
             held = held_locks(st.locks)
         out.append((t, acq[0], acq[1], held.get(t[0], ()), t[2] == HARDIRQ, t[2] == HARDIRQ or t[5] > 0))

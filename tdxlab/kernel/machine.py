@@ -92,8 +92,11 @@ class Exec:
         self._set_top(_new(Frame, (f[0], f[1], loc)))
 
     def advance(self) -> None:
-        f = self.t[3][-1]
-        self._set_top(_new(Frame, (f[0], f[1] + 1, f[2])))
+        t = self.t
+        stack = t[3]
+        f = stack[-1]
+        self.t = _new(Thread, (t[0], t[1], t[2], stack[:-1] + (_new(Frame, (f[0], f[1] + 1, f[2])),), t[4], t[5],
+                               t[6], t[7]))
 
     def jump(self, label: str) -> None:
         f = self.t[3][-1]
@@ -171,8 +174,12 @@ class Exec:
                 ts = ts[:i] + (t,) + ts[i + 1:] if t is not None else ts[:i] + ts[i + 1:]
         else:  # sorted by name (names are unique, so tuples sort by them)
             ts = tuple(sorted([*th.values(), t] if t is not None else th.values()))
-        return _new(State, (self.phase, tuple(self.cpus), self.module, self.kern, tuple(self.locks),
-                            ts, tuple(self.ipis), self.events_left))
+        st = self.st
+        # unchanged parts stay the very same objects: equal states then compare by identity, fast
+        cpus, locks, ipis = tuple(self.cpus), tuple(self.locks), tuple(self.ipis)
+        return _new(State, (self.phase, st.cpus if cpus == st.cpus else cpus, self.module, self.kern,
+                            st.locks if locks == st.locks else locks, ts, st.ipis if ipis == st.ipis else ipis,
+                            self.events_left))
 
 
 class Machine:
