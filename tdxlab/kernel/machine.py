@@ -20,7 +20,7 @@ from functools import lru_cache
 
 from tdxlab.errors import StepNotEnabled
 from tdxlab.kernel.lang import KFunc, WriteLockAcquire, WriteLockAnnounce, errno_name
-from tdxlab.kernel.state import (HARDIRQ, LOCK_KIND, LOCKS, Frame, State, StepInfo, Thread)
+from tdxlab.kernel.state import (HARDIRQ, LOCK_KIND, LOCKS, Frame, State, StepInfo, Thread, locks_held)
 from tdxlab.module import SYS_STATE_NAMES
 from tdxlab.platform import IN_ONLINE_MASK
 
@@ -139,10 +139,10 @@ class Exec:
     def acquired(self, lock: str, mode: str) -> None:
         """Record that the running context takes ``lock`` now (lockdep checks every acquisition)."""
         t = self.t
-        held = tuple(n for n, (w, rs, _) in zip(LOCKS, self.locks) if w == t[0] or t[0] in rs)
         if self.acqs is None:
             self.acqs = []
-        self.acqs.append((t, lock, mode, held, t[2] == HARDIRQ, t[2] == HARDIRQ or t[5] > 0))
+        self.acqs.append((t, lock, mode, locks_held(self.locks, t[0]), t[2] == HARDIRQ,
+                          t[2] == HARDIRQ or t[5] > 0))
 
     def event(self, kind: str, detail: str) -> None:
         self.evs.append((kind, detail))
@@ -174,12 +174,8 @@ class Exec:
                 ts = ts[:i] + (t,) + ts[i + 1:] if t is not None else ts[:i] + ts[i + 1:]
         else:  # sorted by name (names are unique, so tuples sort by them)
             ts = tuple(sorted([*th.values(), t] if t is not None else th.values()))
-        st = self.st
-        # unchanged parts stay the very same objects: equal states then compare by identity, fast
-        cpus, locks, ipis = tuple(self.cpus), tuple(self.locks), tuple(self.ipis)
-        return _new(State, (self.phase, st.cpus if cpus == st.cpus else cpus, self.module, self.kern,
-                            st.locks if locks == st.locks else locks, ts, st.ipis if ipis == st.ipis else ipis,
-                            self.events_left))
+        return _new(State, (self.phase, tuple(self.cpus), self.module, self.kern, tuple(self.locks), ts,
+                            tuple(self.ipis), self.events_left))
 
 
 class Machine:

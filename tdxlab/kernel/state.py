@@ -89,11 +89,12 @@ class State(NamedTuple):
 
     def holds(self, name: str) -> list[str]:
         """Locks ``name`` holds, in LOCKS order (a read hold of cpu_hotplug_lock included)."""
-        out = []
-        for lname, (w, rs, _) in zip(LOCKS, self.locks):
-            if w == name or name in rs:
-                out.append(lname)
-        return out
+        return list(locks_held(self.locks, name))
+
+
+def locks_held(locks, name: str) -> tuple[str, ...]:
+    """The locks ``name`` holds in ``locks`` (a State's ``locks``), in LOCKS order."""
+    return tuple(lname for lname, (w, rs, _) in zip(LOCKS, locks) if w == name or name in rs)
 
 
 class StepInfo(NamedTuple):
