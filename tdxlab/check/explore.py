@@ -181,7 +181,7 @@ def _explore(sc, max_states, max_seconds, progress, progress_every, keep_graph, 
 
     while frontier:
         i, st = frontier.popleft()
-        gates = m._cpu_gates(st, explain=False)
+        en, waiting = m.scan(st)
         # state properties
         for name, fn in STATE_CHECKS.items():
             if name not in found:
@@ -189,21 +189,22 @@ def _explore(sc, max_states, max_seconds, progress, progress_every, keep_graph, 
                 if d:
                     violate(name, lambda: _path(parent, keys, i), d)
         # lockdep: what contexts are about to take
-        acqs = pending_acquisitions(sc, st, gates, pending_seen)
-        if acqs:  # (the first time each is seen: a shortest path to it, as the search is breadth-first)
-            lockdep(acqs, i, lambda: _path(parent, keys, i))
-        en = m.enabled(st, gates, labels=False)
+        if waiting:
+            acqs = pending_acquisitions(st, waiting, pending_seen)
+            if acqs:  # (the first time each is seen: a shortest path to it, as the search is breadth-first)
+                lockdep(acqs, i, lambda: _path(parent, keys, i))
         if not en:
             terminal += 1
         # successors, computed once: key -> (info, state, lockdep acquisitions)
         steps: dict[str, tuple] = {}
         chosen = None
         if reduce and len(en) > 1:
-            for key, label in en:
-                if persistent_event(key, st):
-                    chosen = [(key, label)]
-                    break
-            else:
+            if st.events:
+                for key, label in en:
+                    if persistent_event(key, st):
+                        chosen = [(key, label)]
+                        break
+            if chosen is None:
                 chosen = owned_choice(m, st, en, take, steps)
         spinning = []  # IPI deliveries whose handler would only start spinning (tdxlab.check.reduce)
         if reduce and st.ipis and (chosen is None or all(k.startswith(("event:", "ipi:")) for k, _ in en)):
@@ -214,15 +215,15 @@ def _explore(sc, max_states, max_seconds, progress, progress_every, keep_graph, 
                     if spinning_ipi(m, st, key, info, s2, offs):
                         spinning.append(key)
                         # lockdep still sees the attempt the handler would make
-                        h = [a for a in pending_acquisitions(sc, s2, m._cpu_gates(s2, explain=False))
-                             if a[0][0] == info.context]
+                        h = pending_acquisitions(s2, [w for w in m.scan(s2)[1] if w[0][0] == info.context])
                         if h:
                             lockdep(h, i, lambda: _path(parent, keys, i) + (key,))
                     else:
                         steps[key] = (info, s2, m.last_acqs)
             if spinning:
                 en = [e for e in en if e[0] not in spinning]
-        if st.threads and not any(not key.startswith("event:") for key, _ in en):
+        # (enabled steps come as contexts, IPIs, then events: only events left, or nothing, is a deadlock)
+        if st.threads and (not en or en[0][0].startswith("event:")):
             full = m._cpu_gates(st)
             waits = "; ".join(f"{t.name} {m.blocked_reason(st, t, full)}" for t in st.threads)
             # the IPIs left out would be delivered and spin: the deadlock is one step per CPU further

@@ -89,19 +89,13 @@ STATE_CHECKS = {"online-cpus-ready": online_cpus_ready, "package-keys": package_
 
 
 # --- lockdep ----------------------------------------------------------------------------------------------
-def pending_acquisitions(sc, st, gates, seen: set | None = None):
-    """(context, lock, mode, held locks, in hardirq, IRQs off) for each context about to take a lock.
-    With ``seen``, only those not seen before (the set is updated): what lockdep has checked once, it
-    need not check again."""
-    funcs = sc.machine.funcs
-    allowed = gates[0]
+def pending_acquisitions(st, waiting, seen: set | None = None):
+    """(context, lock, mode, held locks, in hardirq, IRQs off) for each context about to take a lock;
+    ``waiting`` is [(thread, (lock, mode))] as :meth:`Machine.scan` gives it. With ``seen``, only those
+    not seen before (the set is updated): what lockdep has checked once, it need not check again."""
     out = []
     held = None
-    for t in st.threads:
-        f = t[3][-1]
-        acq = funcs[f[0]].body[f[1]].acq
-        if acq is None or t[0] not in allowed:
-            continue
+    for t, acq in waiting:
         if seen is not None:
             key = (t[0], acq, t[2], t[5] > 0, st.locks)
             if key in seen:

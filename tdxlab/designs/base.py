@@ -11,7 +11,7 @@ from tdxlab.platform import IN_ONLINE_MASK, OFFLINE, ONLINE, PARKED
 
 def failed(x) -> bool:
     """The last call returned an error (``if (ret) goto out;``)."""
-    return x.t.ret != 0
+    return x.retval != 0
 
 
 class Design:
@@ -140,7 +140,7 @@ class Design:
         if ev == "smt-on":
             parked = [c for c, cs in enumerate(x.cpus) if cs.hp == PARKED]
             for c in parked:
-                x.cpus[c] = x.cpus[c]._replace(hp=OFFLINE)
+                x.set_cpu(c, x.cpus[c]._replace(hp=OFFLINE))
             x.note(f"SMT control on: {', '.join(f'CPU{c}' for c in parked)} may now be onlined (§7.3: "
                    f"runtime SMT control; with nosmt=force it could not)")
             return "cpuhp_smt_enable", "§7.3"
@@ -179,7 +179,7 @@ class Design:
 
     @staticmethod
     def last_cpu_of_package(x) -> bool:
-        c = x.t.cpu
+        c = x.cpu
         topo = x.m.topology
         return not any(o != c and x.cpus[o].hp in IN_ONLINE_MASK
                        for o in topo.cpus_of_package(topo.package_of(c)))

@@ -111,9 +111,9 @@ def init_tdx_module() -> KFunc:
 
 
 def _set_status(x) -> None:
-    ok = x.t.ret == 0
+    ok = x.retval == 0
     x.set_kern(tdx_module_status=INITIALIZED if ok else ERROR)
-    x.note("module initialized" if ok else f"module initialization failed ({x.t.ret}): status ERROR")
+    x.note("module initialized" if ok else f"module initialization failed ({x.retval}): status ERROR")
 
 
 def tdx_enable_68() -> KFunc:

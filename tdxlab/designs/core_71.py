@@ -73,7 +73,7 @@ class CORE_71(Design):
                 Ret(0),
                 Label("fail"),
                 Do("initialization failed: remove the cpuhp state",
-                   lambda x: (x.set_loc(x.t.ret), x.set_kern(tdx_module_status=ERROR)), "§1.2"),
+                   lambda x: (x.set_loc(x.retval), x.set_kern(tdx_module_status=ERROR)), "§1.2"),
                 Call(remove.name),
                 Ret(lambda x: x.loc),
                 Label("out"),

@@ -12,10 +12,10 @@ NAME = "second-user"
 
 def functions() -> list[KFunc]:
     return [KFunc("second_tdx_user", "§2.2", [
-        If(lambda x: x.cpus[x.t.cpu].vmx > 0, "enable", "CR4.VMXE is already set: no VMXON needed",
+        If(lambda x: x.cpus[x.cpu].vmx > 0, "enable", "CR4.VMXE is already set: no VMXON needed",
            local=False, check="read CR4.VMXE", else_text="CR4.VMXE is clear: do VMXON", percpu=True),
         Vmxon("cpu_vmxon", fact="§6.5, §10.1"),
-        If(lambda x: x.t.ret != 0, "out"),
+        If(lambda x: x.retval != 0, "out"),
         Label("enable"),
         Call("tdx_cpu_enable"),
         Label("out"),

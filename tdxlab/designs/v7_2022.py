@@ -45,7 +45,7 @@ class V7_2022(Design):
             KFunc("cpu_vmxon_ipi", "§5.1", [Vmxon("cpu_vmxon"), Ret(0)]),
             KFunc("init_tdx_module_v7", "§5.1", [
                 Seamcall(M.SYS_INIT, "§5.1"),
-                If(lambda x: x.t.ret != 0, "out", "TDH.SYS.INIT failed"),
+                If(lambda x: x.retval != 0, "out", "TDH.SYS.INIT failed"),
                 *on_each_cpu("tdx_lp_init_ipi", "§5.1"),
                 If(lambda x: x.kern.on_each_cpu_err != 0, "lp_err", "an LP.INIT failed"),
                 Call("init_tdx_module"),
@@ -57,8 +57,8 @@ class V7_2022(Design):
             ]),
             KFunc("tdx_lp_init_ipi", "§5.1", [
                 Seamcall(M.LP_INIT, "§5.1"),
-                If(lambda x: x.t.ret == 0, "ok"),
-                Do("atomic_set(&err, ret)", lambda x: x.set_kern(on_each_cpu_err=x.t.ret), "§5.1"),
+                If(lambda x: x.retval == 0, "ok"),
+                Do("atomic_set(&err, ret)", lambda x: x.set_kern(on_each_cpu_err=x.retval), "§5.1"),
                 Label("ok"),
                 Ret(),
             ]),

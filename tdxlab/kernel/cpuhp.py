@@ -39,9 +39,9 @@ def _callback(x, name, which):
 
 
 def _set_hp(x, hp, vmx_reset=False):
-    c = x.t.cpu
+    c = x.cpu
     cs = x.cpus[c]
-    x.cpus[c] = cs._replace(hp=hp, vmx=0 if vmx_reset else cs.vmx)
+    x.set_cpu(c, cs._replace(hp=hp, vmx=0 if vmx_reset else cs.vmx))
     if hp == OFFLINE and not x.m.offline_keeps_lp_init and x.module.lp_done(c):
         # §10.2, the other reading: the LP loses its LP.INIT when it goes offline (the kernel's
         # tdx_lp_initialized flag is never cleared, §2.1, so nothing redoes it)
@@ -67,7 +67,7 @@ def _each_callback(which: str, label: str, on_error: str | None = None, why: str
         If(lambda x: not x.loc[0], f"{label}/done"),
         If(_has(which), f"{label}/skip"),
         Call(lambda x: _callback(x, x.loc[0][0], which)),
-        *([If(lambda x: x.t.ret != 0, on_error, why)] if on_error else []),
+        *([If(lambda x: x.retval != 0, on_error, why)] if on_error else []),
         Label(f"{label}/skip"),
         Do("", _pop, local=True),
         Goto(label),
@@ -77,7 +77,7 @@ def _each_callback(which: str, label: str, on_error: str | None = None, why: str
 
 def _undo_in_reverse(x) -> None:
     """Roll back: the states done so far, in reverse, remembering the error to return."""
-    x.set_loc((tuple(reversed(x.loc[1])), (), x.t.ret))
+    x.set_loc((tuple(reversed(x.loc[1])), (), x.retval))
 
 
 def cpu_up() -> KFunc:
@@ -153,7 +153,7 @@ def _on_each_online_cpu(callback, label: str, on_error: str | None = None, why: 
         If(lambda x: not x.loc[0] or callback(x) is None, f"{label}/done"),
         SpawnOn("cpuhp_invoke_ap_callback", HOTPLUG, target, callback),
         WaitChild(),
-        *([If(lambda x: x.t.ret != 0, on_error, why)] if on_error else []),
+        *([If(lambda x: x.retval != 0, on_error, why)] if on_error else []),
         Do("", _pop, local=True),
         Goto(label),
         Label(f"{label}/done"),

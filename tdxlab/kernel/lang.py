@@ -6,8 +6,10 @@ instructions (calls, returns, jumps on the context's own registers, lockdep asse
 nothing another context can see and are merged into the neighbouring step: a sound reduction that keeps
 traces short (see docs/layers.md).
 
-The ``Exec`` object (see :mod:`tdxlab.kernel.machine`) gives instructions the state being built: ``x.t``
-is the running context, ``x.cpus``, ``x.module``, ``x.kern``, ``x.locks``, ``x.ipis`` the rest.
+The ``Exec`` object (see :mod:`tdxlab.kernel.machine`) gives instructions the state being built: the
+running context's registers ``x.name``, ``x.cpu``, ``x.kind``, ``x.retval`` (its last return value) and
+``x.loc`` (its frame's locals), ``x.t`` for the whole context as a ``Thread``, and ``x.cpus``,
+``x.module``, ``x.kern``, ``x.locks``, ``x.ipis`` for the rest.
 """
 from __future__ import annotations
 
@@ -51,6 +53,7 @@ class KFunc:
         self.body.append(Ret())  # falling off the end returns the last value
         for ins in self.body:
             ins.fn = name
+            ins.can_block = type(ins).blocked is not Instr.blocked
             if not ins.fact:
                 ins.fact = fact
 
@@ -65,6 +68,7 @@ class Instr:
     """One instruction. ``local`` ones are merged into the neighbouring step."""
 
     local = False
+    can_block = False  # it defines blocked(): it may wait (set per instruction by KFunc)
     # percpu: touches only the running CPU's per-CPU state (VMX, tdx_lp_initialized). While the context
     # owns its CPU (a hardirq, or IRQs or preemption off) nothing else can see it, so it is local then.
     percpu = False
@@ -116,7 +120,7 @@ class Ret(Instr):
     def run(self, x):
         v = self.value
         if v is None:
-            v = x.t.ret
+            v = x.retval
         elif callable(v):
             v = v(x)
         x.ret(v)
@@ -199,8 +203,8 @@ class AssertIrqsDisabled(Instr):
 
     def run(self, x):
         if not x.irqs_disabled():
-            x.event("kernel-asserts", f"lockdep_assert_irqs_disabled() in {self.fn}() on CPU{x.t.cpu}: "
-                                      f"IRQs are on ({x.t.kind} context)")
+            x.event("kernel-asserts", f"lockdep_assert_irqs_disabled() in {self.fn}() on CPU{x.cpu}: "
+                                      f"IRQs are on ({x.kind} context)")
         x.advance()
 
 
@@ -214,7 +218,7 @@ class AssertCpusHeld(Instr):
 
     def run(self, x):
         w, rs, _ = x.locks[LOCK_INDEX["cpu_hotplug_lock"]]
-        me = x.t.name
+        me = x.name
         if not (w == me or me in rs):
             x.event("kernel-asserts", f"lockdep_assert_cpus_held() in {self.fn}(): {me} does not hold "
                                       f"cpu_hotplug_lock")
@@ -230,8 +234,8 @@ class WarnVmxeClear(Instr):
         self.fact = fact
 
     def run(self, x):
-        if x.cpus[x.t.cpu].vmx == 0:
-            x.event("kernel-asserts", f"WARN in {self.fn}(): CR4.VMXE is clear on CPU{x.t.cpu}")
+        if x.cpus[x.cpu].vmx == 0:
+            x.event("kernel-asserts", f"WARN in {self.fn}(): CR4.VMXE is clear on CPU{x.cpu}")
         x.advance()
 
 
@@ -308,11 +312,11 @@ class Lock(Instr):
         x.acquired(self.lock, self.mode)
         w, rs, ww = x.locks[self.i]
         if self.mode == "r":
-            x.locks[self.i] = (w, tuple(sorted(rs + (x.t.name,))), ww)
+            x.set_lock(self.i, (w, tuple(sorted(rs + (x.name,))), ww))
             x.note("cpus_read_lock(): CPU hotplug is held off")
         else:
-            x.locks[self.i] = (x.t.name, rs, ww)
-            x.note(f"{self.text(None, x.t)}: acquired")
+            x.set_lock(self.i, (x.name, rs, ww))
+            x.note(f"{self.text(None, None)}: acquired")
         if self.kind == "raw-spinlock":
             x.adjust(preempt=1)
         x.advance()
@@ -334,13 +338,13 @@ class Unlock(Instr):
         w, rs, ww = x.locks[self.i]
         if self.mode == "r":
             lst = list(rs)
-            lst.remove(x.t.name)
-            x.locks[self.i] = (w, tuple(lst), ww)
+            lst.remove(x.name)
+            x.set_lock(self.i, (w, tuple(lst), ww))
         else:
-            x.locks[self.i] = (None, rs, ww)
+            x.set_lock(self.i, (None, rs, ww))
         if self.kind == "raw-spinlock":
             x.adjust(preempt=-1)
-        x.note(self.text(None, x.t))
+        x.note(self.text(None, None))
         x.advance()
 
 
@@ -366,7 +370,7 @@ class WriteLockAnnounce(Instr):
         x.acquired("cpu_hotplug_lock", "w")
         i = LOCK_INDEX["cpu_hotplug_lock"]
         w, rs, ww = x.locks[i]
-        x.locks[i] = (w, rs, x.t.name)
+        x.set_lock(i, (w, rs, x.name))
         x.note("cpus_write_lock(): writer waiting; new readers now block")
         x.advance()
 
@@ -387,7 +391,7 @@ class WriteLockAcquire(Instr):
     def run(self, x):
         i = LOCK_INDEX["cpu_hotplug_lock"]
         w, rs, ww = x.locks[i]
-        x.locks[i] = (x.t.name, rs, None)
+        x.set_lock(i, (x.name, rs, None))
         x.note("cpus_write_lock(): acquired; no CPU can be read-locked now")
         x.advance()
 
@@ -402,7 +406,7 @@ class WriteUnlock(Instr):
     def run(self, x):
         i = LOCK_INDEX["cpu_hotplug_lock"]
         w, rs, ww = x.locks[i]
-        x.locks[i] = (None, rs, ww)
+        x.set_lock(i, (None, rs, ww))
         x.note("cpus_write_unlock()")
         x.advance()
 
@@ -419,11 +423,9 @@ class OnEachCpu(Instr):
         return f"on_each_cpu({self.callee})"
 
     def run(self, x):
-        me = x.t.cpu
+        me = x.cpu
         targets = [c for c, cs in enumerate(x.cpus) if cs.hp in IN_ONLINE_MASK and c != me]
-        for c in targets:
-            x.ipis.append((c, self.callee, x.t.name))
-        x.ipis.sort()
+        x.send_ipis([(c, self.callee, x.name) for c in targets])
         x.note(f"on_each_cpu({self.callee}): IPIs to {_cpus(targets)}; runs it here with IRQs off")
         x.adjust(irqs=1, preempt=1)
         x.advance()
@@ -491,11 +493,11 @@ class SpawnOn(Instr):
         callee = self.callee(x) if callable(self.callee) else self.callee
         x.advance()
         if self.require_online and x.cpus[cpu].hp not in IN_ONLINE_MASK:
-            x.t = x.t._replace(ret=E("ENXIO"))  # §10.6: the target went offline
+            x.set_ret(E("ENXIO"))  # §10.6: the target went offline
             x.note(f"{self.api}(CPU{cpu}, {callee}): CPU{cpu} is offline: -ENXIO")
             return
         name = ("kworker/" if self.kind == "task" else "cpuhp/") + str(cpu)
-        x.spawn(name, cpu, self.kind, callee, parent=x.t.name)
+        x.spawn(name, cpu, self.kind, callee, parent=x.name)
         x.note(f"{self.api}(CPU{cpu}, {callee}): runs in {name} and waits")
 
 
@@ -511,7 +513,7 @@ class WaitChild(Instr):
         return f"waits for {', '.join(kids)} to finish" if kids else None
 
     def run(self, x):
-        x.note(f"returned {errno_name(x.t.ret)}")
+        x.note(f"returned {errno_name(x.retval)}")
         x.advance()
 
 

@@ -35,27 +35,34 @@ def _ipi_key(c: int, sender: str) -> str:
 
 
 class Exec:
-    """A state under construction during one step."""
+    """A state under construction during one step.
+
+    The running context's registers (its top frame ``fn``/``pc``/``loc``, return value, IRQ and
+    preemption depths) are plain attributes while the step runs; ``x.t`` builds the :class:`Thread` tuple
+    when something asks for it, and :meth:`freeze` puts it back into the state."""
 
     __slots__ = ("m", "st", "cpus", "module", "kern", "locks", "_th", "_ti", "ipis", "events_left", "phase",
-                 "t", "notes", "evs", "leaf", "result", "errno", "finished", "acqs")
+                 "notes", "evs", "leaf", "result", "errno", "finished", "acqs",
+                 "alive", "name", "cpu", "kind", "parent", "stk", "fn", "pc", "loc", "retval", "irq", "pre", "_tc")
 
     def __init__(self, m: "Machine", st: State, tname: str | None):
         self.m, self.st = m, st
-        self.cpus = list(st.cpus)
+        self.cpus = st.cpus  # tuples, replaced (never changed) by set_cpu(), set_lock(), send_ipis()
         self.module = st.module
         self.kern = st.kern
-        self.locks = list(st.locks)
-        self.ipis = list(st.ipis)
+        self.locks = st.locks
+        self.ipis = st.ipis
         self.events_left = st.events
         self.phase = st.phase
         self._th = None  # the other contexts by name, built only when a step spawns or ends one
         self._ti = -1  # the running context's index in st.threads
-        self.t = None
+        self.alive = False  # a context is running (its registers below are loaded)
+        self._tc = None
         if tname is not None:
             for i, u in enumerate(st.threads):
                 if u[0] == tname:
-                    self._ti, self.t = i, u
+                    self._ti = i
+                    self._load(u)
                     break
             else:
                 raise KeyError(tname)
@@ -64,6 +71,25 @@ class Exec:
         self.leaf = self.result = self.errno = None
         self.finished = False
         self.acqs = None  # locks taken in this step, for lockdep: (context, lock, mode, held, hardirq, irqs_off)
+
+    def _load(self, u: Thread) -> None:
+        self.alive = True
+        self._tc = u
+        self.name, self.cpu, self.kind, stack, self.retval, self.irq, self.pre, self.parent = u
+        self.stk = stack[:-1]
+        self.fn, self.pc, self.loc = stack[-1]
+
+    @property
+    def t(self) -> Thread | None:
+        """The running context as a :class:`Thread` (None once it has returned)."""
+        if not self.alive:
+            return None
+        tc = self._tc
+        if tc is None:
+            tc = self._tc = _new(Thread, (self.name, self.cpu, self.kind,
+                                          self.stk + (_new(Frame, (self.fn, self.pc, self.loc)),),
+                                          self.retval, self.irq, self.pre, self.parent))
+        return tc
 
     @property
     def threads(self) -> dict[str, Thread]:
@@ -74,49 +100,57 @@ class Exec:
             th = self._th = {u[0]: u for i, u in enumerate(self.st.threads) if i != ti}
         return th
 
-    # --- the running context's frame ---
+    # --- the running context's frame and registers ---
     @property
     def frame(self) -> Frame:
-        return self.t.stack[-1]
-
-    @property
-    def loc(self):
-        return self.t.stack[-1].loc
-
-    def _set_top(self, frame: Frame) -> None:
-        t = self.t
-        self.t = _new(Thread, (t[0], t[1], t[2], t[3][:-1] + (frame,), t[4], t[5], t[6], t[7]))
+        return _new(Frame, (self.fn, self.pc, self.loc))
 
     def set_loc(self, loc) -> None:
-        f = self.t[3][-1]
-        self._set_top(_new(Frame, (f[0], f[1], loc)))
+        self.loc = loc
+        self._tc = None
 
     def advance(self) -> None:
-        t = self.t
-        stack = t[3]
-        f = stack[-1]
-        self.t = _new(Thread, (t[0], t[1], t[2], stack[:-1] + (_new(Frame, (f[0], f[1] + 1, f[2])),), t[4], t[5],
-                               t[6], t[7]))
+        self.pc += 1
+        self._tc = None
 
     def jump(self, label: str) -> None:
-        f = self.t[3][-1]
-        self._set_top(_new(Frame, (f[0], self.m.funcs[f[0]].labels[label], f[2])))
+        self.pc = self.m.funcs[self.fn].labels[label]
+        self._tc = None
 
     def push(self, fn: str, loc=None) -> None:
         if fn not in self.m.funcs:
             raise KeyError(f"design calls unknown kernel function {fn}")
-        t = self.t
-        self.t = _new(Thread, (t[0], t[1], t[2], t[3] + (_new(Frame, (fn, 0, loc)),), t[4], t[5], t[6], t[7]))
+        self.stk += (_new(Frame, (self.fn, self.pc, self.loc)),)
+        self.fn, self.pc, self.loc = fn, 0, loc
+        self._tc = None
 
     def ret(self, v) -> None:
-        t = self.t
-        popped = t[3][-1][0]
-        self.t = _new(Thread, (t[0], t[1], t[2], t[3][:-1], v, t[5], t[6], t[7]))
-        if not self.t[3]:
-            self._finish(v, popped)
+        self._tc = None
+        self.retval = v
+        stk = self.stk
+        if stk:
+            self.fn, self.pc, self.loc = stk[-1]
+            self.stk = stk[:-1]
+        else:
+            self._finish(v, self.fn)
+
+    def set_ret(self, v) -> None:
+        self.retval = v
+        self._tc = None
+
+    def adjust(self, irqs: int = 0, preempt: int = 0) -> None:
+        """Change the running context's local_irq_save() and preempt_disable() depths."""
+        self.irq += irqs
+        self.pre += preempt
+        self._tc = None
+
+    def irqs_disabled(self) -> bool:
+        return self.kind == HARDIRQ or self.irq > 0
 
     def _finish(self, v, fn: str) -> None:
-        t, self.t = self.t, None
+        self.stk = ()
+        t = _new(Thread, (self.name, self.cpu, self.kind, (), v, self.irq, self.pre, self.parent))
+        self.alive = False
         self.finished = True
         if t.irqs_off and t.kind != HARDIRQ or t.preempt_off:
             self.event("kernel-asserts", f"{t.name} returned with IRQs or preemption still disabled")
@@ -131,6 +165,10 @@ class Exec:
         self.threads[name] = Thread(name, cpu, kind, (Frame(fn, 0, loc),), 0,
                                     1 if kind == HARDIRQ else 0, 0, parent)
 
+    def switch(self, name: str) -> None:
+        """Run the context ``name`` (one this step spawned, no context running yet): an IPI's handler."""
+        self._load(self.threads.pop(name))
+
     # --- what the step did ---
     def note(self, text: str) -> None:
         if text:
@@ -138,11 +176,11 @@ class Exec:
 
     def acquired(self, lock: str, mode: str) -> None:
         """Record that the running context takes ``lock`` now (lockdep checks every acquisition)."""
-        t = self.t
         if self.acqs is None:
             self.acqs = []
-        self.acqs.append((t, lock, mode, locks_held(self.locks, t[0]), t[2] == HARDIRQ,
-                          t[2] == HARDIRQ or t[5] > 0))
+        hardirq = self.kind == HARDIRQ
+        self.acqs.append((self.t, lock, mode, locks_held(self.locks, self.name), hardirq,
+                          hardirq or self.irq > 0))
 
     def event(self, kind: str, detail: str) -> None:
         self.evs.append((kind, detail))
@@ -150,32 +188,34 @@ class Exec:
     def seamcall(self, leaf: str, status: str, errno: str) -> None:
         self.leaf, self.result, self.errno = leaf, status, errno
 
-    def irqs_disabled(self) -> bool:
-        return self.t.kind == HARDIRQ or self.t.irqs_off > 0
+    def set_cpu(self, c: int, cs) -> None:
+        cpus = self.cpus
+        self.cpus = cpus[:c] + (cs,) + cpus[c + 1:]
 
-    def set_ret(self, v) -> None:
-        t = self.t
-        self.t = _new(Thread, (t[0], t[1], t[2], t[3], v, t[5], t[6], t[7]))
+    def set_lock(self, i: int, value) -> None:
+        """Lock number ``i`` (LOCK_INDEX) is now ``(holder or writer, readers, waiting writer)``."""
+        locks = self.locks
+        self.locks = locks[:i] + (value,) + locks[i + 1:]
 
-    def adjust(self, irqs: int = 0, preempt: int = 0) -> None:
-        """Change the running context's local_irq_save() and preempt_disable() depths."""
-        t = self.t
-        self.t = _new(Thread, (t[0], t[1], t[2], t[3], t[4], t[5] + irqs, t[6] + preempt, t[7]))
+    def send_ipis(self, ipis) -> None:
+        """Queue IPIs (target CPU, function, sender); pending IPIs stay sorted."""
+        self.ipis = tuple(sorted(self.ipis + tuple(ipis)))
 
     def set_kern(self, **kw) -> None:
         self.kern = self.kern._replace(**kw)
 
     def freeze(self) -> State:
         """The state the step has built so far (the Exec stays usable)."""
-        t, th = self.t, self._th
+        t = self.t
+        th = self._th
         if th is None:  # the same contexts as before: replace (or drop) the running one in place
             ts, i = self.st.threads, self._ti
             if i >= 0:
                 ts = ts[:i] + (t,) + ts[i + 1:] if t is not None else ts[:i] + ts[i + 1:]
         else:  # sorted by name (names are unique, so tuples sort by them)
             ts = tuple(sorted([*th.values(), t] if t is not None else th.values()))
-        return _new(State, (self.phase, tuple(self.cpus), self.module, self.kern, tuple(self.locks), ts,
-                            tuple(self.ipis), self.events_left))
+        return _new(State, (self.phase, self.cpus, self.module, self.kern, self.locks, ts, self.ipis,
+                            self.events_left))
 
 
 class Machine:
@@ -188,6 +228,7 @@ class Machine:
         self.funcs, self.design, self.module_loaded = funcs, design, module_loaded
         self.offline_keeps_lp_init = offline_keeps_lp_init
         self.last_main = self.last_acqs = None
+        self._bodies = {name: kf.body for name, kf in funcs.items()}
         # num_of_lps as MCHECK reports it: every BIOS-enabled LP; parked nosmt siblings too (§10.9)
         self.num_lps = sum(1 for c in topology.cpus()
                            if parked_siblings_counted or platform.boot_state(c) != "parked")
@@ -241,7 +282,7 @@ class Machine:
         """The enabled steps as (key, label), in a fixed order: contexts by name, IPIs, events.
         ``labels=False`` (the checker's hot path) leaves the labels empty."""
         if not labels:
-            return self._enabled_keys(st, gates or self._cpu_gates(st, explain=False))
+            return self.scan(st)[0]
         out = []
         gates = gates or self._cpu_gates(st)
         allowed = gates[0]
@@ -258,25 +299,45 @@ class Machine:
                 out.append((f"event:{ev}", self.design.event_label(ev)))
         return out
 
-    def _enabled_keys(self, st: State, gates) -> list[tuple[str, str]]:
-        out = []
-        allowed = gates[0]
-        funcs = self.funcs
+    def scan(self, st: State) -> tuple[list[tuple[str, str]], list]:
+        """The checker's hot path, one pass over the contexts: the enabled steps as ``enabled(st,
+        labels=False)`` gives them, and the contexts the CPU rules let run that are about to take a lock,
+        as [(thread, (lock, mode))] for lockdep (taken or waited for)."""
+        cpus = st.cpus
+        bodies = self._bodies
+        owners: dict[int, Thread] = {}
+        off: set[int] = set()  # CPUs with IRQs off: no IPI is delivered there
+        for t in st.threads:  # the context that owns each CPU, if any: a hardirq first (as _cpu_gates)
+            if t[2] == HARDIRQ or t[5] or t[6]:
+                c = t[1]
+                if cpus[c].hp in IN_ONLINE_MASK:
+                    o = owners.get(c)
+                    if o is None or (t[2] == HARDIRQ and o[2] != HARDIRQ):
+                        owners[c] = t
+                if t[2] == HARDIRQ or t[5]:
+                    off.add(c)
+        en = []
+        waiting = []
         for t in st.threads:
-            if t[0] in allowed:
-                f = t[3][-1]
-                if funcs[f[0]].body[f[1]].blocked(self, st, t) is None:
-                    out.append((t[0], ""))
-        if st.ipis:
-            off = {t[1] for t in st.threads if t[2] == HARDIRQ or t[5]}
-            for c, fn, sender in st.ipis:
-                if c not in off and st.cpus[c].hp in IN_ONLINE_MASK:
-                    out.append((_ipi_key(c, sender), ""))
-        enabled = self.design.event_enabled
-        for ev in st.events:
-            if enabled(self, st, ev):
-                out.append(("event:" + ev, ""))
-        return out
+            f = t[3][-1]
+            ins = bodies[f[0]][f[1]]
+            if owners:
+                o = owners.get(t[1])
+                if o is not None and o is not t and type(ins) not in _WRITER_LOCK:
+                    continue
+            if ins.acq is not None:
+                waiting.append((t, ins.acq))
+            if not ins.can_block or ins.blocked(self, st, t) is None:
+                en.append((t[0], ""))
+        for c, fn, sender in st.ipis:
+            if c not in off and cpus[c].hp in IN_ONLINE_MASK:
+                en.append((_ipi_key(c, sender), ""))
+        if st.events:
+            enabled = self.design.event_enabled
+            for ev in st.events:
+                if enabled(self, st, ev):
+                    en.append(("event:" + ev, ""))
+        return en, waiting
 
     def successors(self, st: State, gates=None) -> list[tuple[StepInfo, State]]:
         return [self._take(st, key, label) for key, label in self.enabled(st, gates)]
@@ -309,37 +370,34 @@ class Machine:
             x = Exec(self, st, None)
             for i, (cc, fn, s) in enumerate(x.ipis):
                 if cc == c and s == sender:
-                    del x.ipis[i]
+                    x.ipis = x.ipis[:i] + x.ipis[i + 1:]
                     break
             name = f"IPI/{c}"
             x.spawn(name, c, HARDIRQ, fn, parent=sender)
             x.note(f"IPI from {sender}: CPU{c} enters {fn}() in hardirq context, IRQs off")
-            st2 = x.freeze()
             # The delivery and the handler's first step are one step: the delivery only concerns CPU c,
             # which the handler then owns, so it commutes with every step on another CPU (a sound merge).
-            h, st3 = self._run_thread(st2, name, label)
-            return StepInfo(key, label, c, name, h.function, "; ".join(x.notes + [h.action]), h.fact or "§7.4",
-                            h.leaf, h.result, h.errno, tuple(x.evs) + h.events), st3
-        return self._run_thread(st, key, label)
+            x.switch(name)
+            return self._run(x, key, label, 1)
+        return self._run(Exec(self, st, key), key, label, 0)
 
-    def _run_thread(self, st: State, name: str, label: str) -> tuple[StepInfo, State]:
-        x = Exec(self, st, name)
-        t0 = x.t
+    def _run(self, x: Exec, key: str, label: str, delivered: int) -> tuple[StepInfo, State]:
+        """Run the loaded context ``x`` for one step: leading local instructions, then its one non-local
+        instruction, then the local ones after it. ``delivered``: 1 when the step is an IPI's delivery."""
+        name, cpu = x.name, x.cpu
         main = first = None
-        main_fn = t0.stack[-1].fn
+        main_fn = x.fn
+        bodies = self._bodies
         ran = 0
-        while x.t is not None:
-            t = x.t
-            f = t.stack[-1]
-            ins = self.funcs[f.fn].body[f.pc]
-            if not (ins.local or ins.percpu and (t.kind == HARDIRQ or t.irqs_off or t.preempt_off)):
+        while x.alive:
+            ins = bodies[x.fn][x.pc]
+            if not (ins.local or ins.percpu and (x.kind == HARDIRQ or x.irq or x.pre)):
                 if main is not None:
                     break
-                if ran:  # leading local instructions ran: is this one blocked now?
-                    tmp = x.freeze()
-                    if ins.blocked(self, tmp, x.t) is not None:
-                        break
-                main, main_fn = ins, f.fn
+                # leading local instructions ran: is this one blocked now?
+                if ran and ins.can_block and ins.blocked(self, x.freeze(), x.t) is not None:
+                    break
+                main, main_fn = ins, x.fn
             elif not ran:
                 first = ins
             ins.run(x)
@@ -348,9 +406,10 @@ class Machine:
         self.last_acqs = x.acqs  # the locks it took (for the checker's lockdep)
         ins = main if main is not None else first  # a step of local instructions only: its first one
         fact = ins.fact if ins is not None else ""
-        s2 = x.freeze()
-        return StepInfo(name, label, t0.cpu, name, main_fn, "; ".join(x.notes) or label, fact,
-                        x.leaf, x.result, x.errno, tuple(x.evs)), s2
+        notes = x.notes
+        action = "; ".join(notes) if len(notes) > delivered else "; ".join(notes + [label])
+        return StepInfo(key, label, cpu, name, main_fn, action, fact or ("§7.4" if delivered else ""),
+                        x.leaf, x.result, x.errno, tuple(x.evs)), x.freeze()
 
     # --- description ---
     def describe(self, st: State, last: StepInfo | None = None) -> dict:

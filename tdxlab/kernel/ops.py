@@ -36,7 +36,7 @@ class Seamcall(Instr):
         return f"SEAMCALL {self.leaf}"
 
     def run(self, x):
-        c = x.t.cpu
+        c = x.cpu
         m = x.m
         leaf = self.leaf
         if x.cpus[c].vmx == 0:
@@ -90,10 +90,10 @@ class Vmxon(_VmxInstr):
         super().__init__(api, refcounted, fact)
 
     def run(self, x):
-        c = x.t.cpu
+        c = x.cpu
         cs = x.cpus[c]
         if self.refcounted:
-            x.cpus[c] = _new(CpuState, (cs[0], cs[1] + 1, cs[2]))
+            x.set_cpu(c, _new(CpuState, (cs[0], cs[1] + 1, cs[2])))
             x.set_ret(0)
             x.note(f"{self.api}(): VMX users on CPU{c} {cs.vmx} -> {cs.vmx + 1}"
                    + (" (VMXON)" if cs.vmx == 0 else ""))
@@ -103,7 +103,7 @@ class Vmxon(_VmxInstr):
                                          f"context (a double VMXON, §10.1): -EBUSY")
             x.note(f"{self.api}(): CR4.VMXE already set: -EBUSY")
         else:
-            x.cpus[c] = _new(CpuState, (cs[0], 1, cs[2]))
+            x.set_cpu(c, _new(CpuState, (cs[0], 1, cs[2])))
             x.set_ret(0)
             x.note(f"{self.api}(): VMXON, CR4.VMXE set")
         x.advance()
@@ -116,21 +116,21 @@ class Vmxoff(_VmxInstr):
         super().__init__(api, refcounted, fact)
 
     def run(self, x):
-        c = x.t.cpu
+        c = x.cpu
         cs = x.cpus[c]
         n = max(cs.vmx - 1, 0) if self.refcounted else 0
-        x.cpus[c] = _new(CpuState, (cs[0], n, cs[2]))
+        x.set_cpu(c, _new(CpuState, (cs[0], n, cs[2])))
         x.note(f"{self.api}(): " + ("VMXOFF" if n == 0 else f"VMX users {cs.vmx} -> {n}"))
         x.advance()  # the return value is left alone: callers return the error that made them undo
 
 
 def lp_flag(x) -> bool:
     """``__this_cpu_read(tdx_lp_initialized)`` (§2.1)."""
-    return x.cpus[x.t.cpu].lp_flag
+    return x.cpus[x.cpu].lp_flag
 
 
 def set_lp_flag(x) -> None:
     """``__this_cpu_write(tdx_lp_initialized, true)`` (§2.1): never cleared in 6.8 to 7.1."""
-    c = x.t.cpu
+    c = x.cpu
     cs = x.cpus[c]
-    x.cpus[c] = _new(CpuState, (cs[0], cs[1], True))
+    x.set_cpu(c, _new(CpuState, (cs[0], cs[1], True)))
