@@ -240,10 +240,9 @@ def _explore(sc, max_states, max_seconds, progress, progress_every, keep_graph, 
             for kind, detail in info.events:
                 if kind not in found:
                     violate(kind, lambda: _path(parent, keys, i) + (info.key,), detail)
-            j = index.get(s2)
-            if j is None:
-                j = len(parent)
-                index[s2] = j
+            n = len(parent)
+            j = index.setdefault(s2, n)  # the state's number: n when it is new (one hash of it either way)
+            if j == n:
                 parent.append(i)
                 keys.append(info.key)
                 frontier.append((j, s2))

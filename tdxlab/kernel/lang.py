@@ -82,6 +82,10 @@ class Instr:
         """Why this instruction cannot run now (it waits), or None."""
         return None
 
+    def waits(self, m, st, t: Thread) -> bool:
+        """Whether it cannot run now: ``blocked()`` without the words (the checker's hot path)."""
+        return self.blocked(m, st, t) is not None
+
     def run(self, x) -> None:
         raise TypeError(f"instruction {type(self).__name__} defines no run()")  # every concrete one does
 
@@ -266,6 +270,9 @@ class LocalIrqRestore(Instr):
         x.advance()
 
 
+_HOTPLUG = LOCK_INDEX["cpu_hotplug_lock"]
+
+
 # --- locks ----------------------------------------------------------------------------------------------
 def _holder_text(w, rs):
     parts = []
@@ -290,6 +297,10 @@ class Lock(Instr):
     def text(self, st, t):
         api = self.API[self.kind]
         return f"{api}()" if self.kind == "percpu-rwsem" else f"{api}(&{self.lock})"
+
+    def waits(self, m, st, t):
+        w, rs, ww = st.locks[self.i]
+        return w is not None or (self.mode == "r" and ww is not None)
 
     def blocked(self, m, st, t):
         w, rs, ww = st.locks[self.i]
@@ -360,11 +371,15 @@ class WriteLockAnnounce(Instr):
     def text(self, st, t):
         return "cpus_write_lock(): announce a writer"
 
+    def waits(self, m, st, t):
+        w, rs, ww = st.locks[_HOTPLUG]
+        return (w is not None and w != t[0]) or (ww is not None and ww != t[0])
+
     def blocked(self, m, st, t):
-        w, rs, ww = st.locks[LOCK_INDEX["cpu_hotplug_lock"]]
-        if (w is not None and w != t.name) or (ww is not None and ww != t.name):
-            return f"waits for cpu_hotplug_lock (write): {w or ww} is the writer"
-        return None
+        if not self.waits(m, st, t):
+            return None
+        w, rs, ww = st.locks[_HOTPLUG]
+        return f"waits for cpu_hotplug_lock (write): {w or ww} is the writer"
 
     def run(self, x):
         x.acquired("cpu_hotplug_lock", "w")
@@ -382,11 +397,12 @@ class WriteLockAcquire(Instr):
     def text(self, st, t):
         return "cpus_write_lock(): wait for readers to leave"
 
+    def waits(self, m, st, t):
+        return bool(st.locks[_HOTPLUG][1])
+
     def blocked(self, m, st, t):
-        w, rs, ww = st.locks[LOCK_INDEX["cpu_hotplug_lock"]]
-        if rs:
-            return f"waits for cpu_hotplug_lock (write): readers {', '.join(rs)} hold it"
-        return None
+        rs = st.locks[_HOTPLUG][1]
+        return f"waits for cpu_hotplug_lock (write): readers {', '.join(rs)} hold it" if rs else None
 
     def run(self, x):
         i = LOCK_INDEX["cpu_hotplug_lock"]
@@ -455,6 +471,11 @@ class OnEachCpuWait(Instr):
 
     def text(self, st, t):
         return "on_each_cpu(): wait for the IPI handlers"
+
+    def waits(self, m, st, t):
+        name = t[0]
+        return any(s == name for _, _, s in st.ipis) or \
+            any(u[2] == HARDIRQ and u[7] == name for u in st.threads)
 
     def blocked(self, m, st, t):
         left = [c for c, _, s in st.ipis if s == t.name]

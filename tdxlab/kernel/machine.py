@@ -165,9 +165,12 @@ class Exec:
         self.threads[name] = Thread(name, cpu, kind, (Frame(fn, 0, loc),), 0,
                                     1 if kind == HARDIRQ else 0, 0, parent)
 
-    def switch(self, name: str) -> None:
-        """Run the context ``name`` (one this step spawned, no context running yet): an IPI's handler."""
-        self._load(self.threads.pop(name))
+    def start(self, name: str, cpu: int, kind: str, fn: str, parent: str | None = None) -> None:
+        """Create the context ``name`` and run it in this step (no context running yet): an IPI's
+        handler."""
+        self._ti = -1
+        self._load(_new(Thread, (name, cpu, kind, (_new(Frame, (fn, 0, None)),), 0, 1 if kind == HARDIRQ else 0, 0,
+                                 parent)))
 
     # --- what the step did ---
     def note(self, text: str) -> None:
@@ -212,6 +215,8 @@ class Exec:
             ts, i = self.st.threads, self._ti
             if i >= 0:
                 ts = ts[:i] + (t,) + ts[i + 1:] if t is not None else ts[:i] + ts[i + 1:]
+            elif t is not None:  # a context this step started
+                ts = tuple(sorted(ts + (t,)))
         else:  # sorted by name (names are unique, so tuples sort by them)
             ts = tuple(sorted([*th.values(), t] if t is not None else th.values()))
         return _new(State, (self.phase, self.cpus, self.module, self.kern, self.locks, ts, self.ipis,
@@ -327,7 +332,7 @@ class Machine:
                     continue
             if ins.acq is not None:
                 waiting.append((t, ins.acq))
-            if not ins.can_block or ins.blocked(self, st, t) is None:
+            if not ins.can_block or not ins.waits(self, st, t):
                 en.append((t[0], ""))
         for c, fn, sender in st.ipis:
             if c not in off and cpus[c].hp in IN_ONLINE_MASK:
@@ -372,12 +377,10 @@ class Machine:
                 if cc == c and s == sender:
                     x.ipis = x.ipis[:i] + x.ipis[i + 1:]
                     break
-            name = f"IPI/{c}"
-            x.spawn(name, c, HARDIRQ, fn, parent=sender)
             x.note(f"IPI from {sender}: CPU{c} enters {fn}() in hardirq context, IRQs off")
             # The delivery and the handler's first step are one step: the delivery only concerns CPU c,
             # which the handler then owns, so it commutes with every step on another CPU (a sound merge).
-            x.switch(name)
+            x.start(f"IPI/{c}", c, HARDIRQ, fn, parent=sender)
             return self._run(x, key, label, 1)
         return self._run(Exec(self, st, key), key, label, 0)
 
@@ -395,7 +398,7 @@ class Machine:
                 if main is not None:
                     break
                 # leading local instructions ran: is this one blocked now?
-                if ran and ins.can_block and ins.blocked(self, x.freeze(), x.t) is not None:
+                if ran and ins.can_block and ins.waits(self, x.freeze(), x.t):
                     break
                 main, main_fn = ins, x.fn
             elif not ran:
@@ -408,8 +411,8 @@ class Machine:
         fact = ins.fact if ins is not None else ""
         notes = x.notes
         action = "; ".join(notes) if len(notes) > delivered else "; ".join(notes + [label])
-        return StepInfo(key, label, cpu, name, main_fn, action, fact or ("§7.4" if delivered else ""),
-                        x.leaf, x.result, x.errno, tuple(x.evs)), x.freeze()
+        return _new(StepInfo, (key, label, cpu, name, main_fn, action, fact or ("§7.4" if delivered else ""),
+                               x.leaf, x.result, x.errno, tuple(x.evs))), x.freeze()
 
     # --- description ---
     def describe(self, st: State, last: StepInfo | None = None) -> dict:

@@ -94,7 +94,11 @@ class State(NamedTuple):
 
 def locks_held(locks, name: str) -> tuple[str, ...]:
     """The locks ``name`` holds in ``locks`` (a State's ``locks``), in LOCKS order."""
-    return tuple(lname for lname, (w, rs, _) in zip(LOCKS, locks) if w == name or name in rs)
+    out = ()
+    for i, (w, rs, _) in enumerate(locks):
+        if w == name or name in rs:
+            out += (LOCKS[i],)
+    return out
 
 
 class StepInfo(NamedTuple):
