@@ -127,10 +127,13 @@ def explore(sc, *, max_states: int = DEFAULT_MAX_STATES, max_seconds: float = DE
         raise BadInput(f"time budget {max_seconds!r} must be a positive number of seconds")
     gc_was_on = gc.isenabled()
     gc.disable()  # states are acyclic tuples: the cyclic collector only rescans the growing state store
+    m = sc.machine
+    m.quiet = True  # the search needs no words for its steps; a counterexample is replayed with them
     try:
         return _explore(sc, max_states, max_seconds, progress, progress_every, keep_graph, graph_limit, reduce,
                         until)
     finally:
+        m.quiet = False
         if gc_was_on:
             gc.enable()
 
@@ -159,7 +162,7 @@ def _explore(sc, max_states, max_seconds, progress, progress_every, keep_graph, 
             found[name] = (path_fn(), detail)
 
     seen_acqs: set = set()
-    pending_seen: set = set()
+    pending_seen: dict = {}  # lock state -> acquisitions lockdep has checked in it
 
     def lockdep(acqs, at: int, path_fn) -> None:
         """lockdep's checks on acquisitions, pending in state ``at`` or taken on the way into it."""

@@ -89,15 +89,18 @@ STATE_CHECKS = {"online-cpus-ready": online_cpus_ready, "package-keys": package_
 
 
 # --- lockdep ----------------------------------------------------------------------------------------------
-def pending_acquisitions(st, waiting, seen: set | None = None):
+def pending_acquisitions(st, waiting, seen: dict | None = None):
     """(context, lock, mode, held locks, in hardirq, IRQs off) for each context about to take a lock;
-    ``waiting`` is [(thread, (lock, mode))] as :meth:`Machine.scan` gives it. With ``seen``, only those
-    not seen before (the set is updated): what lockdep has checked once, it need not check again."""
+    ``waiting`` is [(thread, (lock, mode))] as :meth:`Machine.scan` gives it. With ``seen`` (a dict the
+    caller keeps), only those not seen before with the same lock state: what lockdep has checked once,
+    it need not check again."""
     out = []
     held = None
+    if seen is not None:
+        seen = seen.setdefault(st.locks, set())
     for t, acq in waiting:
         if seen is not None:
-            key = (t[0], acq, t[2], t[5] > 0, st.locks)
+            key = (t[0], acq, t[2], t[5] > 0)
             if key in seen:
                 continue
             seen.add(key)

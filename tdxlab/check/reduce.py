@@ -85,9 +85,13 @@ def owned_step(m, st, t, main, s2) -> bool:
 def owned_choice(m, st, en, take, steps: dict):
     """The first owned-CPU step (in context order) that may be explored alone, as ``[(key, label)]``, or
     None. Every step computed on the way is kept in ``steps`` (key -> (info, state, acquisitions))."""
-    enabled = {key for key, _ in en}
+    enabled = None
     for t in st.threads:
-        if (t[2] == HARDIRQ or t[5]) and t[0] in enabled and st.cpus[t[1]].hp in IN_ONLINE_MASK:
+        if (t[2] == HARDIRQ or t[5]) and st.cpus[t[1]].hp in IN_ONLINE_MASK:
+            if enabled is None:
+                enabled = {key for key, _ in en}
+            if t[0] not in enabled:
+                continue
             info, s2 = take(st, t[0], "")
             steps[t[0]] = (info, s2, m.last_acqs)
             if owned_step(m, st, t, m.last_main, s2):

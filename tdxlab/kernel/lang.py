@@ -190,7 +190,8 @@ class WaitUntil(Instr):
         return None if self.cond(st, t) else f"waits for {self.why}"
 
     def run(self, x):
-        x.note(self._text or f"done waiting for {self.why}")
+        if not x.quiet:
+            x.note(self._text or f"done waiting for {self.why}")
         x.advance()
         if self.effect is not None:
             self.effect(x)
@@ -327,7 +328,8 @@ class Lock(Instr):
             x.note("cpus_read_lock(): CPU hotplug is held off")
         else:
             x.set_lock(self.i, (x.name, rs, ww))
-            x.note(f"{self.text(None, None)}: acquired")
+            if not x.quiet:
+                x.note(f"{self.text(None, None)}: acquired")
         if self.kind == "raw-spinlock":
             x.adjust(preempt=1)
         x.advance()
@@ -355,7 +357,8 @@ class Unlock(Instr):
             x.set_lock(self.i, (None, rs, ww))
         if self.kind == "raw-spinlock":
             x.adjust(preempt=-1)
-        x.note(self.text(None, None))
+        if not x.quiet:
+            x.note(self.text(None, None))
         x.advance()
 
 
@@ -442,7 +445,8 @@ class OnEachCpu(Instr):
         me = x.cpu
         targets = [c for c, cs in enumerate(x.cpus) if cs.hp in IN_ONLINE_MASK and c != me]
         x.send_ipis([(c, self.callee, x.name) for c in targets])
-        x.note(f"on_each_cpu({self.callee}): IPIs to {_cpus(targets)}; runs it here with IRQs off")
+        if not x.quiet:
+            x.note(f"on_each_cpu({self.callee}): IPIs to {_cpus(targets)}; runs it here with IRQs off")
         x.adjust(irqs=1, preempt=1)
         x.advance()
         x.push(self.callee)
@@ -519,7 +523,8 @@ class SpawnOn(Instr):
             return
         name = ("kworker/" if self.kind == "task" else "cpuhp/") + str(cpu)
         x.spawn(name, cpu, self.kind, callee, parent=x.name)
-        x.note(f"{self.api}(CPU{cpu}, {callee}): runs in {name} and waits")
+        if not x.quiet:
+            x.note(f"{self.api}(CPU{cpu}, {callee}): runs in {name} and waits")
 
 
 class WaitChild(Instr):
@@ -534,7 +539,8 @@ class WaitChild(Instr):
         return f"waits for {', '.join(kids)} to finish" if kids else None
 
     def run(self, x):
-        x.note(f"returned {errno_name(x.retval)}")
+        if not x.quiet:
+            x.note(f"returned {errno_name(x.retval)}")
         x.advance()
 
 

@@ -42,7 +42,7 @@ class Exec:
     when something asks for it, and :meth:`freeze` puts it back into the state."""
 
     __slots__ = ("m", "st", "cpus", "module", "kern", "locks", "_th", "_ti", "ipis", "events_left", "phase",
-                 "notes", "evs", "leaf", "result", "errno", "finished", "acqs",
+                 "notes", "quiet", "evs", "leaf", "result", "errno", "finished", "acqs",
                  "alive", "name", "cpu", "kind", "parent", "stk", "fn", "pc", "loc", "retval", "irq", "pre", "_tc")
 
     def __init__(self, m: "Machine", st: State, tname: str | None):
@@ -67,6 +67,7 @@ class Exec:
             else:
                 raise KeyError(tname)
         self.notes: list[str] = []
+        self.quiet = m.quiet  # the checker's search: no words for the steps (callers skip formatting them)
         self.evs: list[tuple[str, str]] = []
         self.leaf = self.result = self.errno = None
         self.finished = False
@@ -174,7 +175,7 @@ class Exec:
 
     # --- what the step did ---
     def note(self, text: str) -> None:
-        if text:
+        if text and not self.quiet:
             self.notes.append(text)
 
     def acquired(self, lock: str, mode: str) -> None:
@@ -233,6 +234,7 @@ class Machine:
         self.funcs, self.design, self.module_loaded = funcs, design, module_loaded
         self.offline_keeps_lp_init = offline_keeps_lp_init
         self.last_main = self.last_acqs = None
+        self.quiet = False  # set by the checker while it searches: steps then carry no words (action "")
         self._bodies = {name: kf.body for name, kf in funcs.items()}
         # num_of_lps as MCHECK reports it: every BIOS-enabled LP; parked nosmt siblings too (§10.9)
         self.num_lps = sum(1 for c in topology.cpus()
@@ -377,7 +379,8 @@ class Machine:
                 if cc == c and s == sender:
                     x.ipis = x.ipis[:i] + x.ipis[i + 1:]
                     break
-            x.note(f"IPI from {sender}: CPU{c} enters {fn}() in hardirq context, IRQs off")
+            if not x.quiet:
+                x.note(f"IPI from {sender}: CPU{c} enters {fn}() in hardirq context, IRQs off")
             # The delivery and the handler's first step are one step: the delivery only concerns CPU c,
             # which the handler then owns, so it commutes with every step on another CPU (a sound merge).
             x.start(f"IPI/{c}", c, HARDIRQ, fn, parent=sender)
@@ -410,7 +413,10 @@ class Machine:
         ins = main if main is not None else first  # a step of local instructions only: its first one
         fact = ins.fact if ins is not None else ""
         notes = x.notes
-        action = "; ".join(notes) if len(notes) > delivered else "; ".join(notes + [label])
+        if x.quiet:
+            action = ""
+        else:
+            action = "; ".join(notes) if len(notes) > delivered else "; ".join(notes + [label])
         return _new(StepInfo, (key, label, cpu, name, main_fn, action, fact or ("§7.4" if delivered else ""),
                                x.leaf, x.result, x.errno, tuple(x.evs))), x.freeze()
 

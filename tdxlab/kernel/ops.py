@@ -65,7 +65,8 @@ class Seamcall(Instr):
         err = errno_of(status)
         x.set_ret(err)
         x.seamcall(leaf, status, errno_name(err) if err else "0")
-        x.note(f"SEAMCALL {leaf} -> {status} ({errno_name(err) if err else '0'})")
+        if not x.quiet:
+            x.note(f"SEAMCALL {leaf} -> {status} ({errno_name(err) if err else '0'})")
         x.advance()
         if self.then is not None:
             self.then(x, err)
@@ -95,8 +96,9 @@ class Vmxon(_VmxInstr):
         if self.refcounted:
             x.set_cpu(c, _new(CpuState, (cs[0], cs[1] + 1, cs[2])))
             x.set_ret(0)
-            x.note(f"{self.api}(): VMX users on CPU{c} {cs.vmx} -> {cs.vmx + 1}"
-                   + (" (VMXON)" if cs.vmx == 0 else ""))
+            if not x.quiet:
+                x.note(f"{self.api}(): VMX users on CPU{c} {cs.vmx} -> {cs.vmx + 1}"
+                       + (" (VMXON)" if cs.vmx == 0 else ""))
         elif cs.vmx:
             x.set_ret(E("EBUSY"))
             x.event("no-spurious-error", f"{self.api}() on CPU{c}: CR4.VMXE already set by another "
@@ -105,7 +107,8 @@ class Vmxon(_VmxInstr):
         else:
             x.set_cpu(c, _new(CpuState, (cs[0], 1, cs[2])))
             x.set_ret(0)
-            x.note(f"{self.api}(): VMXON, CR4.VMXE set")
+            if not x.quiet:
+                x.note(f"{self.api}(): VMXON, CR4.VMXE set")
         x.advance()
 
 
@@ -120,7 +123,8 @@ class Vmxoff(_VmxInstr):
         cs = x.cpus[c]
         n = max(cs.vmx - 1, 0) if self.refcounted else 0
         x.set_cpu(c, _new(CpuState, (cs[0], n, cs[2])))
-        x.note(f"{self.api}(): " + ("VMXOFF" if n == 0 else f"VMX users {cs.vmx} -> {n}"))
+        if not x.quiet:
+            x.note(f"{self.api}(): " + ("VMXOFF" if n == 0 else f"VMX users {cs.vmx} -> {n}"))
         x.advance()  # the return value is left alone: callers return the error that made them undo
 
 
