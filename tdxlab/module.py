@@ -126,7 +126,9 @@ def call(m: ModuleState, leaf: str, cpu: int, *, rule: str, num_lps: int, num_pk
             return "TDX_SYS_LP_INIT_NOT_PENDING", m
         if lp_done:
             return "TDX_SYS_LP_INIT_DONE", m
-        return "TDX_SUCCESS", m._replace(lp_init=m.lp_init | 1 << cpu)
+        # (the checker's most frequent leaf: built field by field, which is faster than _replace)
+        return "TDX_SUCCESS", ModuleState(m.sys, m.num_lps, m.num_pkgs, m.lp_init | 1 << cpu, m.pkg_keyed,
+                                          m.tdmr_done)
 
     if leaf == SYS_RD:  # §1.1: needs LP.INIT on the calling LP; allowed before SYS_READY
         if not lp_done:

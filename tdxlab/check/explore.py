@@ -182,11 +182,12 @@ def _explore(sc, max_states, max_seconds, progress, progress_every, keep_graph, 
                         f"{lock} is taken both in IRQ context and with IRQs on: an IPI on the CPU that "
                         f"holds it spins forever (lockdep: inconsistent lock state)")
 
+    checks = list(STATE_CHECKS.items())
     while frontier:
         i, st = frontier.popleft()
         en, waiting = m.scan(st)
         # state properties
-        for name, fn in STATE_CHECKS.items():
+        for name, fn in checks:
             if name not in found:
                 d = fn(sc, st)
                 if d:

@@ -34,6 +34,13 @@ def _ipi_key(c: int, sender: str) -> str:
     return f"ipi:{c}:{sender}"
 
 
+@lru_cache(maxsize=None)
+def _ipi_target(key: str) -> tuple[int, str]:
+    """``"ipi:3:modprobe"`` -> ``(3, "modprobe")``."""
+    _, c, sender = key.split(":", 2)
+    return int(c), sender
+
+
 class Exec:
     """A state under construction during one step.
 
@@ -170,8 +177,10 @@ class Exec:
         """Create the context ``name`` and run it in this step (no context running yet): an IPI's
         handler."""
         self._ti = -1
-        self._load(_new(Thread, (name, cpu, kind, (_new(Frame, (fn, 0, None)),), 0, 1 if kind == HARDIRQ else 0, 0,
-                                 parent)))
+        self.alive, self._tc = True, None
+        self.name, self.cpu, self.kind, self.parent = name, cpu, kind, parent
+        self.stk, self.fn, self.pc, self.loc = (), fn, 0, None
+        self.retval, self.irq, self.pre = 0, 1 if kind == HARDIRQ else 0, 0
 
     # --- what the step did ---
     def note(self, text: str) -> None:
@@ -372,8 +381,7 @@ class Machine:
             return StepInfo(key, label, None, "admin", function, "; ".join(x.notes), fact,
                             events=tuple(x.evs)), s2
         if key.startswith("ipi:"):
-            _, c, sender = key.split(":", 2)
-            c = int(c)
+            c, sender = _ipi_target(key)
             x = Exec(self, st, None)
             for i, (cc, fn, s) in enumerate(x.ipis):
                 if cc == c and s == sender:
