@@ -86,6 +86,10 @@ class Instr:
         """Whether it cannot run now: ``blocked()`` without the words (the checker's hot path)."""
         return self.blocked(m, st, t) is not None
 
+    def waits_mid_step(self, x) -> bool:
+        """``waits()`` in the state a step ``x`` has built so far (after its leading local instructions)."""
+        return self.waits(x.m, x.freeze(), x.t)
+
     def run(self, x) -> None:
         raise TypeError(f"instruction {type(self).__name__} defines no run()")  # every concrete one does
 
@@ -301,6 +305,10 @@ class Lock(Instr):
 
     def waits(self, m, st, t):
         w, rs, ww = st.locks[self.i]
+        return w is not None or (self.mode == "r" and ww is not None)
+
+    def waits_mid_step(self, x):
+        w, rs, ww = x.locks[self.i]  # (only the lock: no need to build the state)
         return w is not None or (self.mode == "r" and ww is not None)
 
     def blocked(self, m, st, t):

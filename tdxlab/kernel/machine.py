@@ -157,16 +157,17 @@ class Exec:
 
     def _finish(self, v, fn: str) -> None:
         self.stk = ()
-        t = _new(Thread, (self.name, self.cpu, self.kind, (), v, self.irq, self.pre, self.parent))
         self.alive = False
         self.finished = True
-        if t.irqs_off and t.kind != HARDIRQ or t.preempt_off:
-            self.event("kernel-asserts", f"{t.name} returned with IRQs or preemption still disabled")
-        if t.parent is not None and t.kind != HARDIRQ:
-            p = self.threads.get(t.parent)
+        kind, parent = self.kind, self.parent
+        if self.irq and kind != HARDIRQ or self.pre:
+            self.event("kernel-asserts", f"{self.name} returned with IRQs or preemption still disabled")
+        if parent is not None and kind != HARDIRQ:
+            p = self.threads.get(parent)
             if p is not None:
-                self.threads[t.parent] = p._replace(ret=v)
-        elif t.parent is None:
+                self.threads[parent] = p._replace(ret=v)
+        elif parent is None:
+            t = _new(Thread, (self.name, self.cpu, kind, (), v, self.irq, self.pre, parent))
             self.m.design.root_finished(self, t, v, fn)
 
     def spawn(self, name: str, cpu: int, kind: str, fn: str, parent: str | None = None, loc=None) -> None:
@@ -409,7 +410,7 @@ class Machine:
                 if main is not None:
                     break
                 # leading local instructions ran: is this one blocked now?
-                if ran and ins.can_block and ins.waits(self, x.freeze(), x.t):
+                if ran and ins.can_block and ins.waits_mid_step(x):
                     break
                 main, main_fn = ins, x.fn
             elif not ran:

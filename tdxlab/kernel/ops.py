@@ -26,6 +26,11 @@ def errno_of(status: str) -> int:
     return 0 if s == "0" else E(s.lstrip("-"))
 
 
+@lru_cache(maxsize=None)
+def _errno_text(err: int) -> str:
+    return errno_name(err) if err else "0"
+
+
 class Seamcall(Instr):
     """``seamcall_prerr(TDH_...)``: one SEAMCALL on the running CPU, converted to an errno."""
 
@@ -49,8 +54,9 @@ class Seamcall(Instr):
             before = x.module
             if leaf not in (module.SYS_INIT, module.LP_INIT) and not before.lp_done(c):
                 x.event("lp-init-before-seamcall", f"{leaf} on CPU{c} before that CPU's TDH.SYS.LP.INIT")
+            topo = m.topology
             status, x.module = module.call(before, leaf, c, rule=m.rule, num_lps=m.num_lps,
-                                           num_pkgs=m.topology.packages, package=m.topology.package_of(c))
+                                           num_pkgs=topo.packages, package=topo.package_of(c))
             if status in module.RULE_ERRORS:
                 why = ""
                 if status == "TDX_SYS_CONFIG_NOT_PENDING" and before.sys == module.SYSINIT_DONE:
@@ -64,9 +70,9 @@ class Seamcall(Instr):
                                              f"it (a race); the kernel returns -EIO")
         err = errno_of(status)
         x.set_ret(err)
-        x.seamcall(leaf, status, errno_name(err) if err else "0")
+        x.seamcall(leaf, status, _errno_text(err))
         if not x.quiet:
-            x.note(f"SEAMCALL {leaf} -> {status} ({errno_name(err) if err else '0'})")
+            x.note(f"SEAMCALL {leaf} -> {status} ({_errno_text(err)})")
         x.advance()
         if self.then is not None:
             self.then(x, err)
