@@ -205,3 +205,61 @@ def test_writers_waiting_for_the_senders_read_lock_are_held_off():
         assert not off
         seen += 1
     assert seen
+
+
+# --- the checker's fast paths agree with the stepping API they stand in for ------------------------------
+FAST_PATH_SCENARIOS = [("v19-2024", dict(topology="1x2x2", hotplug=True)),
+                       ("kvm-6.16", dict(topology="2x1x2", hotplug=True)),
+                       ("v7-2022", dict(topology="1x2x2", hotplug=True)),
+                       ("core-7.1", dict(topology="2x1x2", hotplug=True)),
+                       ("v19-2024", dict(topology="1x2x2", mutations=["irqs-on"]))]
+
+
+@pytest.mark.parametrize("design,kw", FAST_PATH_SCENARIOS)
+def test_scan_gives_the_enabled_steps_and_the_contexts_lockdep_checks(design, kw):
+    from tdxlab.check.properties import pending_acquisitions
+
+    sc = Scenario(design, **kw)
+    m, states = _states_of(sc)
+    for st in states:
+        en, waiting = m.scan(st)
+        assert en == [(k, "") for k, _ in m.enabled(st)]
+        allowed = m._cpu_gates(st)[0]
+        want = [(t, m.instr(t).acquires()) for t in st.threads
+                if t.name in allowed and m.instr(t).acquires() is not None]
+        assert waiting == want
+        for a in pending_acquisitions(st, waiting):
+            assert a[3] == tuple(st.holds(a[0]))
+
+
+@pytest.mark.parametrize("design,kw", FAST_PATH_SCENARIOS)
+def test_waits_is_blocked_without_the_words(design, kw):
+    sc = Scenario(design, **kw)
+    m, states = _states_of(sc)
+    kinds = set()
+    for st in states:
+        for t in st.threads:
+            ins = m.instr(t)
+            assert ins.waits(m, st, t) == (ins.blocked(m, st, t) is not None)
+            if ins.waits(m, st, t):
+                kinds.add(type(ins).__name__)
+    assert kinds  # some context waited on the way
+
+
+def test_the_search_runs_quiet_but_a_counterexample_is_replayed_with_words():
+    sc = get_scenario("irq-race-second-user")
+    m = sc.machine
+    st = sc.initial()
+    loud = [m._take(st, k, lab) for k, lab in m.enabled(st)]
+    m.quiet = True
+    try:
+        quiet = [m._take(st, k, lab) for k, lab in m.enabled(st)]
+    finally:
+        m.quiet = False
+    assert [s for _, s in loud] == [s for _, s in quiet]  # the same states
+    assert [i._replace(action="") for i, _ in loud] == [i for i, _ in quiet]  # the same steps, no words
+    assert all(i.action for i, _ in loud)
+    r = explore(sc)
+    assert not m.quiet
+    trace = r.counterexample("no-deadlock")
+    assert trace and all(info.action for info, _ in trace[1:])

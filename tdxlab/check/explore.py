@@ -147,7 +147,8 @@ def _explore(sc, max_states, max_seconds, progress, progress_every, keep_graph, 
     index = {s0: 0}
     parent = [-1]
     keys = [""]
-    frontier = deque([(0, s0)])
+    frontier = deque([s0])  # states are numbered as found and expanded in that order: the next is number i
+    i = -1
     transitions = 0
     terminal = 0
     found: dict[str, tuple] = {}  # property -> (path, detail)
@@ -166,13 +167,13 @@ def _explore(sc, max_states, max_seconds, progress, progress_every, keep_graph, 
 
     def lockdep(acqs, at: int, path_fn) -> None:
         """lockdep's checks on acquisitions, pending in state ``at`` or taken on the way into it."""
-        acqs = [a for a in acqs if (a[0][0],) + a[1:] not in seen_acqs]
+        acqs = [a for a in acqs if a not in seen_acqs]
         if not acqs:
             return
-        seen_acqs.update((a[0][0],) + a[1:] for a in acqs)
+        seen_acqs.update(acqs)
         for d in lockdep_state_findings(acqs):
             violate("lock-order", path_fn, d)
-        for t, lock, mode, held, hardirq, irqs_off in acqs:
+        for name, lock, mode, held, hardirq, irqs_off in acqs:
             for h in held:
                 if h != lock and (h, lock) not in edge_first:
                     edge_first[(h, lock)] = at
@@ -184,7 +185,8 @@ def _explore(sc, max_states, max_seconds, progress, progress_every, keep_graph, 
 
     checks = list(STATE_CHECKS.items())
     while frontier:
-        i, st = frontier.popleft()
+        st = frontier.popleft()
+        i += 1
         en, waiting = m.scan(st)
         # state properties
         for name, fn in checks:
@@ -249,7 +251,7 @@ def _explore(sc, max_states, max_seconds, progress, progress_every, keep_graph, 
             if j == n:
                 parent.append(i)
                 keys.append(info.key)
-                frontier.append((j, s2))
+                frontier.append(s2)
                 if keep_graph and j < graph_limit:
                     g_states.append(s2)
             if step_acqs:
@@ -265,7 +267,7 @@ def _explore(sc, max_states, max_seconds, progress, progress_every, keep_graph, 
         if n >= max_states and frontier:
             stopped = f"state budget of {max_states} states reached"
             break
-        if time.perf_counter() - t0 > max_seconds and frontier:
+        if not i & 63 and time.perf_counter() - t0 > max_seconds and frontier:  # (every 64 states)
             stopped = f"time budget of {max_seconds:g} s reached"
             break
     complete = stopped is None

@@ -90,7 +90,7 @@ STATE_CHECKS = {"online-cpus-ready": online_cpus_ready, "package-keys": package_
 
 # --- lockdep ----------------------------------------------------------------------------------------------
 def pending_acquisitions(st, waiting, seen: dict | None = None):
-    """(context, lock, mode, held locks, in hardirq, IRQs off) for each context about to take a lock;
+    """(context name, lock, mode, held locks, in hardirq, IRQs off) for each context about to take a lock;
     ``waiting`` is [(thread, (lock, mode))] as :meth:`Machine.scan` gives it. With ``seen`` (a dict the
     caller keeps), only those not seen before with the same lock state: what lockdep has checked once,
     it need not check again."""
@@ -106,7 +106,7 @@ def pending_acquisitions(st, waiting, seen: dict | None = None):
             seen.add(key)
         if held is None:
             held = held_locks(st.locks)
-        out.append((t, acq[0], acq[1], held.get(t[0], ()), t[2] == HARDIRQ, t[2] == HARDIRQ or t[5] > 0))
+        out.append((t[0], acq[0], acq[1], held.get(t[0], ()), t[2] == HARDIRQ, t[2] == HARDIRQ or t[5] > 0))
     return out
 
 
@@ -122,13 +122,13 @@ def held_locks(locks) -> dict[str, tuple]:
 def lockdep_state_findings(acqs) -> list[str]:
     """Findings that a single acquisition shows on its own (recursion, sleeping in atomic context)."""
     found = []
-    for t, lock, mode, held, hardirq, irqs_off in acqs:
+    for name, lock, mode, held, hardirq, irqs_off in acqs:
         if lock in held:
-            found.append(f"{t.name} takes {lock} while already holding it (possible recursive locking"
+            found.append(f"{name} takes {lock} while already holding it (possible recursive locking"
                          + (": a read lock again, which a waiting writer turns into a deadlock)" if mode == "r"
                             else ")"))
         if lock in SLEEPING and (hardirq or irqs_off):
-            found.append(f"{t.name} takes the sleeping lock {lock} "
+            found.append(f"{name} takes the sleeping lock {lock} "
                          + ("in IRQ context" if hardirq else "with IRQs off"))
     return found
 
@@ -167,7 +167,7 @@ def find_cycle(edges) -> list[str] | None:
 def spinlock_usage(acqs, usage: dict) -> list[tuple[str, str]]:
     """Record how raw spinlocks are taken: 'hardirq' and/or 'irqs-on' (lockdep's usage bits)."""
     new = []
-    for t, lock, mode, held, hardirq, irqs_off in acqs:
+    for name, lock, mode, held, hardirq, irqs_off in acqs:
         if LOCK_KIND[lock] != "raw-spinlock":
             continue
         bit = "hardirq" if hardirq else ("irqs-on" if not irqs_off else None)

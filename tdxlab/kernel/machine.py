@@ -78,7 +78,8 @@ class Exec:
         self.evs: list[tuple[str, str]] = []
         self.leaf = self.result = self.errno = None
         self.finished = False
-        self.acqs = None  # locks taken in this step, for lockdep: (context, lock, mode, held, hardirq, irqs_off)
+        self.acqs = None  # locks taken in this step, for lockdep: (context name, lock, mode, held, hardirq,
+        # irqs_off)
 
     def _load(self, u: Thread) -> None:
         self.alive = True
@@ -193,7 +194,7 @@ class Exec:
         if self.acqs is None:
             self.acqs = []
         hardirq = self.kind == HARDIRQ
-        self.acqs.append((self.t, lock, mode, locks_held(self.locks, self.name), hardirq,
+        self.acqs.append((self.name, lock, mode, locks_held(self.locks, self.name), hardirq,
                           hardirq or self.irq > 0))
 
     def event(self, kind: str, detail: str) -> None:

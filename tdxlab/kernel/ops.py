@@ -26,6 +26,9 @@ def errno_of(status: str) -> int:
     return 0 if s == "0" else E(s.lstrip("-"))
 
 
+_NEED_NO_LP_INIT = frozenset({module.SYS_INIT, module.LP_INIT})  # the leaves an LP may issue before LP.INIT
+
+
 @lru_cache(maxsize=None)
 def _errno_text(err: int) -> str:
     return errno_name(err) if err else "0"
@@ -52,7 +55,7 @@ class Seamcall(Instr):
             status = "TDX_SEAMCALL_VMFAILINVALID"
         else:
             before = x.module
-            if leaf not in (module.SYS_INIT, module.LP_INIT) and not before.lp_done(c):
+            if leaf not in _NEED_NO_LP_INIT and not before.lp_done(c):
                 x.event("lp-init-before-seamcall", f"{leaf} on CPU{c} before that CPU's TDH.SYS.LP.INIT")
             topo = m.topology
             status, x.module = module.call(before, leaf, c, rule=m.rule, num_lps=m.num_lps,
