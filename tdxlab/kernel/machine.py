@@ -110,10 +110,6 @@ class Exec:
         return th
 
     # --- the running context's frame and registers ---
-    @property
-    def frame(self) -> Frame:
-        return _new(Frame, (self.fn, self.pc, self.loc))
-
     def set_loc(self, loc) -> None:
         self.loc = loc
         self._tc = None
@@ -256,14 +252,8 @@ class Machine:
         """Contexts allowed to run by the CPU rules, and (``explain``) why the others may not."""
         allowed: set[str] = set()
         why: dict[str, str] = {}
-        owners: dict[int, Thread] = {}
+        owners = self._owners(st)[0]
         cpus = st.cpus
-        for t in st.threads:  # the context that owns each CPU, if any: a hardirq first
-            c = t[1]
-            if cpus[c].hp in IN_ONLINE_MASK and (t[2] == HARDIRQ or t[5] or t[6]):
-                o = owners.get(c)
-                if o is None or (t[2] == HARDIRQ and o[2] != HARDIRQ):
-                    owners[c] = t
         funcs = self.funcs
         for t in st.threads:
             o = owners.get(t[1])
@@ -278,6 +268,24 @@ class Machine:
                     ("with IRQs off" if o.irqs_off else "with preemption off")
                 why[t[0]] = f"CPU{t[1]} is taken: {o.name} runs there {how}"
         return allowed, why
+
+    @staticmethod
+    def _owners(st: State) -> tuple[dict[int, Thread], set[int]]:
+        """The context that owns each CPU in cpu_online_mask, if any (a hardirq first, then one with IRQs
+        or preemption off), and the CPUs where IRQs are off (no IPI is delivered there)."""
+        owners: dict[int, Thread] = {}
+        off: set[int] = set()
+        cpus = st.cpus
+        for t in st.threads:
+            if t[2] == HARDIRQ or t[5] or t[6]:
+                c = t[1]
+                if cpus[c].hp in IN_ONLINE_MASK:
+                    o = owners.get(c)
+                    if o is None or (t[2] == HARDIRQ and o[2] != HARDIRQ):
+                        owners[c] = t
+                if t[2] == HARDIRQ or t[5]:
+                    off.add(c)
+        return owners, off
 
     def _irqs_on(self, st: State, c: int) -> bool:
         for t in st.threads:
@@ -323,17 +331,7 @@ class Machine:
         as [(thread, (lock, mode))] for lockdep (taken or waited for)."""
         cpus = st.cpus
         bodies = self._bodies
-        owners: dict[int, Thread] = {}
-        off: set[int] = set()  # CPUs with IRQs off: no IPI is delivered there
-        for t in st.threads:  # the context that owns each CPU, if any: a hardirq first (as _cpu_gates)
-            if t[2] == HARDIRQ or t[5] or t[6]:
-                c = t[1]
-                if cpus[c].hp in IN_ONLINE_MASK:
-                    o = owners.get(c)
-                    if o is None or (t[2] == HARDIRQ and o[2] != HARDIRQ):
-                        owners[c] = t
-                if t[2] == HARDIRQ or t[5]:
-                    off.add(c)
+        owners, off = self._owners(st)  # the CPU rules, as _cpu_gates applies them
         en = []
         waiting = []
         for t in st.threads:
