@@ -7,8 +7,13 @@ budget stop the search early; the result then says it is incomplete, and a prope
 violated has no verdict.
 
 With ``reduce=True`` (the default; ``--no-reduce`` on the command line) the search leaves out interleavings
-that cannot change a verdict: :mod:`tdxlab.check.reduce` says which and why that is sound. When a property
-is violated, :mod:`tdxlab.check.shortest` makes its counterexample a shortest one again.
+that cannot change a verdict: :mod:`tdxlab.check.reduce` says which and why that is sound. It also leaves
+out transitions that lead to a state another order of the same independent steps reaches (sleep sets,
+:mod:`tdxlab.check.sleep`): every state is still visited. Sleep sets cost a footprint per step, which pays
+only where independent steps abound (``v7-2022``'s old-rule LP.INITs): when, after the first
+``SLEEP_TRIAL`` states, they have saved fewer steps than half the footprints computed, the search wakes
+every sleeping step and goes on without them. That choice depends on counts only, so it is deterministic.
+When a property is violated, :mod:`tdxlab.check.shortest` makes its counterexample a shortest one again.
 
 Locks taken inside a merged step are checked by lockdep as they are taken (``Exec.acquired``), and locks a
 blocked context waits for are checked in the state where it waits.
@@ -26,10 +31,14 @@ from tdxlab.check.properties import (PROPERTIES, STATE_CHECKS, find_cycle, lockd
                                      pending_acquisitions, spinlock_usage)
 from tdxlab.check.reduce import REDUCTION, one_per_cpu, owned_choice, persistent_event, spinning_ipi
 from tdxlab.check.shortest import shortest_paths
+from tdxlab.check.sleep import Footprints
 from tdxlab.errors import BadInput
 
 DEFAULT_MAX_STATES = 500_000
 DEFAULT_MAX_SECONDS = 120.0
+# Sleep sets are kept only where they pay: after this many states, when they have saved fewer steps than
+# half the footprints computed, the search stops computing footprints (tdxlab.check.sleep).
+SLEEP_TRIAL = 1024
 
 
 @dataclass
@@ -106,6 +115,25 @@ class CheckResult:
                  "fact": PROPERTIES[n].fact} for n, v in self.verdicts.items()]
 
 
+def _reduction(reduce: bool, sleep_sets: bool, kept: bool) -> str:
+    """The reductions a search used, in words (``kept``: the sleep sets were kept to the end)."""
+    if not reduce:
+        return "none"
+    if not sleep_sets:
+        return REDUCTION
+    return REDUCTION + (", sleep sets" if kept else f", sleep sets (first {SLEEP_TRIAL} states only)")
+
+
+class _Wake:
+    """A frontier entry: explore the steps ``keys`` of the expanded state number ``at`` after all (they
+    were asleep when it was expanded, and a later way into it has them awake)."""
+
+    __slots__ = ("at", "state", "keys")
+
+    def __init__(self, at: int, state, keys: frozenset):
+        self.at, self.state, self.keys = at, state, keys
+
+
 def _path(parent: list[int], keys: list[str], i: int) -> tuple[str, ...]:
     out = []
     while i > 0:
@@ -116,11 +144,13 @@ def _path(parent: list[int], keys: list[str], i: int) -> tuple[str, ...]:
 
 def explore(sc, *, max_states: int = DEFAULT_MAX_STATES, max_seconds: float = DEFAULT_MAX_SECONDS,
             progress: Callable | None = None, progress_every: int = 2000, keep_graph: bool = False,
-            graph_limit: int = 2000, reduce: bool = True, until: frozenset | None = None) -> CheckResult:
+            graph_limit: int = 2000, reduce: bool = True, until: frozenset | None = None,
+            sleep_sets: bool = True) -> CheckResult:
     """Explore every interleaving of scenario ``sc`` breadth-first and decide every property.
 
     ``until``: stop as soon as every property named there is seen violated (used to find the exact
-    shortest counterexamples without the reductions)."""
+    shortest counterexamples without the reductions). ``sleep_sets=False`` leaves out the sleep sets
+    alone (:mod:`tdxlab.check.sleep`; for the tests that compare the two)."""
     if not isinstance(max_states, int) or isinstance(max_states, bool) or max_states < 1:
         raise BadInput(f"state budget {max_states!r} must be a whole number of at least 1")
     if not (isinstance(max_seconds, (int, float)) and max_seconds > 0):
@@ -131,7 +161,7 @@ def explore(sc, *, max_states: int = DEFAULT_MAX_STATES, max_seconds: float = DE
     m.quiet = True  # the search needs no words for its steps; a counterexample is replayed with them
     try:
         return _explore(sc, max_states, max_seconds, progress, progress_every, keep_graph, graph_limit, reduce,
-                        until)
+                        until, sleep_sets)
     finally:
         m.quiet = False
         if gc_was_on:
@@ -139,7 +169,7 @@ def explore(sc, *, max_states: int = DEFAULT_MAX_STATES, max_seconds: float = DE
 
 
 def _explore(sc, max_states, max_seconds, progress, progress_every, keep_graph, graph_limit, reduce,
-             until) -> CheckResult:
+             until, sleep_sets) -> CheckResult:
     m = sc.machine
     take = m._take
     t0 = time.perf_counter()
@@ -147,7 +177,9 @@ def _explore(sc, max_states, max_seconds, progress, progress_every, keep_graph, 
     index = {s0: 0}
     parent = [-1]
     keys = [""]
-    frontier = deque([s0])  # states are numbered as found and expanded in that order: the next is number i
+    # States are numbered as found and expanded in that order: the next state in the frontier is number
+    # i + 1. A _Wake entry asks for steps of an expanded state that were asleep there (tdxlab.check.sleep).
+    frontier = deque([s0])
     i = -1
     transitions = 0
     terminal = 0
@@ -162,6 +194,11 @@ def _explore(sc, max_states, max_seconds, progress, progress_every, keep_graph, 
         if name not in found:
             found[name] = (path_fn(), detail)
 
+    # sleep sets (tdxlab.check.sleep): not when the graph is kept for drawing, which shows every transition
+    footprint = Footprints(m).of if reduce and sleep_sets and not keep_graph else None
+    sleep: dict[int, tuple] = {}  # state number -> its sleeping steps ((key, (reads, writes)), ...)
+    wake: dict[int, tuple] = {}  # expanded state number -> (the state, the steps still asleep there)
+    footprints = pruned = 0  # footprints computed, steps not taken because they were asleep
     seen_acqs: set = set()
     pending_seen: dict = {}  # lock state -> acquisitions lockdep has checked in it
 
@@ -186,23 +223,30 @@ def _explore(sc, max_states, max_seconds, progress, progress_every, keep_graph, 
     checks = list(STATE_CHECKS.items())
     while frontier:
         st = frontier.popleft()
-        i += 1
+        if type(st) is _Wake:  # steps that were asleep when state `at` was expanded, to explore after all
+            at, st, only = st.at, st.state, st.keys
+        else:
+            i += 1
+            at, only = i, None
+        first_visit = only is None
         en, waiting = m.scan(st)
-        # state properties
-        for name, fn in checks:
-            if name not in found:
-                d = fn(sc, st)
-                if d:
-                    violate(name, lambda: _path(parent, keys, i), d)
-        # lockdep: what contexts are about to take
-        if waiting:
-            acqs = pending_acquisitions(st, waiting, pending_seen)
-            if acqs:  # (the first time each is seen: a shortest path to it, as the search is breadth-first)
-                lockdep(acqs, i, lambda: _path(parent, keys, i))
-        if not en:
-            terminal += 1
-        # successors, computed once: key -> (info, state, lockdep acquisitions)
+        if first_visit:
+            # state properties
+            for name, fn in checks:
+                if name not in found:
+                    d = fn(sc, st)
+                    if d:
+                        violate(name, lambda: _path(parent, keys, at), d)
+            # lockdep: what contexts are about to take
+            if waiting:
+                acqs = pending_acquisitions(st, waiting, pending_seen)
+                if acqs:  # (the first time each is seen: a shortest path to it, as the search is breadth-first)
+                    lockdep(acqs, at, lambda: _path(parent, keys, at))
+            if not en:
+                terminal += 1
+        # successors, computed once: key -> (info, state, lockdep acquisitions, Exec, non-local instruction)
         steps: dict[str, tuple] = {}
+        asleep = sleep.pop(at, ()) if first_visit and sleep else ()
         chosen = None
         if reduce and len(en) > 1:
             if st.events:
@@ -211,53 +255,105 @@ def _explore(sc, max_states, max_seconds, progress, progress_every, keep_graph, 
                         chosen = [(key, label)]
                         break
             if chosen is None:
-                chosen = owned_choice(m, st, en, take, steps)
+                chosen = owned_choice(m, st, en, take, steps, {u[0] for u in asleep} if asleep else ())
         spinning = []  # IPI deliveries whose handler would only start spinning (tdxlab.check.reduce)
         if reduce and st.ipis and (chosen is None or all(k.startswith(("event:", "ipi:")) for k, _ in en)):
             offs: dict[str, set] = {}
+            # A sleeping IPI is not explored here; when a context can run this is no deadlock either, so
+            # whether it would spin does not matter (lockdep sees its attempt where it is explored).
+            zs = {u[0] for u in asleep} if asleep else ()
             for key, label in en:
-                if key.startswith("ipi:"):
+                if key.startswith("ipi:") and key not in zs:
                     info, s2 = take(st, key, label)
                     if spinning_ipi(m, st, key, info, s2, offs):
                         spinning.append(key)
                         # lockdep still sees the attempt the handler would make
                         h = pending_acquisitions(s2, [w for w in m.scan(s2)[1] if w[0][0] == info.context])
                         if h:
-                            lockdep(h, i, lambda: _path(parent, keys, i) + (key,))
+                            lockdep(h, at, lambda: _path(parent, keys, at) + (key,))
                     else:
-                        steps[key] = (info, s2, m.last_acqs)
+                        steps[key] = (info, s2, m.last_acqs, m.last_x, m.last_main)
             if spinning:
                 en = [e for e in en if e[0] not in spinning]
         # (enabled steps come as contexts, IPIs, then events: only events left, or nothing, is a deadlock)
-        if st.threads and (not en or en[0][0].startswith("event:")):
+        if first_visit and st.threads and (not en or en[0][0].startswith("event:")):
             full = m._cpu_gates(st)
             waits = "; ".join(f"{t.name} {m.blocked_reason(st, t, full)}" for t in st.threads)
             # the IPIs left out would be delivered and spin: the deadlock is one step per CPU further
-            violate("no-deadlock", lambda: _path(parent, keys, i) + tuple(one_per_cpu(spinning)), waits)
+            violate("no-deadlock", lambda: _path(parent, keys, at) + tuple(one_per_cpu(spinning)), waits)
+        todo = chosen or en
+        if only is not None:
+            todo = [e for e in todo if e[0] in only]
+        elif asleep:
+            zk = {u[0] for u in asleep}
+            n_todo = len(todo)
+            todo = [e for e in todo if e[0] not in zk]
+            pruned += n_todo - len(todo)
+        # footprints are needed when a child may get a sleeping step: one taken before it here, or asleep
+        need_fp = footprint is not None and first_visit and (asleep or len(todo) > 1)
+        earlier = list(asleep)  # (key, footprint) of the steps a child's sleep set may hold
         n_before = len(parent)
-        for key, label in chosen or en:
+        for key, label in todo:
             r = steps.get(key)
             if r is None:
                 info, s2 = take(st, key, label)
                 step_acqs = m.last_acqs
+                if need_fp:
+                    footprints += 1
+                    fp = footprint(st, m.last_x, m.last_main)
             else:
-                info, s2, step_acqs = r
+                info, s2, step_acqs, x, main = r
+                if need_fp:
+                    footprints += 1
+                    fp = footprint(st, x, main)
             transitions += 1
             for kind, detail in info.events:
                 if kind not in found:
-                    violate(kind, lambda: _path(parent, keys, i) + (info.key,), detail)
+                    violate(kind, lambda: _path(parent, keys, at) + (info.key,), detail)
+            child = ()
+            if need_fp:
+                if earlier:
+                    rd, wr = fp
+                    child = tuple([u for u in earlier if not (u[1][1] & rd) and not (wr & u[1][0])])
+                earlier.append((key, fp))
             n = len(parent)
             j = index.setdefault(s2, n)  # the state's number: n when it is new (one hash of it either way)
             if j == n:
-                parent.append(i)
+                parent.append(at)
                 keys.append(info.key)
                 frontier.append(s2)
+                if child:
+                    sleep[j] = child
                 if keep_graph and j < graph_limit:
                     g_states.append(s2)
+            elif sleep or wake:
+                old = sleep.get(j) if j > i else wake.get(j, (None, ()))[1]
+                if old:  # reached again: only the steps asleep on every way in may stay asleep
+                    ck = {u[0] for u in child}
+                    kept = tuple([u for u in old if u[0] in ck])
+                    if j > i:  # not expanded yet: it will be, with fewer steps asleep
+                        if kept:
+                            sleep[j] = kept
+                        else:
+                            del sleep[j]
+                    elif len(kept) < len(old):  # expanded with them asleep: explore them now
+                        frontier.append(_Wake(j, s2, frozenset(u[0] for u in old if u[0] not in ck)))
+                        if kept:
+                            wake[j] = (s2, kept)
+                        else:
+                            del wake[j]
             if step_acqs:
-                lockdep(step_acqs, j, lambda: _path(parent, keys, i) + (info.key,))
-            if keep_graph and i < graph_limit and j < graph_limit:
-                g_edges.append((i, j, info.key))
+                lockdep(step_acqs, j, lambda: _path(parent, keys, at) + (info.key,))
+            if keep_graph and at < graph_limit and j < graph_limit:
+                g_edges.append((at, j, info.key))
+        if first_visit and asleep:
+            wake[at] = (st, asleep)  # the steps left asleep here, in case a later way in has them awake
+        if i == SLEEP_TRIAL and footprint is not None and first_visit and pruned * 2 < footprints:
+            # sleep sets do not pay here: wake every sleeping step and go on without them
+            footprint = None
+            sleep.clear()
+            frontier.extend(_Wake(k, s_k, frozenset(u[0] for u in asl)) for k, (s_k, asl) in wake.items())
+            wake.clear()
         n = len(parent)
         if progress is not None and n // progress_every != n_before // progress_every:
             progress(n, transitions, len(frontier), time.perf_counter() - t0)
@@ -298,4 +394,4 @@ def _explore(sc, max_states, max_seconds, progress, progress_every, keep_graph, 
         graph = (g_states, g_edges, len(parent) > graph_limit)
     return CheckResult(sc, len(parent), transitions, complete, time.perf_counter() - t0, stopped, verdicts,
                        {e: _path(parent, keys, k) for e, k in edge_first.items()}, spin, graph, terminal,
-                       REDUCTION if reduce else "none", spent)
+                       _reduction(reduce, sleep_sets and not keep_graph, footprint is not None), spent)

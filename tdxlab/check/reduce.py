@@ -35,6 +35,11 @@ Reductions, all sound for the properties checked here:
   self-deadlock of §2.2 is still found). lockdep still checks the attempt the handler would make, and a
   deadlock found with such IPIs left out is reported with them delivered.
 
+* *sleep sets* (``reduce=True`` too; :mod:`tdxlab.check.sleep`): transitions into a state that another order
+  of the same independent steps already reaches are not taken again. They pay only where independent
+  steps abound (the old rule's LP.INITs, which the owned-CPU steps cannot take alone); elsewhere the search
+  gives them up after a trial (:mod:`tdxlab.check.explore`).
+
 No symmetry reduction is applied: the kernel's own orders (``cpuhp_setup_state()`` visits CPUs in
 ascending order, ``config_global_keyid()`` takes the first online CPU of a package) make CPUs of a package
 distinguishable, so interchanging them is not sound here.
@@ -48,7 +53,7 @@ from tdxlab.kernel.state import HARDIRQ, LOCK_INDEX
 from tdxlab.module import LP_INIT, SYS_READY, SYSINIT_DONE
 from tdxlab.platform import IN_ONLINE_MASK
 
-REDUCTION = "persistent events, owned-CPU steps, spinning IPIs"
+REDUCTION = "persistent events, owned-CPU steps, spinning IPIs"  # (+ sleep sets: tdxlab.check.explore)
 
 
 def persistent_event(key: str, st) -> bool:
@@ -82,18 +87,20 @@ def owned_step(m, st, t, main, s2) -> bool:
     return False
 
 
-def owned_choice(m, st, en, take, steps: dict):
+def owned_choice(m, st, en, take, steps: dict, asleep=()):
     """The first owned-CPU step (in context order) that may be explored alone, as ``[(key, label)]``, or
-    None. Every step computed on the way is kept in ``steps`` (key -> (info, state, acquisitions))."""
+    None. Every step computed on the way is kept in ``steps`` (key -> (info, state, acquisitions, the
+    machine's Exec, its non-local instruction)). Steps in ``asleep`` (sleep sets: not explored here
+    anyway) are not considered: any one step that qualifies is a sound choice."""
     enabled = None
     for t in st.threads:
         if (t[2] == HARDIRQ or t[5]) and st.cpus[t[1]].hp in IN_ONLINE_MASK:
             if enabled is None:
                 enabled = {key for key, _ in en}
-            if t[0] not in enabled:
+            if t[0] not in enabled or t[0] in asleep:
                 continue
             info, s2 = take(st, t[0], "")
-            steps[t[0]] = (info, s2, m.last_acqs)
+            steps[t[0]] = (info, s2, m.last_acqs, m.last_x, m.last_main)
             if owned_step(m, st, t, m.last_main, s2):
                 return [(t[0], "")]
     return None

@@ -240,7 +240,7 @@ class Machine:
         self.topology, self.platform, self.rule = topology, platform, rule
         self.funcs, self.design, self.module_loaded = funcs, design, module_loaded
         self.offline_keeps_lp_init = offline_keeps_lp_init
-        self.last_main = self.last_acqs = None
+        self.last_main = self.last_acqs = self.last_x = None
         self.quiet = False  # set by the checker while it searches: steps then carry no words (action "")
         self._bodies = {name: kf.body for name, kf in funcs.items()}
         # num_of_lps as MCHECK reports it: every BIOS-enabled LP; parked nosmt siblings too (§10.9)
@@ -372,7 +372,7 @@ class Machine:
 
     def _take(self, st: State, key: str, label: str) -> tuple[StepInfo, State]:
         if key.startswith("event:"):
-            self.last_main = self.last_acqs = None
+            self.last_main = self.last_acqs = self.last_x = None
             x = Exec(self, st, None)
             ev = key[6:]
             x.events_left = tuple(e for e in st.events if e != ev)
@@ -418,6 +418,7 @@ class Machine:
             ran += 1
         self.last_main = main  # the step's one non-local instruction, or None (for the checker's reduction)
         self.last_acqs = x.acqs  # the locks it took (for the checker's lockdep)
+        self.last_x = x  # what it built (for the checker's sleep sets: tdxlab.check.sleep)
         ins = main if main is not None else first  # a step of local instructions only: its first one
         fact = ins.fact if ins is not None else ""
         notes = x.notes
