@@ -33,8 +33,8 @@ def _scenario_options(p) -> None:
     p.add_argument("--max-states", type=_int, default=None, metavar="N", help="state budget (default 500000)")
     p.add_argument("--max-seconds", type=float, default=None, metavar="S", help="time budget (default 120)")
     p.add_argument("--no-reduce", action="store_true", help="explore without the partial-order reductions "
-                   "(persistent events, owned-CPU steps, spinning IPIs): same verdicts and counterexamples, "
-                   "more states")
+                   "(persistent events, owned-CPU steps, spinning IPIs, sleep sets): same verdicts and "
+                   "counterexamples, more states")
 
 
 def _int(text: str) -> int:
