@@ -9,7 +9,8 @@ violated has no verdict.
 With ``reduce=True`` (the default; ``--no-reduce`` on the command line) the search leaves out interleavings
 that cannot change a verdict: :mod:`tdxlab.check.reduce` says which and why that is sound. It also leaves
 out transitions that lead to a state another order of the same independent steps reaches (sleep sets,
-:mod:`tdxlab.check.sleep`): every state is still visited. Sleep sets cost a footprint per step, which pays
+:mod:`tdxlab.check.sleep`; with the owned-CPU steps they may also skip a state one invisible step away
+from a visited one). Sleep sets cost a footprint per step, which pays
 only where independent steps abound (``v7-2022``'s old-rule LP.INITs): when, after the first
 ``SLEEP_TRIAL`` states, they have saved fewer steps than half the footprints computed, the search wakes
 every sleeping step and goes on without them. That choice depends on counts only, so it is deterministic.
@@ -247,6 +248,7 @@ def _explore(sc, max_states, max_seconds, progress, progress_every, keep_graph, 
         # successors, computed once: key -> (info, state, lockdep acquisitions, Exec, non-local instruction)
         steps: dict[str, tuple] = {}
         asleep = sleep.pop(at, ()) if first_visit and sleep else ()
+        zk = {u[0] for u in asleep} if asleep else ()  # their keys
         chosen = None
         if reduce and len(en) > 1:
             if st.events:
@@ -255,15 +257,15 @@ def _explore(sc, max_states, max_seconds, progress, progress_every, keep_graph, 
                         chosen = [(key, label)]
                         break
             if chosen is None:
-                chosen = owned_choice(m, st, en, take, steps, {u[0] for u in asleep} if asleep else ())
+                chosen = owned_choice(m, st, en, take, steps, zk)
         spinning = []  # IPI deliveries whose handler would only start spinning (tdxlab.check.reduce)
         if reduce and st.ipis and (chosen is None or all(k.startswith(("event:", "ipi:")) for k, _ in en)):
             offs: dict[str, set] = {}
-            # A sleeping IPI is not explored here; when a context can run this is no deadlock either, so
-            # whether it would spin does not matter (lockdep sees its attempt where it is explored).
-            zs = {u[0] for u in asleep} if asleep else ()
+            # A sleeping IPI is not explored here. It was explored, not left out as spinning, where it was
+            # put to sleep, and nothing it reads has changed since: it is not tried again (it still counts
+            # as an enabled step for the deadlock check; lockdep saw its attempt where it was explored).
             for key, label in en:
-                if key.startswith("ipi:") and key not in zs:
+                if key.startswith("ipi:") and key not in zk:
                     info, s2 = take(st, key, label)
                     if spinning_ipi(m, st, key, info, s2, offs):
                         spinning.append(key)
@@ -285,7 +287,6 @@ def _explore(sc, max_states, max_seconds, progress, progress_every, keep_graph, 
         if only is not None:
             todo = [e for e in todo if e[0] in only]
         elif asleep:
-            zk = {u[0] for u in asleep}
             n_todo = len(todo)
             todo = [e for e in todo if e[0] not in zk]
             pruned += n_todo - len(todo)
