@@ -259,7 +259,10 @@ def _explore(sc, max_states, max_seconds, progress, progress_every, keep_graph, 
             if chosen is None:
                 chosen = owned_choice(m, st, en, take, steps, zk)
         spinning = []  # IPI deliveries whose handler would only start spinning (tdxlab.check.reduce)
-        if reduce and st.ipis and (chosen is None or all(k.startswith(("event:", "ipi:")) for k, _ in en)):
+        # (tried when no step was chosen, or an event was and only IPIs and events are enabled: enabled
+        # steps come as contexts, IPIs, then events, and a chosen context step is one of them)
+        if reduce and st.ipis and (chosen is None or (chosen[0][0].startswith("event:")
+                                                      and en[0][0].startswith(("event:", "ipi:")))):
             offs: dict[str, set] = {}
             # A sleeping IPI is not explored here. It was explored, not left out as spinning, where it was
             # put to sleep, and nothing it reads has changed since: it is not tried again (it still counts
@@ -292,7 +295,7 @@ def _explore(sc, max_states, max_seconds, progress, progress_every, keep_graph, 
             pruned += n_todo - len(todo)
         # footprints are needed when a child may get a sleeping step: one taken before it here, or asleep
         need_fp = footprint is not None and first_visit and (asleep or len(todo) > 1)
-        earlier = list(asleep)  # (key, footprint) of the steps a child's sleep set may hold
+        earlier = list(asleep) if need_fp else None  # (key, footprint): what a child may keep asleep
         n_before = len(parent)
         for key, label in todo:
             r = steps.get(key)
@@ -343,7 +346,7 @@ def _explore(sc, max_states, max_seconds, progress, progress_every, keep_graph, 
                             wake[j] = (s2, kept)
                         else:
                             del wake[j]
-            if step_acqs:
+            if step_acqs and not seen_acqs.issuperset(step_acqs):
                 lockdep(step_acqs, j, lambda: _path(parent, keys, at) + (info.key,))
             if keep_graph and at < graph_limit and j < graph_limit:
                 g_edges.append((at, j, info.key))

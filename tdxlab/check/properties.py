@@ -93,13 +93,21 @@ def pending_acquisitions(st, waiting, seen: dict | None = None):
     """(context name, lock, mode, held locks, in hardirq, IRQs off) for each context about to take a lock;
     ``waiting`` is [(thread, (lock, mode))] as :meth:`Machine.scan` gives it. With ``seen`` (a dict the
     caller keeps), only those not seen before with the same lock state: what lockdep has checked once,
-    it need not check again."""
+    it need not check again.
+
+    ``seen`` also knows a context by the identity of its ``Thread`` tuple (which fixes its name, kind, IRQs
+    and next instruction, so the lock it is about to take): unchanged contexts are shared between states,
+    so most are one cheap look-up. The caller must keep every state it passes with ``seen`` alive as long
+    as ``seen`` (the checker's search keeps every state it visits), so that no identity in it is reused."""
     out = []
     held = None
     if seen is not None:
-        seen = seen.setdefault(st.locks, set())
+        ids, seen = seen.get(st.locks) or seen.setdefault(st.locks, (set(), set()))
     for t, acq in waiting:
         if seen is not None:
+            if id(t) in ids:
+                continue
+            ids.add(id(t))
             key = (t[0], acq, t[2], t[5] > 0)
             if key in seen:
                 continue

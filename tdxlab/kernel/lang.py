@@ -53,6 +53,11 @@ class KFunc:
         self.body.append(Ret())  # falling off the end returns the last value
         for ins in self.body:
             ins.fn = name
+            label = getattr(ins, "goto", None) if isinstance(ins, If) else getattr(ins, "label", None)
+            if label is not None:  # a jump: resolved once, here
+                if label not in self.labels:
+                    raise ValueError(f"kernel function {name}: goto {label!r}, a label it does not define")
+                ins.target = self.labels[label]
             ins.can_block = type(ins).blocked is not Instr.blocked
             if not ins.fact:
                 ins.fact = fact
@@ -74,6 +79,9 @@ class Instr:
     percpu = False
     fact = ""
     fn = ""
+    # held_off: an owner of the CPU (a context there with IRQs or preemption off) holds it off. Not a
+    # hotplug writer's cpus_write_lock(), which runs in the writer's process on another CPU (machine.py).
+    held_off = True
 
     def text(self, st, t: Thread) -> str:
         return type(self).__name__
@@ -112,8 +120,7 @@ class Call(Instr):
 
     def run(self, x):
         callee = self.callee(x) if callable(self.callee) else self.callee
-        x.advance()
-        x.push(callee)
+        x.call(callee)
 
 
 class Ret(Instr):
@@ -147,11 +154,13 @@ class If(Instr):
 
     def run(self, x):
         if self.cond(x):
-            x.jump(self.goto)
-            x.note(self._text)  # the text describes the branch taken
+            x.goto(self.target)
+            if not x.quiet:
+                x.note(self._text)  # the text describes the branch taken
         else:
             x.advance()
-            x.note(self.else_text)
+            if not x.quiet:
+                x.note(self.else_text)
 
 
 class Goto(Instr):
@@ -161,7 +170,7 @@ class Goto(Instr):
         self.label = label
 
     def run(self, x):
-        x.jump(self.label)
+        x.goto(self.target)
 
 
 class Do(Instr):
@@ -175,7 +184,8 @@ class Do(Instr):
         return self._text
 
     def run(self, x):
-        x.note(self._text)
+        if not x.quiet:
+            x.note(self._text)
         x.advance()
         self.effect(x)
 
@@ -378,6 +388,7 @@ class WriteLockAnnounce(Instr):
         self.fact = fact
 
     acq = ("cpu_hotplug_lock", "w")
+    held_off = False
 
     def text(self, st, t):
         return "cpus_write_lock(): announce a writer"
@@ -402,6 +413,8 @@ class WriteLockAnnounce(Instr):
 
 
 class WriteLockAcquire(Instr):
+    held_off = False
+
     def __init__(self, fact: str = "§7.2"):
         self.fact = fact
 

@@ -46,11 +46,12 @@ class Exec:
 
     The running context's registers (its top frame ``fn``/``pc``/``loc``, return value, IRQ and
     preemption depths) are plain attributes while the step runs; ``x.t`` builds the :class:`Thread` tuple
-    when something asks for it, and :meth:`freeze` puts it back into the state."""
+    each time something asks for it (once per step, in the search), and :meth:`freeze` puts it back into
+    the state."""
 
     __slots__ = ("m", "st", "cpus", "module", "kern", "locks", "_th", "_ti", "ipis", "events_left", "phase",
                  "notes", "quiet", "evs", "leaf", "result", "errno", "finished", "acqs",
-                 "alive", "name", "cpu", "kind", "parent", "stk", "fn", "pc", "loc", "retval", "irq", "pre", "_tc")
+                 "alive", "name", "cpu", "kind", "parent", "stk", "fn", "pc", "loc", "retval", "irq", "pre")
 
     def __init__(self, m: "Machine", st: State, tname: str | None):
         self.m, self.st = m, st
@@ -64,7 +65,6 @@ class Exec:
         self._th = None  # the other contexts by name, built only when a step spawns or ends one
         self._ti = -1  # the running context's index in st.threads
         self.alive = False  # a context is running (its registers below are loaded)
-        self._tc = None
         if tname is not None:
             for i, u in enumerate(st.threads):
                 if u[0] == tname:
@@ -83,7 +83,6 @@ class Exec:
 
     def _load(self, u: Thread) -> None:
         self.alive = True
-        self._tc = u
         self.name, self.cpu, self.kind, stack, self.retval, self.irq, self.pre, self.parent = u
         self.stk = stack[:-1]
         self.fn, self.pc, self.loc = stack[-1]
@@ -93,12 +92,9 @@ class Exec:
         """The running context as a :class:`Thread` (None once it has returned)."""
         if not self.alive:
             return None
-        tc = self._tc
-        if tc is None:
-            tc = self._tc = _new(Thread, (self.name, self.cpu, self.kind,
-                                          self.stk + (_new(Frame, (self.fn, self.pc, self.loc)),),
-                                          self.retval, self.irq, self.pre, self.parent))
-        return tc
+        top = _new(Frame, (self.fn, self.pc, self.loc))
+        return _new(Thread, (self.name, self.cpu, self.kind, self.stk + (top,), self.retval, self.irq, self.pre,
+                             self.parent))
 
     @property
     def threads(self) -> dict[str, Thread]:
@@ -112,25 +108,31 @@ class Exec:
     # --- the running context's frame and registers ---
     def set_loc(self, loc) -> None:
         self.loc = loc
-        self._tc = None
 
     def advance(self) -> None:
         self.pc += 1
-        self._tc = None
 
     def jump(self, label: str) -> None:
         self.pc = self.m.funcs[self.fn].labels[label]
-        self._tc = None
+
+    def goto(self, pc: int) -> None:
+        """Continue at instruction ``pc`` of the running function (a label resolved by :class:`KFunc`)."""
+        self.pc = pc
 
     def push(self, fn: str, loc=None) -> None:
         if fn not in self.m.funcs:
             raise KeyError(f"design calls unknown kernel function {fn}")
         self.stk += (_new(Frame, (self.fn, self.pc, self.loc)),)
         self.fn, self.pc, self.loc = fn, 0, loc
-        self._tc = None
+
+    def call(self, fn: str, loc=None) -> None:
+        """Call ``fn``: the caller goes on at its next instruction when it returns (advance, then push)."""
+        if fn not in self.m._bodies:
+            raise KeyError(f"design calls unknown kernel function {fn}")
+        self.stk += (_new(Frame, (self.fn, self.pc + 1, self.loc)),)
+        self.fn, self.pc, self.loc = fn, 0, loc
 
     def ret(self, v) -> None:
-        self._tc = None
         self.retval = v
         stk = self.stk
         if stk:
@@ -141,13 +143,11 @@ class Exec:
 
     def set_ret(self, v) -> None:
         self.retval = v
-        self._tc = None
 
     def adjust(self, irqs: int = 0, preempt: int = 0) -> None:
         """Change the running context's local_irq_save() and preempt_disable() depths."""
         self.irq += irqs
         self.pre += preempt
-        self._tc = None
 
     def irqs_disabled(self) -> bool:
         return self.kind == HARDIRQ or self.irq > 0
@@ -175,7 +175,7 @@ class Exec:
         """Create the context ``name`` and run it in this step (no context running yet): an IPI's
         handler."""
         self._ti = -1
-        self.alive, self._tc = True, None
+        self.alive = True
         self.name, self.cpu, self.kind, self.parent = name, cpu, kind, parent
         self.stk, self.fn, self.pc, self.loc = (), fn, 0, None
         self.retval, self.irq, self.pre = 0, 1 if kind == HARDIRQ else 0, 0
@@ -243,6 +243,7 @@ class Machine:
         self.last_main = self.last_acqs = self.last_x = None
         self.quiet = False  # set by the checker while it searches: steps then carry no words (action "")
         self._bodies = {name: kf.body for name, kf in funcs.items()}
+        self._ipi_keys: dict[tuple, tuple[str, str]] = {}  # pending IPI -> its step, as scan() gives it
         # num_of_lps as MCHECK reports it: every BIOS-enabled LP; parked nosmt siblings too (§10.9)
         self.num_lps = sum(1 for c in topology.cpus()
                            if parked_siblings_counted or platform.boot_state(c) != "parked")
@@ -259,7 +260,7 @@ class Machine:
             o = owners.get(t[1])
             if o is None or o is t or cpus[t[1]].hp not in IN_ONLINE_MASK:
                 allowed.add(t[0])
-            elif type(funcs[t[3][-1][0]].body[t[3][-1][1]]) in _WRITER_LOCK:
+            elif not funcs[t[3][-1][0]].body[t[3][-1][1]].held_off:
                 # cpus_write_lock() is the writer process's (the administrator's, on another CPU), not the
                 # target CPU's: what runs on the target does not hold it off (the callbacks it does)
                 allowed.add(t[0])
@@ -329,25 +330,45 @@ class Machine:
         """The checker's hot path, one pass over the contexts: the enabled steps as ``enabled(st,
         labels=False)`` gives them, and the contexts the CPU rules let run that are about to take a lock,
         as [(thread, (lock, mode))] for lockdep (taken or waited for)."""
-        cpus = st.cpus
         bodies = self._bodies
-        owners, off = self._owners(st)  # the CPU rules, as _cpu_gates applies them
+        # the CPU rules, as _cpu_gates applies them (_owners, inlined: this runs once per state)
+        cpus = st.cpus
+        owners = None
+        off = ()
+        for t in st.threads:
+            if t[2] == HARDIRQ or t[5] or t[6]:
+                if owners is None:
+                    owners, off = {}, set()
+                c = t[1]
+                if cpus[c].hp in IN_ONLINE_MASK:
+                    o = owners.get(c)
+                    if o is None or (t[2] == HARDIRQ and o[2] != HARDIRQ):
+                        owners[c] = t
+                if t[2] == HARDIRQ or t[5]:
+                    off.add(c)
         en = []
         waiting = []
         for t in st.threads:
             f = t[3][-1]
             ins = bodies[f[0]][f[1]]
-            if owners:
+            if owners and ins.held_off:
                 o = owners.get(t[1])
-                if o is not None and o is not t and type(ins) not in _WRITER_LOCK:
+                if o is not None and o is not t:
                     continue
-            if ins.acq is not None:
-                waiting.append((t, ins.acq))
+            acq = ins.acq
+            if acq is not None:
+                waiting.append((t, acq))
             if not ins.can_block or not ins.waits(self, st, t):
                 en.append((t[0], ""))
-        for c, fn, sender in st.ipis:
-            if c not in off and cpus[c].hp in IN_ONLINE_MASK:
-                en.append((_ipi_key(c, sender), ""))
+        if st.ipis:
+            keys = self._ipi_keys
+            for ipi in st.ipis:
+                c = ipi[0]
+                if c not in off and cpus[c].hp in IN_ONLINE_MASK:
+                    k = keys.get(ipi)
+                    if k is None:
+                        k = keys[ipi] = (_ipi_key(c, ipi[2]), "")
+                    en.append(k)
         if st.events:
             enabled = self.design.event_enabled
             for ev in st.events:
