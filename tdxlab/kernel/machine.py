@@ -19,13 +19,13 @@ from __future__ import annotations
 from functools import lru_cache
 
 from tdxlab.errors import StepNotEnabled
-from tdxlab.kernel.lang import KFunc, WriteLockAcquire, WriteLockAnnounce, errno_name
+from tdxlab.kernel.lang import KFunc, errno_name
 from tdxlab.kernel.state import (HARDIRQ, LOCK_KIND, LOCKS, Frame, State, StepInfo, Thread, locks_held)
 from tdxlab.module import SYS_STATE_NAMES
 from tdxlab.platform import IN_ONLINE_MASK
 
 
-_WRITER_LOCK = (WriteLockAnnounce, WriteLockAcquire)
+_NONLOCAL, _LOCAL, _PERCPU = 0, 1, 2  # how _run() merges an instruction (Instr.local, Instr.percpu)
 _new = tuple.__new__  # build a NamedTuple from a tuple without _replace's overhead (hot path)
 
 
@@ -35,10 +35,16 @@ def _ipi_key(c: int, sender: str) -> str:
 
 
 @lru_cache(maxsize=None)
-def _ipi_target(key: str) -> tuple[int, str]:
-    """``"ipi:3:modprobe"`` -> ``(3, "modprobe")``."""
-    _, c, sender = key.split(":", 2)
-    return int(c), sender
+def _step_kind(key: str):
+    """What a step key names: None for a context, the event's name for ``"event:NAME"``, and for an IPI's
+    delivery (``"ipi:3:modprobe"``) its CPU, its sender and its handler's context: ``(3, "modprobe",
+    "IPI/3")``."""
+    if key.startswith("event:"):
+        return key[6:]
+    if key.startswith("ipi:"):
+        _, c, sender = key.split(":", 2)
+        return int(c), sender, f"IPI/{c}"
+    return None
 
 
 class Exec:
@@ -73,9 +79,10 @@ class Exec:
                     break
             else:
                 raise KeyError(tname)
-        self.notes: list[str] = []
-        self.quiet = m.quiet  # the checker's search: no words for the steps (callers skip formatting them)
-        self.evs: list[tuple[str, str]] = []
+        # the checker's search: no words for the steps (callers skip formatting them, note() drops them)
+        self.quiet = quiet = m.quiet
+        self.notes: list[str] = () if quiet else []
+        self.evs: tuple[tuple[str, str], ...] = ()  # (property, detail) of what the step did wrong
         self.leaf = self.result = self.errno = None
         self.finished = False
         self.acqs = None  # locks taken in this step, for lockdep: (context name, lock, mode, held, hardirq,
@@ -194,7 +201,7 @@ class Exec:
                           hardirq or self.irq > 0))
 
     def event(self, kind: str, detail: str) -> None:
-        self.evs.append((kind, detail))
+        self.evs += ((kind, detail),)
 
     def seamcall(self, leaf: str, status: str, errno: str) -> None:
         self.leaf, self.result, self.errno = leaf, status, errno
@@ -223,8 +230,14 @@ class Exec:
             ts, i = self.st.threads, self._ti
             if i >= 0:
                 ts = ts[:i] + (t,) + ts[i + 1:] if t is not None else ts[:i] + ts[i + 1:]
-            elif t is not None:  # a context this step started
-                ts = tuple(sorted(ts + (t,)))
+            elif t is not None:  # a context this step started: in its place by name
+                name = t[0]
+                k = 0
+                for u in ts:
+                    if u[0] > name:
+                        break
+                    k += 1
+                ts = ts[:k] + (t,) + ts[k:]
         else:  # sorted by name (names are unique, so tuples sort by them)
             ts = tuple(sorted([*th.values(), t] if t is not None else th.values()))
         return _new(State, (self.phase, self.cpus, self.module, self.kern, self.locks, ts, self.ipis,
@@ -243,6 +256,10 @@ class Machine:
         self.last_main = self.last_acqs = self.last_x = None
         self.quiet = False  # set by the checker while it searches: steps then carry no words (action "")
         self._bodies = {name: kf.body for name, kf in funcs.items()}
+        # what _run() needs of each instruction, looked up once: (instruction, its run method, how it merges:
+        # _NONLOCAL, _LOCAL, or _PERCPU, local while the context owns its CPU)
+        self._code = {name: [(ins, ins.run, _LOCAL if ins.local else (_PERCPU if ins.percpu else _NONLOCAL))
+                             for ins in kf.body] for name, kf in funcs.items()}
         self._ipi_keys: dict[tuple, tuple[str, str]] = {}  # pending IPI -> its step, as scan() gives it
         # num_of_lps as MCHECK reports it: every BIOS-enabled LP; parked nosmt siblings too (§10.9)
         self.num_lps = sum(1 for c in topology.cpus()
@@ -392,29 +409,30 @@ class Machine:
         raise StepNotEnabled(f"step {key!r} is not enabled here{why}; enabled: {en}")
 
     def _take(self, st: State, key: str, label: str) -> tuple[StepInfo, State]:
-        if key.startswith("event:"):
+        what = _step_kind(key)
+        if what is None:  # a context
+            return self._run(Exec(self, st, key), key, label, 0)
+        if type(what) is str:  # an environment event
             self.last_main = self.last_acqs = self.last_x = None
             x = Exec(self, st, None)
-            ev = key[6:]
+            ev = what
             x.events_left = tuple(e for e in st.events if e != ev)
             function, fact = self.design.fire_event(self, x, ev)
             s2 = x.freeze()
-            return StepInfo(key, label, None, "admin", function, "; ".join(x.notes), fact,
-                            events=tuple(x.evs)), s2
-        if key.startswith("ipi:"):
-            c, sender = _ipi_target(key)
-            x = Exec(self, st, None)
-            for i, (cc, fn, s) in enumerate(x.ipis):
-                if cc == c and s == sender:
-                    x.ipis = x.ipis[:i] + x.ipis[i + 1:]
-                    break
-            if not x.quiet:
-                x.note(f"IPI from {sender}: CPU{c} enters {fn}() in hardirq context, IRQs off")
-            # The delivery and the handler's first step are one step: the delivery only concerns CPU c,
-            # which the handler then owns, so it commutes with every step on another CPU (a sound merge).
-            x.start(f"IPI/{c}", c, HARDIRQ, fn, parent=sender)
-            return self._run(x, key, label, 1)
-        return self._run(Exec(self, st, key), key, label, 0)
+            return StepInfo(key, label, None, "admin", function, "; ".join(x.notes), fact, events=x.evs), s2
+        # an IPI's delivery
+        c, sender, handler = what
+        x = Exec(self, st, None)
+        for i, (cc, fn, s) in enumerate(x.ipis):
+            if cc == c and s == sender:
+                x.ipis = x.ipis[:i] + x.ipis[i + 1:]
+                break
+        if not x.quiet:
+            x.note(f"IPI from {sender}: CPU{c} enters {fn}() in hardirq context, IRQs off")
+        # The delivery and the handler's first step are one step: the delivery only concerns CPU c,
+        # which the handler then owns, so it commutes with every step on another CPU (a sound merge).
+        x.start(handler, c, HARDIRQ, fn, parent=sender)
+        return self._run(x, key, label, 1)
 
     def _run(self, x: Exec, key: str, label: str, delivered: int) -> tuple[StepInfo, State]:
         """Run the loaded context ``x`` for one step: leading local instructions, then its one non-local
@@ -422,11 +440,11 @@ class Machine:
         name, cpu = x.name, x.cpu
         main = first = None
         main_fn = x.fn
-        bodies = self._bodies
+        code = self._code
         ran = 0
         while x.alive:
-            ins = bodies[x.fn][x.pc]
-            if not (ins.local or ins.percpu and (x.kind == HARDIRQ or x.irq or x.pre)):
+            ins, run, merge = code[x.fn][x.pc]
+            if merge == _NONLOCAL or merge == _PERCPU and not (x.kind == HARDIRQ or x.irq or x.pre):
                 if main is not None:
                     break
                 # leading local instructions ran: is this one blocked now?
@@ -435,7 +453,7 @@ class Machine:
                 main, main_fn = ins, x.fn
             elif not ran:
                 first = ins
-            ins.run(x)
+            run(x)
             ran += 1
         self.last_main = main  # the step's one non-local instruction, or None (for the checker's reduction)
         self.last_acqs = x.acqs  # the locks it took (for the checker's lockdep)
@@ -448,7 +466,7 @@ class Machine:
         else:
             action = "; ".join(notes) if len(notes) > delivered else "; ".join(notes + [label])
         return _new(StepInfo, (key, label, cpu, name, main_fn, action, fact or ("§7.4" if delivered else ""),
-                               x.leaf, x.result, x.errno, tuple(x.evs))), x.freeze()
+                               x.leaf, x.result, x.errno, x.evs)), x.freeze()
 
     # --- description ---
     def describe(self, st: State, last: StepInfo | None = None) -> dict:
