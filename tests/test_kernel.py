@@ -126,3 +126,15 @@ def test_states_are_hashable_and_equal_when_they_mean_the_same():
     assert [s for _, s in a] == [s for _, s in b]
     assert len({s for _, s in a}) == len(a)  # every step changes the state
     assert hash(a[-1][1]) == hash(b[-1][1])
+
+
+def test_jumps_resolve_their_labels_when_the_kernel_function_is_built():
+    import pytest
+
+    from tdxlab.kernel.lang import Do, Goto, If, KFunc, Label, Ret
+
+    f = KFunc("f", "§7.4", [If(lambda x: x.retval != 0, "out"), Do("work", lambda x: None), Goto("out"),
+                            Label("out"), Ret(0)])
+    assert f.body[0].target == f.body[2].target == f.labels["out"] == 3
+    with pytest.raises(ValueError, match="goto 'nowhere'"):
+        KFunc("g", "§7.4", [If(lambda x: True, "nowhere")])

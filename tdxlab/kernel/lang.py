@@ -53,8 +53,8 @@ class KFunc:
         self.body.append(Ret())  # falling off the end returns the last value
         for ins in self.body:
             ins.fn = name
-            label = getattr(ins, "goto", None) if isinstance(ins, If) else getattr(ins, "label", None)
-            if label is not None:  # a jump: resolved once, here
+            label = ins.goto if isinstance(ins, If) else (ins.label if isinstance(ins, Goto) else None)
+            if label is not None:  # a jump: its target resolved once, here
                 if label not in self.labels:
                     raise ValueError(f"kernel function {name}: goto {label!r}, a label it does not define")
                 ins.target = self.labels[label]
@@ -499,8 +499,13 @@ class OnEachCpuWait(Instr):
 
     def waits(self, m, st, t):
         name = t[0]
-        return any(s == name for _, _, s in st.ipis) or \
-            any(u[2] == HARDIRQ and u[7] == name for u in st.threads)
+        for ipi in st.ipis:  # an IPI it sent is still pending
+            if ipi[2] == name:
+                return True
+        for u in st.threads:  # or one of its handlers still runs
+            if u[7] == name and u[2] == HARDIRQ:
+                return True
+        return False
 
     def blocked(self, m, st, t):
         left = [c for c, _, s in st.ipis if s == t.name]

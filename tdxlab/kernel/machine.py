@@ -260,6 +260,10 @@ class Machine:
         # _NONLOCAL, _LOCAL, or _PERCPU, local while the context owns its CPU)
         self._code = {name: [(ins, ins.run, _LOCAL if ins.local else (_PERCPU if ins.percpu else _NONLOCAL))
                              for ins in kf.body] for name, kf in funcs.items()}
+        # what scan() needs of each instruction: (held off by an owner of the CPU, the lock it takes for
+        # lockdep, its waits() method or None when it never waits)
+        self._scan = {name: [(ins.held_off, ins.acq, ins.waits if ins.can_block else None) for ins in kf.body]
+                      for name, kf in funcs.items()}
         self._ipi_keys: dict[tuple, tuple[str, str]] = {}  # pending IPI -> its step, as scan() gives it
         # num_of_lps as MCHECK reports it: every BIOS-enabled LP; parked nosmt siblings too (§10.9)
         self.num_lps = sum(1 for c in topology.cpus()
@@ -347,7 +351,7 @@ class Machine:
         """The checker's hot path, one pass over the contexts: the enabled steps as ``enabled(st,
         labels=False)`` gives them, and the contexts the CPU rules let run that are about to take a lock,
         as [(thread, (lock, mode))] for lockdep (taken or waited for)."""
-        bodies = self._bodies
+        code = self._scan
         # the CPU rules, as _cpu_gates applies them (_owners, inlined: this runs once per state)
         cpus = st.cpus
         owners = None
@@ -367,15 +371,14 @@ class Machine:
         waiting = []
         for t in st.threads:
             f = t[3][-1]
-            ins = bodies[f[0]][f[1]]
-            if owners and ins.held_off:
+            held_off, acq, waits = code[f[0]][f[1]]
+            if owners and held_off:
                 o = owners.get(t[1])
                 if o is not None and o is not t:
                     continue
-            acq = ins.acq
             if acq is not None:
                 waiting.append((t, acq))
-            if not ins.can_block or not ins.waits(self, st, t):
+            if waits is None or not waits(self, st, t):
                 en.append((t[0], ""))
         if st.ipis:
             keys = self._ipi_keys
