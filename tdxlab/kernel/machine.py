@@ -119,9 +119,6 @@ class Exec:
     def advance(self) -> None:
         self.pc += 1
 
-    def jump(self, label: str) -> None:
-        self.pc = self.m.funcs[self.fn].labels[label]
-
     def goto(self, pc: int) -> None:
         """Continue at instruction ``pc`` of the running function (a label resolved by :class:`KFunc`)."""
         self.pc = pc
@@ -352,21 +349,8 @@ class Machine:
         labels=False)`` gives them, and the contexts the CPU rules let run that are about to take a lock,
         as [(thread, (lock, mode))] for lockdep (taken or waited for)."""
         code = self._scan
-        # the CPU rules, as _cpu_gates applies them (_owners, inlined: this runs once per state)
+        owners, off = self._owners(st)  # the CPU rules, as _cpu_gates applies them
         cpus = st.cpus
-        owners = None
-        off = ()
-        for t in st.threads:
-            if t[2] == HARDIRQ or t[5] or t[6]:
-                if owners is None:
-                    owners, off = {}, set()
-                c = t[1]
-                if cpus[c].hp in IN_ONLINE_MASK:
-                    o = owners.get(c)
-                    if o is None or (t[2] == HARDIRQ and o[2] != HARDIRQ):
-                        owners[c] = t
-                if t[2] == HARDIRQ or t[5]:
-                    off.add(c)
         en = []
         waiting = []
         for t in st.threads:
