@@ -101,8 +101,14 @@ class _Progress:
             return
         frac = min(states / self.budget, 1.0)
         bar = "#" * int(frac * 30)
-        sys.stderr.write(f"\r[{bar:<30}] {states} states, {transitions} transitions, {seconds:.1f} s")
+        sys.stderr.write(f"\r[{bar:<30}] {states} states, {transitions} transitions, {seconds:.1f} s".ljust(80))
         sys.stderr.flush()
+
+    def phase(self, text: str) -> None:
+        """What runs after the exploration (the search for shortest counterexamples), on the same line."""
+        if self.on:
+            sys.stderr.write("\r" + text[:79].ljust(79))
+            sys.stderr.flush()
 
     def done(self):
         if self.on:
@@ -116,7 +122,8 @@ def run_check(args, keep_graph=False):
     kw = _budget(args)
     prog = _Progress(kw.get("max_states", DEFAULT_MAX_STATES))
     try:
-        res = explore(sc, progress=prog, keep_graph=keep_graph, reduce=not args.no_reduce, **kw)
+        res = explore(sc, progress=prog, phase=prog.phase, keep_graph=keep_graph, reduce=not args.no_reduce,
+                      **kw)
     finally:
         prog.done()
     return sc, res

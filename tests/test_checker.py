@@ -36,6 +36,17 @@ def test_progress_callback_sees_growing_counts():
     assert seen[-1][0] == r.states and seen[-1][1] == r.transitions
 
 
+def test_phase_callback_hears_the_shortest_counterexample_search():
+    heard = []
+    r = explore(get_scenario("kvm-lock-inversion"), phase=heard.append)
+    assert r.violated and heard
+    assert all(h.startswith("shortest counterexample") and "(no reductions)" in h for h in heard)
+    assert ": 0/" in heard[0] and "0.0/" in heard[0]
+    quiet = []
+    r = explore(get_scenario("v19-2024-boot"), phase=quiet.append)
+    assert not r.violated and quiet == []  # nothing violated: no such search, nothing heard
+
+
 def test_counterexamples_are_shortest():
     # breadth-first: no path to the same violation is shorter; check by a depth-bounded search
     sc = get_scenario("kvm-lock-inversion")

@@ -156,3 +156,17 @@ def test_random_arguments_never_crash(argv):
     assert "Traceback" not in err
     if code == 2:
         assert len(err.strip().splitlines()) == 1
+
+
+def test_progress_line_shows_the_shortest_counterexample_search(capsys):
+    from tdxlab.cli_model import _Progress
+
+    p = _Progress(1000)
+    p.on = True  # (a terminal)
+    p(10, 12, 3, 0.5)
+    p.phase("shortest counterexample (no reductions): 0/20,000 states, 0.0/5.0 s")
+    err = capsys.readouterr().err
+    assert "10 states" in err and "\rshortest counterexample (no reductions): 0/20,000 states" in err
+    p.on = False  # not a terminal: nothing
+    p.phase("anything")
+    assert capsys.readouterr().err == ""

@@ -169,9 +169,23 @@ def test_from_counterexample_and_explore_progress():
     assert "holds" in holds.message_text
     unknown = Stepper.from_counterexample(res, "no-such-property")
     assert "unknown property" in unknown.message_text
+    phases = []
+    s.progress.observe(lambda ch: phases.append(ch["new"]), names="description")
     r2 = s.explore()
     assert r2.states == res.states and s.progress.value == res.states and s.progress.bar_style == "success"
     assert "VIOLATED" in s.result_html.value
+    # the bar says when the search for shortest counterexamples runs, then that it is done
+    assert phases[-2:] == ["shortest", "explored"] and "states" in s.progress_text.value
+
+
+def test_check_view_shows_the_shortest_counterexample_search():
+    from tdxlab.widgets.progress import CheckView
+
+    v = CheckView(1000)
+    v.phase("shortest counterexample (no reductions): 0/20,000 states, 0.0/5.0 s")
+    assert v.bar.description == "shortest" and "0/20,000 states" in v.status.value
+    res = check("kvm-lock-inversion", display=False)
+    assert res.violated
 
 
 def test_panels_are_cached_per_state():

@@ -146,12 +146,17 @@ def _path(parent: list[int], keys: list[str], i: int) -> tuple[str, ...]:
 def explore(sc, *, max_states: int = DEFAULT_MAX_STATES, max_seconds: float = DEFAULT_MAX_SECONDS,
             progress: Callable | None = None, progress_every: int = 2000, keep_graph: bool = False,
             graph_limit: int = 2000, reduce: bool = True, until: frozenset | None = None,
-            sleep_sets: bool = True) -> CheckResult:
+            sleep_sets: bool = True, phase: Callable[[str], None] | None = None) -> CheckResult:
     """Explore every interleaving of scenario ``sc`` breadth-first and decide every property.
 
     ``until``: stop as soon as every property named there is seen violated (used to find the exact
     shortest counterexamples without the reductions). ``sleep_sets=False`` leaves out the sleep sets
-    alone (:mod:`tdxlab.check.sleep`; for the tests that compare the two)."""
+    alone (:mod:`tdxlab.check.sleep`; for the tests that compare the two).
+
+    ``progress(states, transitions, to visit, seconds)`` is called every ``progress_every`` new states and
+    once at the end. ``phase(text)``, when given, hears what follows the exploration proper: the search
+    for exact shortest counterexamples (:mod:`tdxlab.check.shortest`), a line now and then while it runs,
+    so that a progress display does not sit still for those seconds."""
     if not isinstance(max_states, int) or isinstance(max_states, bool) or max_states < 1:
         raise BadInput(f"state budget {max_states!r} must be a whole number of at least 1")
     if not (isinstance(max_seconds, (int, float)) and max_seconds > 0):
@@ -162,7 +167,7 @@ def explore(sc, *, max_states: int = DEFAULT_MAX_STATES, max_seconds: float = DE
     m.quiet = True  # the search needs no words for its steps; a counterexample is replayed with them
     try:
         return _explore(sc, max_states, max_seconds, progress, progress_every, keep_graph, graph_limit, reduce,
-                        until, sleep_sets)
+                        until, sleep_sets, phase)
     finally:
         m.quiet = False
         if gc_was_on:
@@ -170,7 +175,7 @@ def explore(sc, *, max_states: int = DEFAULT_MAX_STATES, max_seconds: float = DE
 
 
 def _explore(sc, max_states, max_seconds, progress, progress_every, keep_graph, graph_limit, reduce,
-             until, sleep_sets) -> CheckResult:
+             until, sleep_sets, phase) -> CheckResult:
     m = sc.machine
     take = m._take
     t0 = time.perf_counter()
@@ -381,7 +386,7 @@ def _explore(sc, max_states, max_seconds, progress, progress_every, keep_graph, 
                                "the previous one, on some explored path)")
     spent = time.perf_counter() - t0
     if reduce and until is None:
-        unproven = shortest_paths(sc, found, len(parent), spent, max_seconds - spent)
+        unproven = shortest_paths(sc, found, len(parent), spent, max_seconds - spent, phase)
     else:
         unproven = set()
     verdicts = {}

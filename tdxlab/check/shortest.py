@@ -75,7 +75,7 @@ EXACT_MAX_SECONDS = 10.0
 EXACT_MIN_SECONDS = 5.0
 
 
-def shortest_paths(sc, found: dict, states: int, seconds: float, seconds_left: float) -> set[str]:
+def shortest_paths(sc, found: dict, states: int, seconds: float, seconds_left: float, phase=None) -> set[str]:
     """Make the counterexamples of a reduced search shortest ones. The reductions keep every verdict but
     may lengthen a path (taking a hotplug request or an owned-CPU step early, leaving out an IPI that
     would only spin). A breadth-first search without reductions, stopped as soon as it has seen every
@@ -84,7 +84,8 @@ def shortest_paths(sc, found: dict, states: int, seconds: float, seconds_left: f
     states). Where that runs out (on the largest topologies) the reduced path is shortened by dropping
     the steps the violation does not need (:func:`minimize`), and its verdict says it is not proven
     shortest. On every manifest scenario minimizing alone gives the shortest paths too (tested).
-    Returns the properties whose paths are not proven shortest."""
+    ``phase(text)``, when given, hears how that search goes. Returns the properties whose paths are not
+    proven shortest."""
     want = frozenset(n for n in found if n != "lock-order")
     if not want:
         return set()
@@ -93,8 +94,15 @@ def shortest_paths(sc, found: dict, states: int, seconds: float, seconds_left: f
     if budget > 0.1:
         from tdxlab.check.explore import explore
 
-        r = explore(sc, reduce=False, until=want, max_seconds=budget,
-                    max_states=min(EXACT_MAX_STATES, max(20_000, 10 * states)))
+        cap = min(EXACT_MAX_STATES, max(20_000, 10 * states))
+        what = "shortest counterexample" + ("s" if len(want) > 1 else "")
+        progress = None
+        if phase is not None:
+            def progress(n, transitions, frontier, spent):
+                phase(f"{what} (no reductions): {n:,}/{cap:,} states, {spent:.1f}/{budget:.1f} s")
+            progress(0, 0, 1, 0.0)
+        r = explore(sc, reduce=False, until=want, max_seconds=budget, max_states=cap, progress=progress,
+                    progress_every=5000)
         exact = {n: (v.path, v.detail) for n, v in r.verdicts.items() if n in want and v.holds is False}
     for name in want:
         if name in exact:

@@ -29,6 +29,11 @@ class CheckView(W.VBox):
         self.status.value = (f"<span style='color:#555'>{states} states, {transitions} transitions, {frontier} "
                              f"to visit, {seconds:.1f} s</span>")
 
+    def phase(self, text: str) -> None:
+        """After the exploration: the search for shortest counterexamples, and how far it got."""
+        self.bar.description = "shortest"
+        self.status.value = f"<span style='color:#555'>{panels.esc(text)}</span>"
+
 
 def check(scenario, max_states: int = 200_000, max_seconds: float = 60.0, display: bool = True):
     """Explore every interleaving of ``scenario`` (a Scenario or a name) with a progress bar. Returns the
@@ -46,11 +51,12 @@ def check(scenario, max_states: int = 200_000, max_seconds: float = 60.0, displa
 
             scenario = get_scenario(scenario)
         res = explore(scenario, max_states=max_states, max_seconds=max_seconds, progress=view.progress,
-                      progress_every=500)
+                      progress_every=500, phase=view.phase)
     except Exception as e:  # noqa: BLE001 - shown, never raised
         view.bar.bar_style = "danger"
         view.message.value = f"&#9888; {panels.esc(_one_line(e))}"
         return None
+    view.bar.description = "explored"
     view.bar.max = max(res.states, 1)
     view.bar.value = res.states
     view.bar.bar_style = "success" if res.complete else "warning"

@@ -404,18 +404,25 @@ class Stepper(W.VBox):
         bar.layout.display = None
         bar.max, bar.value, bar.bar_style = max_states, 0, "info"
 
+        bar.description = "exploring"
+
         def progress(states, transitions, frontier, seconds):
             bar.value = min(states, max_states)
             self.progress_text.value = (f"<span class='muted'>{states} states, {transitions} transitions, "
                                         f"{frontier} to visit, {seconds:.1f} s</span>")
 
+        def phase(text):  # after the exploration: the search for shortest counterexamples
+            bar.description = "shortest"
+            self.progress_text.value = f"<span class='muted'>{panels.esc(text)}</span>"
+
         try:
             res = explore(self.scenario, max_states=max_states, max_seconds=max_seconds, progress=progress,
-                          progress_every=500)
+                          progress_every=500, phase=phase)
         except Exception as e:  # noqa: BLE001
             bar.bar_style = "danger"
             self._error(_one_line(e))
             return None
+        bar.description = "explored"
         bar.max = max(res.states, 1)
         bar.value = res.states
         bar.bar_style = "success" if res.complete else "warning"
