@@ -323,11 +323,9 @@ class Machine:
         return self.instr(t).blocked(self, st, t)
 
     # --- steps ---
-    def enabled(self, st: State, gates=None, labels: bool = True) -> list[tuple[str, str]]:
-        """The enabled steps as (key, label), in a fixed order: contexts by name, IPIs, events.
-        ``labels=False`` (the checker's hot path) leaves the labels empty."""
-        if not labels:
-            return self.scan(st)[0]
+    def enabled(self, st: State, gates=None) -> list[tuple[str, str]]:
+        """The enabled steps as (key, label), in a fixed order: contexts by name, IPIs, events. (The
+        checker's hot path, :meth:`scan`, gives the same steps with empty labels.)"""
         out = []
         gates = gates or self._cpu_gates(st)
         allowed = gates[0]
@@ -345,9 +343,9 @@ class Machine:
         return out
 
     def scan(self, st: State) -> tuple[list[tuple[str, str]], list]:
-        """The checker's hot path, one pass over the contexts: the enabled steps as ``enabled(st,
-        labels=False)`` gives them, and the contexts the CPU rules let run that are about to take a lock,
-        as [(thread, (lock, mode))] for lockdep (taken or waited for)."""
+        """The checker's hot path, one pass over the contexts: the enabled steps as :meth:`enabled` gives
+        them, with empty labels, and the contexts the CPU rules let run that are about to take a lock, as
+        [(thread, (lock, mode))] for lockdep (taken or waited for)."""
         code = self._scan
         owners, off = self._owners(st)  # the CPU rules, as _cpu_gates applies them
         cpus = st.cpus
