@@ -79,9 +79,10 @@ class Instr:
     percpu = False
     fact = ""
     fn = ""
-    # held_off: an owner of the CPU (a context there with IRQs or preemption off) holds it off. Not a
-    # hotplug writer's cpus_write_lock(), which runs in the writer's process on another CPU (machine.py).
-    held_off = True
+    # owner_holds_off: a context that owns the CPU (runs there with IRQs or preemption off) holds this
+    # one off. Not a hotplug writer's cpus_write_lock(), which runs in the writer's process on another CPU
+    # (machine.py).
+    owner_holds_off = True
 
     def text(self, st, t: Thread) -> str:
         return type(self).__name__
@@ -388,7 +389,7 @@ class WriteLockAnnounce(Instr):
         self.fact = fact
 
     acq = ("cpu_hotplug_lock", "w")
-    held_off = False
+    owner_holds_off = False
 
     def text(self, st, t):
         return "cpus_write_lock(): announce a writer"
@@ -413,7 +414,7 @@ class WriteLockAnnounce(Instr):
 
 
 class WriteLockAcquire(Instr):
-    held_off = False
+    owner_holds_off = False
 
     def __init__(self, fact: str = "§7.2"):
         self.fact = fact
@@ -469,8 +470,7 @@ class OnEachCpu(Instr):
         if not x.quiet:
             x.note(f"on_each_cpu({self.callee}): IPIs to {_cpus(targets)}; runs it here with IRQs off")
         x.adjust(irqs=1, preempt=1)
-        x.advance()
-        x.push(self.callee)
+        x.call(self.callee)
 
 
 class OnEachCpuLocalDone(Instr):

@@ -30,11 +30,6 @@ _new = tuple.__new__  # build a NamedTuple from a tuple without _replace's overh
 
 
 @lru_cache(maxsize=None)
-def _ipi_key(c: int, sender: str) -> str:
-    return f"ipi:{c}:{sender}"
-
-
-@lru_cache(maxsize=None)
 def _step_kind(key: str):
     """What a step key names: None for a context, the event's name for ``"event:NAME"``, and for an IPI's
     delivery (``"ipi:3:modprobe"``) its CPU, its sender and its handler's context: ``(3, "modprobe",
@@ -81,7 +76,7 @@ class Exec:
                 raise KeyError(tname)
         # the checker's search: no words for the steps (callers skip formatting them, note() drops them)
         self.quiet = quiet = m.quiet
-        self.notes: list[str] = () if quiet else []
+        self.notes: list[str] | tuple = () if quiet else []
         self.evs: tuple[tuple[str, str], ...] = ()  # (property, detail) of what the step did wrong
         self.leaf = self.result = self.errno = None
         self.finished = False
@@ -123,14 +118,8 @@ class Exec:
         """Continue at instruction ``pc`` of the running function (a label resolved by :class:`KFunc`)."""
         self.pc = pc
 
-    def push(self, fn: str, loc=None) -> None:
-        if fn not in self.m.funcs:
-            raise KeyError(f"design calls unknown kernel function {fn}")
-        self.stk += (_new(Frame, (self.fn, self.pc, self.loc)),)
-        self.fn, self.pc, self.loc = fn, 0, loc
-
     def call(self, fn: str, loc=None) -> None:
-        """Call ``fn``: the caller goes on at its next instruction when it returns (advance, then push)."""
+        """Call ``fn``: a new frame; the caller goes on at its next instruction when ``fn`` returns."""
         if fn not in self.m._bodies:
             raise KeyError(f"design calls unknown kernel function {fn}")
         self.stk += (_new(Frame, (self.fn, self.pc + 1, self.loc)),)
@@ -259,8 +248,8 @@ class Machine:
                              for ins in kf.body] for name, kf in funcs.items()}
         # what scan() needs of each instruction: (held off by an owner of the CPU, the lock it takes for
         # lockdep, its waits() method or None when it never waits)
-        self._scan = {name: [(ins.held_off, ins.acq, ins.waits if ins.can_block else None) for ins in kf.body]
-                      for name, kf in funcs.items()}
+        self._scan = {name: [(ins.owner_holds_off, ins.acq, ins.waits if ins.can_block else None)
+                             for ins in kf.body] for name, kf in funcs.items()}
         self._ipi_keys: dict[tuple, tuple[str, str]] = {}  # pending IPI -> its step, as scan() gives it
         # num_of_lps as MCHECK reports it: every BIOS-enabled LP; parked nosmt siblings too (§10.9)
         self.num_lps = sum(1 for c in topology.cpus()
@@ -278,7 +267,7 @@ class Machine:
             o = owners.get(t[1])
             if o is None or o is t or cpus[t[1]].hp not in IN_ONLINE_MASK:
                 allowed.add(t[0])
-            elif not funcs[t[3][-1][0]].body[t[3][-1][1]].held_off:
+            elif not funcs[t[3][-1][0]].body[t[3][-1][1]].owner_holds_off:
                 # cpus_write_lock() is the writer process's (the administrator's, on another CPU), not the
                 # target CPU's: what runs on the target does not hold it off (the callbacks it does)
                 allowed.add(t[0])
@@ -353,8 +342,8 @@ class Machine:
         waiting = []
         for t in st.threads:
             f = t[3][-1]
-            held_off, acq, waits = code[f[0]][f[1]]
-            if owners and held_off:
+            owner_holds_off, acq, waits = code[f[0]][f[1]]
+            if owners and owner_holds_off:
                 o = owners.get(t[1])
                 if o is not None and o is not t:
                     continue
@@ -369,7 +358,7 @@ class Machine:
                 if c not in off and cpus[c].hp in IN_ONLINE_MASK:
                     k = keys.get(ipi)
                     if k is None:
-                        k = keys[ipi] = (_ipi_key(c, ipi[2]), "")
+                        k = keys[ipi] = (f"ipi:{c}:{ipi[2]}", "")
                     en.append(k)
         if st.events:
             enabled = self.design.event_enabled
