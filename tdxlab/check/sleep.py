@@ -157,7 +157,7 @@ class Footprints:
             r = me | self.HERE[c]
         if main is None and x.alive:
             # the step stopped before an instruction that had to wait: whether it waits is read too
-            main = self.m._bodies[x.fn][x.pc]
+            main = self.m.funcs[x.fn].body[x.pc]
         if main is not None:
             mask, lp = self.reads(main)
             if mask == ALL:

@@ -120,7 +120,7 @@ class Exec:
 
     def call(self, fn: str, loc=None) -> None:
         """Call ``fn``: a new frame; the caller goes on at its next instruction when ``fn`` returns."""
-        if fn not in self.m._bodies:
+        if fn not in self.m.funcs:
             raise KeyError(f"design calls unknown kernel function {fn}")
         self.stk += (_new(Frame, (self.fn, self.pc + 1, self.loc)),)
         self.fn, self.pc, self.loc = fn, 0, loc
@@ -241,7 +241,6 @@ class Machine:
         self.offline_keeps_lp_init = offline_keeps_lp_init
         self.last_main = self.last_acqs = self.last_x = None
         self.quiet = False  # set by the checker while it searches: steps then carry no words (action "")
-        self._bodies = {name: kf.body for name, kf in funcs.items()}
         # what _run() needs of each instruction, looked up once: (instruction, its run method, how it merges:
         # _NONLOCAL, _LOCAL, or _PERCPU, local while the context owns its CPU)
         self._code = {name: [(ins, ins.run, _LOCAL if ins.local else (_PERCPU if ins.percpu else _NONLOCAL))
@@ -389,9 +388,8 @@ class Machine:
         if type(what) is str:  # an environment event
             self.last_main = self.last_acqs = self.last_x = None
             x = Exec(self, st, None)
-            ev = what
-            x.events_left = tuple(e for e in st.events if e != ev)
-            function, fact = self.design.fire_event(self, x, ev)
+            x.events_left = tuple(e for e in st.events if e != what)
+            function, fact = self.design.fire_event(self, x, what)
             s2 = x.freeze()
             return StepInfo(key, label, None, "admin", function, "; ".join(x.notes), fact, events=x.evs), s2
         # an IPI's delivery
