@@ -1,16 +1,22 @@
 """The model's verbs of the `tdxlab` command: designs, mutations, properties, scenarios, check, trace, graph.
 
 Names, flags, JSON keys and exit codes are a contract (see tdxlab.cli): exit 0 when every property holds,
-1 when one is violated, 2 for bad input, 3 when the budget ran out before a verdict.
+1 when one is violated, 2 for bad input, 3 when the budget ran out before a verdict, 4 when tdxlab could not
+finish, 130 on Ctrl-C (after printing what was found so far).
 """
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 
 from tdxlab.errors import BadInput
+from tdxlab.inputs import printable, whole_number
 
 EXIT_OK, EXIT_VIOLATED, EXIT_BAD_INPUT, EXIT_INCOMPLETE = 0, 1, 2, 3
+#: `tdxlab graph --kind lanes` draws at most this many steps (a longer trace is cut, and the command says so
+#: and exits 3): Graphviz's layout of thousands of table rows takes minutes and gigabytes.
+MAX_LANES_STEPS = 200
 
 
 def _scenario_options(p) -> None:
@@ -30,8 +36,12 @@ def _scenario_options(p) -> None:
                                                                                  "see `tdxlab mutations`)")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="a design option, e.g. pass_vmxon=false for v19-2024")
-    p.add_argument("--max-states", type=_int, default=None, metavar="N", help="state budget (default 500000)")
-    p.add_argument("--max-seconds", type=float, default=None, metavar="S", help="time budget (default 120)")
+    p.add_argument("--max-states", type=_int, default=None, metavar="N",
+                   help="state budget, for every phase of the search (default 500000; 1e6 is accepted)")
+    p.add_argument("--max-seconds", type=_seconds, default=None, metavar="S",
+                   help="time budget (default: none, so that the result does not depend on the machine's speed)")
+    p.add_argument("--max-memory", type=_mib, default=None, metavar="MIB",
+                   help="memory budget in MiB: stop once the process's peak size passes it (default 8192)")
     p.add_argument("--no-reduce", action="store_true", help="explore without the partial-order reductions "
                    "(persistent events, owned-CPU steps, spinning IPIs, sleep sets): same verdicts and "
                    "counterexamples, more states")
@@ -39,17 +49,39 @@ def _scenario_options(p) -> None:
 
 def _int(text: str) -> int:
     try:
-        return int(text)
+        return whole_number(text, "the state budget", lo=1, hi=10**12)
+    except BadInput as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _mib(text: str) -> int:
+    try:
+        return whole_number(text, "the memory budget (MiB)", lo=64, hi=10**8)
+    except BadInput as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _seconds(text: str) -> float:
+    try:
+        v = float(text) if len(text) < 40 else float("nan")
     except ValueError:
-        raise BadInput(f"--max-states {text!r} is not a whole number") from None
+        v = float("nan")
+    if not 0 < v < 10**9:
+        raise argparse.ArgumentTypeError(f"{printable(text[:40])!r} is not a positive number "
+                                         f"of seconds")
+    return v
 
 
-def _bool(v: str):
+def _option_value(key: str, v: str):
+    """A --option value: true/false (yes/no, on/off, 1/0), or a whole number; anything else stays text and
+    the design says whether it accepts it."""
     low = v.strip().lower()
     if low in ("true", "yes", "1", "on"):
         return True
     if low in ("false", "no", "0", "off"):
         return False
+    if not low:
+        raise BadInput(f"--option {key}= has no value: write {key}=true or {key}=false")
     return v
 
 
@@ -70,7 +102,7 @@ def scenario_from_args(args):
         k, eq, v = o.partition("=")
         if not eq or not k:
             raise BadInput(f"--option {o!r} is not KEY=VALUE")
-        opts[k] = _bool(v)
+        opts[k] = _option_value(k, v)
     return Scenario(args.design, args.rule, args.topology or "2x1x2", nosmt=args.nosmt,
                     offline=args.offline or (), hotplug=args.hotplug, events=args.event,
                     mutations=args.mutate, options=opts)
@@ -83,9 +115,9 @@ def _budget(args) -> dict:
             raise BadInput(f"--max-states {args.max_states}: the state budget must be at least 1")
         kw["max_states"] = args.max_states
     if args.max_seconds is not None:
-        if not args.max_seconds > 0:
-            raise BadInput(f"--max-seconds {args.max_seconds:g}: the time budget must be positive")
         kw["max_seconds"] = args.max_seconds
+    if args.max_memory is not None:
+        kw["max_memory_mib"] = args.max_memory
     return kw
 
 
@@ -139,6 +171,8 @@ def cmd_check(args) -> int:
     print(f"{res.states} states, {res.transitions} transitions, {res.seconds:.2f} s"
           + (f" ({extra:.2f} s of it finding the shortest counterexamples)" if extra >= 0.01 else "")
           + ("" if res.complete else f", INCOMPLETE: {res.stopped}"))
+    if res.interrupted:
+        print("interrupted (Ctrl-C): the verdicts below are what was found so far")
     w = max(len(n) for n in res.verdicts)
     for row in res.summary_rows():
         steps = ""
@@ -162,26 +196,43 @@ def cmd_trace(args) -> int:
     if v.holds is not False:
         msg = "holds on every interleaving" if v.holds else f"has no verdict ({res.stopped})"
         print(f"{args.property} {msg}: no counterexample", file=sys.stderr)
-        return EXIT_OK if v.holds else EXIT_INCOMPLETE
+        return res.exit_code if res.interrupted else (EXIT_OK if v.holds else EXIT_INCOMPLETE)
+    if not v.shortest:
+        print(f"note: {res.budget_note()}", file=sys.stderr)
     steps = res.counterexample(args.property)
     rows = [{"step": i + 1, "cpu": info.cpu, "context": info.context, "function": info.function,
              "action": info.action, "result": info.result} for i, (info, _) in enumerate(steps[1:])]
     if args.format == "json":
         print(json.dumps({"property": args.property, "detail": v.detail, "counterexample": rows}, indent=2))
     else:
-        from tdxlab.views import trace_frame
+        from tdxlab.views.trace import COLUMNS, trace_rows
 
-        df = trace_frame(sc, steps)
+        table, _ = trace_rows(sc, steps)
         if args.format == "csv":
-            sys.stdout.write(df.to_csv(index=False))
-        else:
-            import pandas as pd
+            import csv
 
-            with pd.option_context("display.max_colwidth", 70, "display.width", 250,
-                                   "display.max_rows", 1000, "display.max_columns", 30):
-                print(f"{args.property} VIOLATED: {v.detail}")
-                print(df.to_string(index=False))
+            w = csv.writer(sys.stdout, lineterminator="\n")
+            w.writerow(COLUMNS)
+            w.writerows([r[c] for c in COLUMNS] for r in table)
+        else:
+            print(f"{args.property} VIOLATED: {v.detail}")
+            print(text_table(table, COLUMNS))
+    if res.interrupted:
+        return res.exit_code
     return EXIT_VIOLATED
+
+
+def text_table(rows: list[dict], columns: list[str], max_width: int = 70) -> str:
+    """A plain-text table, left-aligned, each cell cut to ``max_width`` characters (no pandas needed)."""
+    def cell(v) -> str:
+        t = " ".join(str(v).split())
+        return t if len(t) <= max_width else t[:max_width - 3] + "..."
+
+    body = [[cell(r[c]) for c in columns] for r in rows]
+    widths = [max([len(c)] + [len(b[i]) for b in body]) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip()]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(b, widths)).rstrip() for b in body]
+    return "\n".join(lines)
 
 
 def cmd_graph(args) -> int:
@@ -196,12 +247,18 @@ def cmd_graph(args) -> int:
     if args.property:
         check_property(args.property)
     kind = args.kind
+    partial = []  # why the picture is not the whole story (exit 3)
+    code = EXIT_OK
     if kind == "module" and not args.property:
         sc = scenario_from_args(args)
         _, last = sc.run_first()[-1]
         g = views.module_graph(last, sc.topology)
     else:
         sc, res = run_check(args, keep_graph=(kind == "states"))
+        if res.interrupted:
+            return res.exit_code
+        if not res.complete:
+            partial.append(f"the search stopped early ({res.stopped}): the picture shows what was explored")
         prop = args.property or (res.violated[0] if res.violated else None)
         if kind == "states":
             g = views.state_graph(res, highlight=prop)
@@ -209,10 +266,20 @@ def cmd_graph(args) -> int:
             g = views.lock_graph(res)
         else:
             steps = res.counterexample(prop) if prop and res.verdicts[prop].holds is False else sc.run_first()
-            g = views.module_graph(steps[-1][1], sc.topology) if kind == "module" else views.lanes(sc, steps)
+            if kind == "module":
+                g = views.module_graph(steps[-1][1], sc.topology)
+            else:
+                if len(steps) - 1 > MAX_LANES_STEPS:
+                    partial.append(f"the trace has {len(steps) - 1:,} steps: the lanes show the first "
+                                   f"{MAX_LANES_STEPS}")
+                    steps = steps[:MAX_LANES_STEPS + 1]
+                g = views.lanes(sc, steps)
     views.save_view(g, out)
     print(f"wrote {out}")
-    return EXIT_OK
+    for why in partial:
+        print(f"tdxlab: incomplete: {why}", file=sys.stderr)
+        code = EXIT_INCOMPLETE
+    return code
 
 
 def cmd_designs(args) -> int:
@@ -244,11 +311,14 @@ def cmd_properties(args) -> int:
 def cmd_scenarios(args) -> int:
     from tdxlab.scenario import list_scenarios
 
-    for name, sc in list_scenarios().items():
+    bad: dict[str, str] = {}
+    for name, sc in list_scenarios(bad).items():
         story = " ".join((sc.story or "").split())
         first = story.split(". ")[0].rstrip(".") if story else sc.title()
-        print(f"{name:<30} {first}")
-    return EXIT_OK
+        print(printable(f"{name:<30} {first}"))
+    for fname, why in bad.items():
+        print(f"tdxlab: error: skipped {printable(fname)}: {why}", file=sys.stderr)
+    return EXIT_BAD_INPUT if bad else EXIT_OK
 
 
 def add_verbs(sub) -> None:

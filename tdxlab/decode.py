@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 
 from tdxlab import facts
 from tdxlab.errors import BadInput, TdxlabError
+from tdxlab.inputs import cut
 
 __all__ = ["Decoded", "decode", "parse_value", "cli_decode"]
 
@@ -49,7 +50,7 @@ def parse_value(value: int | str) -> int:
 
 def _parse_text(text: str) -> int:
     s = text.strip()
-    shown = repr(text) if len(text) <= 40 else repr(text[:37] + "...")
+    shown = cut(text, 40)
     if not s:
         raise BadInput("status value is empty: give a 64-bit number such as 0x8000FF0000000006")
     negative = s.startswith("-")
@@ -65,6 +66,10 @@ def _parse_text(text: str) -> int:
             raise BadInput(f"status value {shown} is not a decimal number (write hex with 0x, e.g. 0x{digits})")
     if not ok:
         raise BadInput(f"status value {shown} is not a {kind} number")
+    significant = digits.lstrip("0")
+    if len(significant) > (32 if base == 16 else 40):  # refused before int(): 5,000 digits are no status
+        raise BadInput(f"status value {shown} has {len(significant):,} {kind} digits: a status has at most "
+                       f"64 bits")
     n = int(digits, base)
     if negative and n:
         raise BadInput(f"status value {shown} is negative: a status is an unsigned 64-bit number")

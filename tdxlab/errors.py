@@ -8,11 +8,20 @@ traceback.
 """
 
 
-class TdxlabError(Exception):
-    """Base class: one clear line, naming what is wrong."""
+#: The longest message an error shows; a longer one (a value quoted in full) is cut.
+MAX_MESSAGE = 400
 
-    def __str__(self) -> str:  # always a single line
-        return " ".join(BaseException.__str__(self).split())
+
+class TdxlabError(Exception):
+    """Base class: one clear line, naming what is wrong. The line is printable (control characters such as
+    terminal escape codes are shown as escapes) and at most MAX_MESSAGE characters long."""
+
+    def __str__(self) -> str:  # always a single, printable, bounded line
+        text = BaseException.__str__(self)
+        if len(text) > 4 * MAX_MESSAGE:
+            text = text[:4 * MAX_MESSAGE]
+        line = "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in " ".join(text.split()))
+        return line if len(line) <= MAX_MESSAGE else line[:MAX_MESSAGE - 3] + "..."
 
 
 class BadInput(TdxlabError, ValueError):
@@ -36,6 +45,11 @@ class NotApplicable(BadInput):
 
 class StepNotEnabled(BadInput):
     """A step (or schedule label) that is not enabled in the current state."""
+
+
+class Internal(TdxlabError):
+    """tdxlab itself failed (a bug, or the system refused: out of memory, a full disk). The command line
+    exits with status 4 for it, never 1 (which means "a property is violated")."""
 
 
 class RenderError(TdxlabError):

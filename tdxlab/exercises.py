@@ -11,12 +11,12 @@
 """
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 from tdxlab.check.properties import PROPERTIES
 from tdxlab.errors import BadInput, ScenarioError, UnknownName
+from tdxlab.inputs import read_toml_file
 
 ASKS = ("verdict", "steps", "status", "which", "any")
 FAMILIES = ("LP.INIT", "IRQ safety", "locking")
@@ -115,9 +115,9 @@ def load() -> dict[str, Exercise]:
     """The exercises of ``data/exercises.toml`` by id, in file order."""
     p = exercises_path()
     try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as e:
-        raise ScenarioError(f"{p.name} is malformed: {e}") from None
+        data = read_toml_file(p, "exercises file")
+    except BadInput as e:
+        raise ScenarioError(str(e)) from None
     return parse(data, p.name)
 
 
@@ -133,7 +133,7 @@ def _explore(key: tuple):
     from tdxlab.check.explore import explore
 
     ex = key[0]
-    return explore(ex.make_scenario(), max_states=200_000, max_seconds=60.0)
+    return explore(ex.make_scenario(), max_states=200_000)
 
 
 def first_failed_status(steps) -> str | None:

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tdxlab.errors import BadInput, UnknownName
+from tdxlab.inputs import read_toml_file
 
 if TYPE_CHECKING:  # pandas is imported lazily: `import tdxlab.facts` stays cheap
     import pandas as pd
@@ -107,23 +108,22 @@ _SOURCE_RE = re.compile(r"^tdx-facts §\d+(\.\d+)*$")
 
 # ---- loading ---------------------------------------------------------------------------------------
 def data_dir() -> Path:
-    """The directory the facts are read from: ``$TDXLAB_DATA`` if set, else the repository's ``data/``."""
+    """The directory the facts are read from: ``$TDXLAB_DATA`` if set, else the package's own ``tdxlab/data``
+    (shipped in the wheel and read through :mod:`importlib.resources`; the repository's top-level ``data/``
+    is a symbolic link to it, so people find the facts where they expect them)."""
     env = os.environ.get("TDXLAB_DATA")
     if env:
         return Path(env).expanduser().resolve()
-    return Path(__file__).resolve().parent.parent / "data"
+    from importlib.resources import files
+
+    where = files("tdxlab") / "data"
+    if not isinstance(where, Path):  # a zipped install: the data must be real files to be globbed
+        raise BadInput(f"tdxlab's data directory {where} is not a directory on disk; set TDXLAB_DATA")
+    return where
 
 
 def _load_toml(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as f:
-            return tomllib.load(f)
-    except FileNotFoundError:
-        raise BadInput(f"facts file {path} is missing") from None
-    except tomllib.TOMLDecodeError as e:
-        raise BadInput(f"facts file {path} is not valid TOML: {e}") from None
-    except OSError as e:
-        raise BadInput(f"facts file {path} cannot be read: {e.strerror or e}") from None
+    return read_toml_file(path, "facts file")
 
 
 def _rows(path: Path, table: str, fields: dict[str, type]) -> list[dict[str, Any]]:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from tdxlab.errors import BadInput
+from tdxlab.inputs import cut, whole_number  # noqa: F401
 
 MAX_CPUS = 64
 
@@ -52,10 +53,14 @@ class Topology:
         """Parse ``PxCxT`` such as ``2x2x2``; one clear error naming the value otherwise."""
         if isinstance(text, Topology):
             return text
-        m = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*[xX]\s*(\d+)\s*", str(text))
+        if not isinstance(text, str):
+            raise BadInput(f"topology {cut(text)} is a {type(text).__name__}, not a string such as '2x2x2'")
+        m = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
         if not m:
-            raise BadInput(f"topology {text!r} is not of the form PxCxT (packages x cores x threads, "
+            raise BadInput(f"topology {cut(text)} is not of the form PxCxT (packages x cores x threads, "
                            f"e.g. 2x2x2)")
+        if any(len(g.lstrip("0")) > 6 for g in m.groups()):
+            raise BadInput(f"topology {cut(text, 30)} has more than {MAX_CPUS} logical CPUs, the model's limit")
         p, c, t = (int(g) for g in m.groups())
         if p * c * t == 0:
             raise BadInput(f"topology {text!r} has 0 CPUs: packages, cores and threads must each be >= 1")
@@ -91,12 +96,16 @@ class Topology:
 
     def check_cpu(self, cpu, what: str = "CPU") -> int:
         """Return ``cpu`` as an int, or raise one clear error if it is not a CPU of this topology."""
+        if isinstance(cpu, bool) or not isinstance(cpu, (int, str)):
+            raise BadInput(f"{what} {cut(cpu)} is not a CPU number")
         try:
-            c = int(cpu)
-        except (TypeError, ValueError):
-            raise BadInput(f"{what} {cpu!r} is not a CPU number") from None
-        if isinstance(cpu, bool) or c != cpu and not isinstance(cpu, str) or not 0 <= c < self.ncpus:
-            raise BadInput(f"{what} {cpu!r} is out of range: topology {self} has CPUs 0 to {self.ncpus - 1}")
+            c = whole_number(cpu, what, hi=MAX_CPUS * 10)
+        except BadInput:
+            c = -1
+        if not 0 <= c < self.ncpus:
+            if isinstance(cpu, str) and not cpu.strip().isdigit():
+                raise BadInput(f"{what} {cut(cpu)} is not a CPU number")
+            raise BadInput(f"{what} {cut(cpu)} is out of range: topology {self} has CPUs 0 to {self.ncpus - 1}")
         return c
 
     def label(self, cpu: int) -> str:
@@ -109,18 +118,26 @@ def parse_cpu_list(text: "str | Iterable[int] | None", topo: Topology) -> tuple[
         return ()
     if isinstance(text, str):
         out = []
+        shown = cut(text, 40)
         for part in text.split(","):
             part = part.strip()
             m = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
             if not m:
-                raise BadInput(f"CPU list {text!r}: {part!r} is not a CPU number or range like 2-3")
-            lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
+                raise BadInput(f"CPU list {shown}: {cut(part, 30)} is not a CPU number or range like 2-3")
+            # bounds before the range is expanded: "1-100000000" must not build a hundred million CPUs
+            lo = topo.check_cpu(m.group(1), f"CPU list {shown}: CPU")
+            hi = topo.check_cpu(m.group(2) or m.group(1), f"CPU list {shown}: CPU")
             if hi < lo:
-                raise BadInput(f"CPU list {text!r}: range {part!r} runs backwards")
+                raise BadInput(f"CPU list {shown}: range {cut(part, 30)} runs backwards")
             out.extend(range(lo, hi + 1))
         items = out
-    else:
+    elif isinstance(text, (list, tuple, set, frozenset, range)):
+        if len(text) > MAX_CPUS:
+            raise BadInput(f"CPU list of {len(text):,} entries: the model has at most {MAX_CPUS} CPUs")
         items = list(text)
+    else:
+        raise BadInput(f"CPU list {cut(text)} is a {type(text).__name__}: give a string such as '2,3' or "
+                       f"'2-3', or a list of CPU numbers")
     cpus = tuple(sorted({topo.check_cpu(c) for c in items}))
     return cpus
 

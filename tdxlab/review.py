@@ -216,7 +216,7 @@ class Review:
 
 def verdict_matrix(rows: Iterable | None = None, workloads: Iterable[str] | None = None, rule: str = "relaxed",
                    props: Iterable[str] | None = None, progress: Callable | None = None,
-                   max_states: int = 200_000, max_seconds: float = 60.0) -> Review:
+                   max_states: int = 200_000, max_seconds: float | None = None) -> Review:
     """Explore every row (default: :func:`default_rows`) under every workload (default: all of
     ``WORKLOADS``) and collect the verdicts. ``progress(done, total, label)`` is called after each
     exploration (the ReviewMatrix widget's progress bar)."""

@@ -26,12 +26,14 @@ Scenario files live in ``data/scenarios/`` (TOML, or YAML read with ``yaml.safe_
 """
 from __future__ import annotations
 
+import stat
 import tomllib
 from pathlib import Path
 from typing import Iterable, NamedTuple
 
 from tdxlab.designs import DESIGNS, get_design
-from tdxlab.errors import BadInput, ScenarioError, TdxlabError, UnknownName
+from tdxlab.errors import BadInput, NotApplicable, ScenarioError, TdxlabError, UnknownName
+from tdxlab.inputs import cut, printable
 from tdxlab.kernel.lang import KFunc
 from tdxlab.kernel.machine import Machine
 from tdxlab.kernel.state import LOCKS, CpuState, Frame, State, StepInfo, Thread
@@ -40,9 +42,19 @@ from tdxlab.mutations import check_mutation
 from tdxlab.platform import ONLINE, Platform, Topology, parse_cpu_list
 
 DEFAULT_RULE = {"v7-2022": "old"}
-FIELDS = {"name", "story", "design", "rule", "topology", "nosmt", "offline", "hotplug", "events",
-          "mutations", "options", "schedule", "module_loaded", "offline_keeps_lp_init",
-          "parked_siblings_counted", "max_states"}
+#: The fields of a scenario file and the types each accepts (checked strictly: ``"false"`` is not false).
+FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "name": (str,), "story": (str,), "design": (str,), "rule": (str,), "topology": (str,),
+    "nosmt": (bool,), "offline": (str, list), "hotplug": (bool,), "events": (list,), "mutations": (list,),
+    "options": (dict,), "schedule": (list,), "module_loaded": (bool,), "offline_keeps_lp_init": (bool,),
+    "parked_siblings_counted": (bool,),
+}
+FIELDS = set(FIELD_TYPES)
+#: A scenario file larger than this is refused before it is parsed (the shipped ones are under 2 KiB).
+MAX_SCENARIO_BYTES = 64 * 1024
+#: Nesting deeper than this is refused (a scenario is a table of scalars and short lists).
+MAX_NESTING = 8
+_TYPE_WORDS = {str: "a string", bool: "true or false", list: "a list", dict: "a table", int: "a whole number"}
 
 
 class Step(NamedTuple):
@@ -58,6 +70,8 @@ class Scenario:
                  mutations: Iterable[str] = (), options: dict | None = None, name: str = "", story: str = "",
                  schedule: Iterable[str] | None = None, module_loaded: bool = True,
                  offline_keeps_lp_init: bool = True, parked_siblings_counted: bool = True):
+        if not isinstance(design, str):
+            raise BadInput(f"design {cut(design)} is not a design name: choose one of {', '.join(DESIGNS)}")
         cls = get_design(design)
         self.design_name = design
         self.rule = check_rule(rule if rule is not None else DEFAULT_RULE.get(design, "relaxed"))
@@ -65,14 +79,21 @@ class Scenario:
         if not isinstance(nosmt, bool) or not isinstance(hotplug, bool):
             raise BadInput("nosmt and hotplug must be true or false")
         self.nosmt, self.hotplug = nosmt, hotplug
+        if isinstance(offline, bool) or isinstance(offline, int):
+            raise BadInput(f"offline={offline!r}: give a CPU list such as '2,3' or '2-3', or a list such as [2, 3]")
         self.offline = parse_cpu_list(offline, self.topology)
         self.platform = Platform(self.topology, nosmt, self.offline)
-        muts = [mutations] if isinstance(mutations, str) else list(mutations)
+        muts = [mutations] if isinstance(mutations, str) else _strings(mutations, "mutations")
         self.mutations = tuple(sorted({check_mutation(m) for m in muts}))
-        self.options = dict(options or {})
+        self.options = _check_options(cls, options)
         self.design = cls(frozenset(self.mutations), self.options, self.platform)
+        for what, v in (("name", name), ("story", story)):
+            if not isinstance(v, str):
+                raise BadInput(f"{what} {cut(v)} must be a string")
         self.name, self.story = name, story
-        self.module_loaded = bool(module_loaded)
+        if not isinstance(module_loaded, bool):
+            raise BadInput(f"module_loaded {cut(module_loaded)} must be true or false")
+        self.module_loaded = module_loaded
         if not isinstance(offline_keeps_lp_init, bool):
             raise BadInput("offline_keeps_lp_init must be true or false")
         self.offline_keeps_lp_init = offline_keeps_lp_init
@@ -100,8 +121,7 @@ class Scenario:
                     continue
                 st = self.platform.boot_state(c)
                 out.add(f"offline:{c}" if st == ONLINE else f"online:{c}")
-        if isinstance(events, str):
-            events = [events]
+        events = [events] if isinstance(events, str) else _strings(events, "events")
         allowed_extra = {"create-td", "smt-on", *self.design.extra_events}
         for ev in events:
             if not isinstance(ev, str):
@@ -208,50 +228,108 @@ def scenario_dir() -> Path:
 
 
 def parse_scenario(data: dict, where: str = "scenario") -> Scenario:
+    """A Scenario from a table of fields (a parsed scenario file), every field's type checked strictly and
+    unknown fields refused, each problem one line naming ``where``."""
     if not isinstance(data, dict):
         raise ScenarioError(f"{where}: expected a table of fields, got {type(data).__name__}")
+    bad_keys = [k for k in data if not isinstance(k, str)]
+    if bad_keys:
+        raise ScenarioError(f"{where}: field names must be strings, not {cut(bad_keys[0])}")
     unknown = set(data) - FIELDS
     if unknown:
-        raise ScenarioError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}; known: "
-                            f"{', '.join(sorted(FIELDS))}")
+        raise ScenarioError(f"{where}: unknown field(s) {', '.join(printable(u[:30]) for u in sorted(unknown)[:5])}; "
+                            f"known: {', '.join(sorted(FIELDS))}")
     if "design" not in data:
         raise ScenarioError(f"{where}: missing field 'design' (one of {', '.join(DESIGNS)})")
-    kw = {k: v for k, v in data.items() if k not in ("max_states",)}
-    for k in ("offline", "events", "mutations", "schedule"):
-        if k in kw and not isinstance(kw[k], (list, tuple, str)):
-            raise ScenarioError(f"{where}: field {k!r} must be a list, not {kw[k]!r}")
-    if "options" in kw and not isinstance(kw["options"], dict):
-        raise ScenarioError(f"{where}: field 'options' must be a table")
+    for k, v in data.items():
+        types = FIELD_TYPES[k]
+        if not isinstance(v, types) or (bool not in types and isinstance(v, bool)):
+            want = " or ".join(_TYPE_WORDS[t] for t in types)
+            raise ScenarioError(f"{where}: field {k!r} must be {want}, not {cut(v)}")
     try:
-        return Scenario(**kw)
+        return Scenario(**data)
     except ScenarioError:
         raise
     except TdxlabError as e:
         raise ScenarioError(f"{where}: {e}") from None
-    except TypeError as e:
-        raise ScenarioError(f"{where}: {e}") from None
+
+
+def _depth(value, limit: int, d: int = 0) -> int:
+    """How deep ``value`` nests (lists and tables), stopping once past ``limit``."""
+    if d > limit or not isinstance(value, (dict, list)):
+        return d
+    items = value.values() if isinstance(value, dict) else value
+    return max([_depth(v, limit, d + 1) for v in items] or [d + 1])
+
+
+def _yaml_load(text: str, name: str):
+    """YAML with ``yaml.safe_load``, after refusing anchors and aliases (a few hundred bytes of aliases
+    expand to gigabytes: "billion laughs") and nesting deeper than MAX_NESTING, from the event stream,
+    before anything is built."""
+    import yaml
+
+    depth = 0
+    for ev in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(ev, yaml.AliasEvent) or getattr(ev, "anchor", None) is not None:
+            raise ScenarioError(f"scenario file {name}: YAML anchors and aliases (& and *) are not allowed")
+        if isinstance(ev, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+            if depth > MAX_NESTING:
+                raise ScenarioError(f"scenario file {name}: nested more than {MAX_NESTING} levels deep")
+        elif isinstance(ev, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            depth -= 1
+    return yaml.safe_load(text)
+
+
+def read_scenario_data(path: "str | Path"):
+    """The parsed contents of a scenario file (TOML, or YAML by suffix), or one ScenarioError line: the
+    path must be a regular file (not a directory, FIFO or device) of at most MAX_SCENARIO_BYTES of UTF-8."""
+    p = Path(path)
+    name = printable(p.name)
+    try:
+        st = p.stat()
+    except OSError as e:
+        raise ScenarioError(f"cannot read scenario file {printable(p)}: {e.strerror}") from None
+    if not stat.S_ISREG(st.st_mode):
+        kind = "a directory" if stat.S_ISDIR(st.st_mode) else "not a regular file"
+        raise ScenarioError(f"scenario file {printable(p)} is {kind}")
+    if st.st_size > MAX_SCENARIO_BYTES:
+        raise ScenarioError(f"scenario file {name} is {st.st_size:,} bytes: a scenario is at most "
+                            f"{MAX_SCENARIO_BYTES:,}")
+    try:
+        with p.open("rb") as f:
+            raw = f.read(MAX_SCENARIO_BYTES + 1)
+    except OSError as e:
+        raise ScenarioError(f"cannot read scenario file {printable(p)}: {e.strerror}") from None
+    if len(raw) > MAX_SCENARIO_BYTES:
+        raise ScenarioError(f"scenario file {name} is over {MAX_SCENARIO_BYTES:,} bytes")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ScenarioError(f"scenario file {name} is not UTF-8 text (byte {e.start})") from None
+    try:
+        if p.suffix in (".yaml", ".yml"):
+            data = _yaml_load(text, name)
+        else:
+            data = tomllib.loads(text)
+    except ScenarioError:
+        raise
+    except RecursionError:
+        raise ScenarioError(f"scenario file {name} is nested too deep") from None
+    except Exception as e:  # noqa: BLE001 - any parser error is a malformed file
+        raise ScenarioError(f"scenario file {name} is malformed: {' '.join(str(e).split())}") from None
+    if _depth(data, MAX_NESTING) > MAX_NESTING:
+        raise ScenarioError(f"scenario file {name}: nested more than {MAX_NESTING} levels deep")
+    return data
 
 
 def load_scenario_file(path: "str | Path") -> Scenario:
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as e:
-        raise ScenarioError(f"cannot read scenario file {p}: {e.strerror}") from None
-    try:
-        if p.suffix in (".yaml", ".yml"):
-            import yaml
-
-            data = yaml.safe_load(text)
-        else:
-            data = tomllib.loads(text)
-    except Exception as e:  # noqa: BLE001 - any parser error is a malformed file
-        msg = " ".join(str(e).split())
-        raise ScenarioError(f"scenario file {p.name} is malformed: {msg}") from None
-    data = data or {}
+    data = read_scenario_data(p)
+    data = {} if data is None else data
     if isinstance(data, dict):
         data.setdefault("name", p.stem)
-    return parse_scenario(data, f"scenario file {p.name}")
+    return parse_scenario(data, f"scenario file {printable(p.name)}")
 
 
 def scenario_files() -> dict[str, Path]:
@@ -260,15 +338,66 @@ def scenario_files() -> dict[str, Path]:
     return {f.stem: f for f in files}
 
 
-def list_scenarios() -> dict[str, Scenario]:
-    return {name: load_scenario_file(p) for name, p in scenario_files().items()}
+def list_scenarios(bad: "dict[str, str] | None" = None) -> dict[str, Scenario]:
+    """Every scenario of data/scenarios that loads. A file that does not is left out; with ``bad`` given,
+    its one-line error is recorded there by file name (without it, the first bad file raises)."""
+    out = {}
+    for name, p in scenario_files().items():
+        try:
+            out[name] = load_scenario_file(p)
+        except TdxlabError as e:
+            if bad is None:
+                raise
+            bad[p.name] = str(e)
+    return out
 
 
-def get_scenario(name: str) -> Scenario:
+def get_scenario(name: "str | Path | Scenario") -> Scenario:
+    """A scenario by name (one of data/scenarios), or from a .toml/.yaml file path. A Scenario is returned
+    as it is."""
+    if isinstance(name, Scenario):
+        return name
+    if isinstance(name, Path):
+        name = str(name)
+    if not isinstance(name, str):
+        raise UnknownName(f"scenario {cut(name)} is not a scenario name: see tdxlab.scenario.scenario_files()")
     files = scenario_files()
     if name in files:
         return load_scenario_file(files[name])
     p = Path(name)
     if p.suffix in (".toml", ".yaml", ".yml") and p.exists():
         return load_scenario_file(p)
-    raise UnknownName(f"unknown scenario {name!r}: choose one of {', '.join(files) or '(none)'}")
+    raise UnknownName(f"unknown scenario {cut(name)}: choose one of {', '.join(files) or '(none)'}")
+
+
+def _strings(values, what: str) -> list[str]:
+    """``values`` as a list of strings, or one clear error."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, (list, tuple, set, frozenset)):
+        raise BadInput(f"{what} {cut(values)} must be a list of names")
+    out = list(values)
+    for v in out:
+        if not isinstance(v, str):
+            raise BadInput(f"{what}: {cut(v)} is not a name (a string)")
+    return out
+
+
+def _check_options(cls, options) -> dict:
+    """A design's options, each a name the design documents and a value of its type (``options_types``,
+    by default true/false)."""
+    if options is None:
+        return {}
+    if not isinstance(options, dict):
+        raise BadInput(f"options {cut(options)} must be a table of KEY = VALUE")
+    types = getattr(cls, "options_types", {})
+    out = {}
+    for k, v in options.items():
+        if not isinstance(k, str):
+            raise BadInput(f"option name {cut(k)} is not a string")
+        if k not in cls.options_doc:
+            has = ", ".join(cls.options_doc) or "none"
+            raise NotApplicable(f"design {cls.name} has no option {cut(k)} (its options: {has})")
+        want = types.get(k, bool)
+        if not isinstance(v, want) or (want is not bool and isinstance(v, bool)):
+            raise BadInput(f"option {k} = {cut(v)} must be {_TYPE_WORDS.get(want, want.__name__)}")
+        out[k] = v
+    return out

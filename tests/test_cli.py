@@ -77,7 +77,7 @@ def test_check_every_flag():
     (["check", "kvm-6.16", "--topology", "8x8x2"], "more than"),
     (["check", "kvm-6.16", "--mutate", "bogus"], "'bogus'"),
     (["check", "core-7.1", "--mutate", "irqs-on"], "does not apply"),
-    (["check", "kvm-6.16", "--max-states", "0"], "--max-states 0"),
+    (["check", "kvm-6.16", "--max-states", "0"], "--max-states: the state budget '0' is out of range"),
     (["check", "kvm-6.16", "--max-states", "lots"], "'lots'"),
     (["check", "kvm-6.16", "--offline", "9"], "out of range"),
     (["check", "kvm-6.16", "--rule", "strict"], "invalid choice"),

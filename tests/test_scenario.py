@@ -53,7 +53,7 @@ def test_schedule_step_error_names_the_step_number():
     ('design = "kvm-6.16"\ncolour = "red"\n', "unknown field(s) colour"),
     ('topology = "1x1x2"\n', "missing field 'design'"),
     ('design = "kvm-6.16"\nevents = "create-td\n', "malformed"),
-    ('design = "kvm-6.16"\noffline = 3\n', "'offline' must be a list"),
+    ('design = "kvm-6.16"\noffline = 3\n', "'offline' must be a string or a list"),
     ('design = "kvm-6.16"\ntopology = "1x1x0"\n', "0 CPUs"),
 ])
 def test_malformed_scenario_files(tmp_path, text, needle):

@@ -70,18 +70,26 @@ def minimize(sc, prop: str, path: tuple[str, ...]) -> tuple[str, ...]:
     return _shorten(sc, prop, _shorten(sc, prop, path, _without_a_request), _without_a_last_step)
 
 
+#: The exact search's state budget: at most this, at least EXACT_MIN_STATES or ten times the reduced
+#: search's states, and never more than the caller's own state budget. States, not seconds: the same
+#: command prints the same counterexample on any machine, however fast or loaded.
 EXACT_MAX_STATES = 100_000
-EXACT_MAX_SECONDS = 10.0
-EXACT_MIN_SECONDS = 5.0
+EXACT_MIN_STATES = 20_000
 
 
-def shortest_paths(sc, found: dict, states: int, seconds: float, seconds_left: float, phase=None) -> set[str]:
+def exact_budget(states: int, max_states: int) -> int:
+    """The exact search's state budget after a reduced search that found ``states`` states."""
+    return min(EXACT_MAX_STATES, max(EXACT_MIN_STATES, 10 * states), max_states)
+
+
+def shortest_paths(sc, found: dict, states: int, max_states: int, seconds_left: float | None,
+                   phase=None) -> set[str]:
     """Make the counterexamples of a reduced search shortest ones. The reductions keep every verdict but
     may lengthen a path (taking a hotplug request or an owned-CPU step early, leaving out an IPI that
     would only spin). A breadth-first search without reductions, stopped as soon as it has seen every
-    violated property, gives the exact shortest paths. Its budget: EXACT_MIN_SECONDS or a quarter of the
-    reduced search's own time, whichever is more (at most EXACT_MAX_SECONDS and EXACT_MAX_STATES
-    states). Where that runs out (on the largest topologies) the reduced path is shortened by dropping
+    violated property, gives the exact shortest paths. Its budget is in states (:func:`exact_budget`);
+    only a time budget the caller set (``seconds_left``, what is left of ``--max-seconds``) may stop it
+    earlier. Where that runs out (on the largest topologies) the reduced path is shortened by dropping
     the steps the violation does not need (:func:`minimize`), and its verdict says it is not proven
     shortest. On every manifest scenario minimizing alone gives the shortest paths too (tested).
     ``phase(text)``, when given, hears how that search goes. Returns the properties whose paths are not
@@ -90,19 +98,18 @@ def shortest_paths(sc, found: dict, states: int, seconds: float, seconds_left: f
     if not want:
         return set()
     exact = {}
-    budget = min(EXACT_MAX_SECONDS, max(EXACT_MIN_SECONDS, seconds / 4), seconds_left)
-    if budget > 0.1:
+    if seconds_left is None or seconds_left > 0:
         from tdxlab.check.explore import explore
 
-        cap = min(EXACT_MAX_STATES, max(20_000, 10 * states))
+        cap = exact_budget(states, max_states)
         what = "shortest counterexample" + ("s" if len(want) > 1 else "")
         progress = None
         if phase is not None:
             def progress(n, transitions, frontier, spent):
-                phase(f"{what} (no reductions): {n:,}/{cap:,} states, {spent:.1f}/{budget:.1f} s")
+                phase(f"{what} (no reductions): {n:,}/{cap:,} states, {spent:.1f} s")
             progress(0, 0, 1, 0.0)
-        r = explore(sc, reduce=False, until=want, max_seconds=budget, max_states=cap, progress=progress,
-                    progress_every=5000)
+        r = explore(sc, reduce=False, until=want, max_seconds=seconds_left, max_states=cap,
+                    progress=progress, progress_every=5000)
         exact = {n: (v.path, v.detail) for n, v in r.verdicts.items() if n in want and v.holds is False}
     for name in want:
         if name in exact:

@@ -12,10 +12,12 @@ leaves them empty.
 from __future__ import annotations
 
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from tdxlab.errors import BadInput
+
+if TYPE_CHECKING:  # pandas is imported where a table is made: the checker and the CLI run without it
+    import pandas as pd
 
 COLUMNS = ["step", "cpu", "context", "function", "action", "seamcall", "result", "errno", "locks held",
            "IRQs", "VMX", "LP.INIT", "module state", "fact", "key"]
@@ -46,14 +48,9 @@ def _tracked(scenario, state, cpu, context, cache) -> dict:
     return out
 
 
-def trace_frame(scenario, steps) -> pd.DataFrame:
-    """One row per step of ``steps`` (the initial ``(None, state)`` row is skipped).
-
-    Columns: step, cpu, context, function, action, seamcall (leaf or ""), result (status name or ""),
-    errno, locks held, IRQs, VMX, LP.INIT, module state, fact, key (the step key, for a schedule).
-    ``df.attrs["tdxlab_before"]`` keeps, per row, the tracked values *before* the step (for the same CPU
-    and context), which :func:`trace_styler` uses to highlight exactly what each step changed.
-    """
+def trace_rows(scenario, steps) -> tuple[list[dict], list[dict]]:
+    """The rows of :func:`trace_frame` as plain dicts (keys: ``COLUMNS``), and per row the tracked values
+    before the step. Needs no pandas (the command line's tables are made from these)."""
     if steps is None:
         raise BadInput("no trace to show: the property holds, so there is no counterexample")
     steps = list(steps)
@@ -78,12 +75,26 @@ def trace_frame(scenario, steps) -> pd.DataFrame:
             "key": info.key,
         })
         prev = state
+    return rows, before
+
+
+def trace_frame(scenario, steps) -> "pd.DataFrame":
+    """One row per step of ``steps`` (the initial ``(None, state)`` row is skipped).
+
+    Columns: step, cpu, context, function, action, seamcall (leaf or ""), result (status name or ""),
+    errno, locks held, IRQs, VMX, LP.INIT, module state, fact, key (the step key, for a schedule).
+    ``df.attrs["tdxlab_before"]`` keeps, per row, the tracked values *before* the step (for the same CPU
+    and context), which :func:`trace_styler` uses to highlight exactly what each step changed.
+    """
+    import pandas as pd
+
+    rows, before = trace_rows(scenario, steps)
     df = pd.DataFrame(rows, columns=COLUMNS)
     df.attrs[ATTR] = before
     return df
 
 
-def _changed_mask(df: pd.DataFrame) -> dict[str, list[bool]]:
+def _changed_mask(df: "pd.DataFrame") -> dict[str, list[bool]]:
     before = df.attrs.get(ATTR)
     out = {}
     for col in TRACKED:
@@ -101,14 +112,15 @@ def is_error(result: object) -> bool:
     return bool(result) and str(result) != SUCCESS
 
 
-def trace_styler(df: pd.DataFrame):
+def trace_styler(df: "pd.DataFrame"):
     """A ``pandas`` Styler: cells a step changed (locks held, IRQs, VMX, LP.INIT, module state) on a yellow
     background, failed SEAMCALL results in red. Deterministic HTML (fixed table uuid, no index)."""
+    import pandas as pd
     from pandas.io.formats.style import Styler
 
     changed = _changed_mask(df)
 
-    def css(frame: pd.DataFrame) -> pd.DataFrame:
+    def css(frame: "pd.DataFrame") -> "pd.DataFrame":
         out = pd.DataFrame("", index=frame.index, columns=frame.columns)
         for col, mask in changed.items():
             out[col] = [CHANGED_CSS if m else "" for m in mask]
@@ -132,7 +144,7 @@ def _md_cell(v: object) -> str:
     return str(v).replace("|", "\\|").replace("\n", " ")
 
 
-def to_markdown(df: pd.DataFrame) -> str:
+def to_markdown(df: "pd.DataFrame") -> str:
     """A GitHub-style Markdown table (no extra dependency)."""
     cols = list(df.columns)
     out = ["| " + " | ".join(_md_cell(c) for c in cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
@@ -141,7 +153,7 @@ def to_markdown(df: pd.DataFrame) -> str:
     return "\n".join(out) + "\n"
 
 
-def save_trace(df: pd.DataFrame, path: "str | Path") -> Path:
+def save_trace(df: "pd.DataFrame", path: "str | Path") -> Path:
     """Write ``df`` by the path's suffix: ``.csv``, ``.json`` (records), ``.html`` (the styled table) or
     ``.md`` (a Markdown table). Any other suffix is :class:`BadInput`. Returns the path."""
     p = Path(path)

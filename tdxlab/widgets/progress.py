@@ -35,7 +35,7 @@ class CheckView(W.VBox):
         self.status.value = f"<span style='color:#555'>{panels.esc(text)}</span>"
 
 
-def check(scenario, max_states: int = 200_000, max_seconds: float = 60.0, display: bool = True):
+def check(scenario, max_states: int = 200_000, max_seconds: float | None = None, display: bool = True):
     """Explore every interleaving of ``scenario`` (a Scenario or a name) with a progress bar. Returns the
     ``CheckResult``, or None after showing a one-line message (an unknown scenario, a bad budget)."""
     from tdxlab.check.explore import explore
