@@ -5,10 +5,12 @@
     python -m tdxlab.present both                           # both, executing the notebooks once
 
 Each build (1) executes every notebook in ``notebooks/`` on a fresh kernel (nbclient, in parallel), so the
-outputs (pictures, tables, verdict matrices) are in the export; (2) makes the widget outputs static: a widget
-whose mimebundle has an ``image/svg+xml`` picture (the Stepper) keeps only that picture and its text; one with
-an ``text/html`` fallback (ReviewMatrix, Exercise) keeps that; any other widget (a progress bar, the
-checker's verdicts) is drawn as HTML from its saved widget state; the widget state itself is dropped, so no
+outputs (pictures, tables, verdict matrices) are in the export; the kernels run with ``TDXLAB_EXPORT=1``, so a
+Stepper's mimebundle carries every step pre-rendered behind a slider and the arrow keys, opened at the step
+that matters (tdxlab.widgets.Stepper.frames_html); (2) makes the widget outputs static: a widget whose
+mimebundle has a ``text/html`` fallback (Stepper, ReviewMatrix, Exercise) keeps that, one with only an
+``image/svg+xml`` picture keeps the picture; any other widget (a progress bar, the checker's verdicts) is
+drawn as HTML from its saved widget state; the widget state itself is dropped, so no
 widget JavaScript is needed; (3) exports with nbconvert, pointing every script at local copies from npm
 (``scripts/fetch-js.sh`` puts reveal.js 4.0.2, require.js, jQuery, the widgets HTML manager 1.0.15 and
 MathJax 2.7.9 into ``.js/``), copied into ``<out>/_static/``; links between notebooks point at the exported
@@ -89,9 +91,15 @@ def copy_assets(out: Path) -> None:
 
 # ------------------------------------------------------------------------------------------ executing
 def _execute_one(path: str) -> str:
-    """Execute one notebook; return it as JSON text (nbformat), widget state stored."""
+    """Execute one notebook; return it as JSON text (nbformat), widget state stored. The kernel runs with
+    TDXLAB_EXPORT=1, so steppers put their pre-rendered frames (tdxlab.widgets.Stepper.frames_html) into
+    their outputs."""
     import nbformat
     from nbclient import NotebookClient
+
+    from tdxlab.widgets.stepper import EXPORT_ENV
+
+    os.environ[EXPORT_ENV] = "1"  # this worker process only; the kernel inherits it
 
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name="python3", allow_errors=True,
@@ -201,12 +209,12 @@ def make_static(nb) -> dict:
             if WIDGET_VIEW not in data:
                 continue
             plain = data.get("text/plain", "")
-            if "image/svg+xml" in data:
-                o["data"] = {"image/svg+xml": data["image/svg+xml"], "text/plain": plain}
-                counts["svg"] += 1
-            elif "text/html" in data:
+            if "text/html" in data:  # a stepper's pre-rendered frames, a matrix with its chosen cell
                 o["data"] = {"text/html": data["text/html"], "text/plain": plain}
                 counts["html"] += 1
+            elif "image/svg+xml" in data:
+                o["data"] = {"image/svg+xml": data["image/svg+xml"], "text/plain": plain}
+                counts["svg"] += 1
             else:
                 mid = data[WIDGET_VIEW].get("model_id")
                 o["data"] = {"text/html": sw.render(mid), "text/plain": plain}
@@ -289,12 +297,8 @@ def build(kinds=("html", "slides"), outs: dict | None = None, paths: list[Path] 
     check_assets()
     outs = {k: Path(v) for k, v in (outs or {}).items()}
     nbs = execute_all(paths or notebooks(), log=log)
-    totals = {"svg": 0, "html": 0, "drawn": 0}
     for nb in nbs.values():
-        for k, v in make_static(nb).items():
-            totals[k] += v
-    log(f"static widgets: {totals['svg']} as pictures, {totals['html']} as their HTML fallback, "
-        f"{totals['drawn']} drawn from their saved state")
+        make_static(nb)
     result = {}
     for kind in kinds:
         t0 = time.perf_counter()

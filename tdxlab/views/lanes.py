@@ -12,6 +12,7 @@ import textwrap
 from tdxlab.errors import BadInput
 from tdxlab.views._dot import KIND_BORDER, KIND_FILL, RED, h, new_graph
 from tdxlab.views.trace import is_error
+from tdxlab.widgets.panels import readable
 
 WRAP = 38  # characters per line in a box
 MAX_ACTION = 150  # longer actions are cut (the trace table has them in full)
@@ -62,7 +63,7 @@ def lanes(scenario, steps):
         n += 1
         kind = context_kind(info, prev_state, st)
         lane = len(lane_names) - 1 if info.cpu is None else info.cpu
-        text = f"{info.context}: {info.function}: {info.action}"
+        text = f"{info.context}: {info.function}: {readable(info.action)}"
         body = _wrap(text)
         if info.result and info.result not in text[:MAX_ACTION - 3]:
             body += "<BR/>" + h(f"({info.result})")

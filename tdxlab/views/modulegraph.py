@@ -18,15 +18,15 @@ from tdxlab.views._dot import caption, h, lines, new_graph
 LIT = "#ffd84d"
 DONE = "#b9e3a6"
 NOT_DONE = "#eeeeee"
+RELAXED = "#1f5fa8"
+CAPTION_WIDTH = 60  # characters per caption line: the picture stays narrow
+LPS_PER_ROW = 4  # LP cells per table row, so a big package wraps instead of widening the picture
 
 
 def _leaf(name: str) -> str:
-    try:
-        from tdxlab.facts import leaf_number
+    from tdxlab.facts import leaf_number  # a broken leaves.toml is one clear error, not a silent gap
 
-        return f"{name} ({leaf_number(name)})"
-    except Exception:  # noqa: BLE001 - the picture does not need the number
-        return name
+    return f"{name} ({leaf_number(name)})"
 
 
 def _topology(topology, state):
@@ -41,10 +41,12 @@ def _topology(topology, state):
     return topo
 
 
-def module_graph(state=None, topology=None, rule: str | None = None):
-    """The module's state machine as a ``graphviz.Digraph``; with ``state`` (a model ``State``) the
-    current system state is lit and per-package / per-LP progress is shown (``topology``: a Topology,
-    "PxCxT" text or a Scenario, to group LPs by package). ``rule`` ("old"/"relaxed"; default: both)."""
+def module_graph(state=None, topology=None, rule: str | None = None, compact: bool = False):
+    """The module's state machine as a ``graphviz.Digraph``, laid out top to bottom so it fits a notebook's
+    width; with ``state`` (a model ``State``) the current system state is lit and per-package / per-LP
+    progress is shown below it (``topology``: a Topology, "PxCxT" text or a Scenario, to group LPs by
+    package). ``rule`` ("old"/"relaxed"; default: both). ``compact``: no caption and no progress table
+    (the stepper shows those as HTML beside the picture)."""
     topo = _topology(topology, state)
     if topology is not None and rule is None:
         rule = getattr(topology, "rule", None)
@@ -57,72 +59,94 @@ def module_graph(state=None, topology=None, rule: str | None = None):
     if state is not None:
         m = state.module
         cap += f": now {cur}, {m.num_init_lps}/{m.num_lps or '?'} LPs initialized"
-    g = new_graph("module_graph", rankdir="LR", label=caption(cap), nodesep="0.5")
-    g.attr("node", shape="box", style="rounded,filled", fillcolor="white", fontsize="10")
+    g = new_graph("module_graph", rankdir="TB", label=None if compact else caption(cap, CAPTION_WIDTH),
+                  nodesep="0.3", ranksep="0.35")
+    g.attr("node", shape="box", style="rounded,filled", fillcolor="white", fontsize="10", width="1.9")
     for i, name in enumerate(SYS_STATE_NAMES):
         attrs = {}
+        text = f"{i} {name}"
         if name == cur:
             attrs.update(fillcolor=LIT, penwidth="3")
+            text = f"▶ {text} (now)"
         if name == "SYS_SHUTDOWN":
-            attrs.update(style="rounded,dashed,filled" if name == cur else "rounded,dashed", fontcolor="#666666")
-        g.node(name, lines(f"{i} {name}"), **attrs)
-    relaxed_only = {"style": "dashed", "color": "#4a7fb5", "fontcolor": "#4a7fb5"}
-    g.edge("SYSINIT_PENDING", "SYSINIT_DONE", lines(_leaf("TDH.SYS.INIT"), "once, on any CPU"), penwidth="1.5")
-    g.edge("SYSINIT_DONE", "SYSINIT_DONE", lines(_leaf("TDH.SYS.LP.INIT"), "per LP, on that LP"))
-    g.edge("SYSINIT_DONE", "SYSCONFIG_DONE",
-           lines(_leaf("TDH.SYS.CONFIG"), "once" + ("; old rule: after every LP's LP.INIT" if rule != "relaxed"
-                                                   else "")), penwidth="1.5")
-    g.edge("SYSCONFIG_DONE", "SYSCONFIG_DONE", lines(_leaf("TDH.SYS.KEY.CONFIG"), "per package, on a CPU of it"))
-    g.edge("SYSCONFIG_DONE", "SYS_READY", lines("last package's", _leaf("TDH.SYS.KEY.CONFIG")), penwidth="1.5")
-    g.edge("SYS_READY", "SYS_READY", lines(_leaf("TDH.SYS.TDMR.INIT"), "per TDMR (1 GiB chunks)"))
+            attrs.update(style="rounded,dashed,filled" if name == cur else "rounded,dashed", fontcolor="#555555")
+        g.node(name, lines(text), **attrs)
+    relaxed_only = {"style": "dashed", "color": RELAXED, "fontcolor": RELAXED}
+
+    loops: dict[str, list[str]] = {}
+
+    def edge(a, b, *label, **attrs):
+        if compact and a == b:  # one loop per state, one line per leaf: the picture stays narrow
+            loops.setdefault(a, []).append(label[0] + (" (relaxed)" if "relaxed" in " ".join(label) else ""))
+            return
+        g.edge(a, b, lines(*label[:1]) if compact else lines(*label), **attrs)
+
+    edge("SYSINIT_PENDING", "SYSINIT_DONE", _leaf("TDH.SYS.INIT"), "once, on any CPU", penwidth="1.5")
+    edge("SYSINIT_DONE", "SYSINIT_DONE", _leaf("TDH.SYS.LP.INIT") + " per LP", "on that LP")
+    edge("SYSINIT_DONE", "SYSCONFIG_DONE", _leaf("TDH.SYS.CONFIG"),
+         "once" + ("; old rule: after every" if rule != "relaxed" else ""),
+         "LP's LP.INIT" if rule != "relaxed" else "", penwidth="1.5")
+    edge("SYSCONFIG_DONE", "SYSCONFIG_DONE", _leaf("TDH.SYS.KEY.CONFIG") + " per package", "on a CPU of it")
+    edge("SYSCONFIG_DONE", "SYS_READY", "last package's " + _leaf("TDH.SYS.KEY.CONFIG"), penwidth="1.5")
+    edge("SYS_READY", "SYS_READY", _leaf("TDH.SYS.TDMR.INIT") + " per TDMR", "(1 GiB chunks)")
     if rule != "old":
         for s in ("SYSCONFIG_DONE", "SYS_READY"):
-            g.edge(s, s, lines(_leaf("TDH.SYS.LP.INIT"), "relaxed rule only (§5.3)"), **relaxed_only)
-    g.edge("SYS_READY", "SYS_SHUTDOWN", lines(_leaf("TDH.SYS.SHUTDOWN"), "(not modelled)"),
-           style="dashed", color="#999999", fontcolor="#666666")
-    if state is not None:
+            edge(s, s, _leaf("TDH.SYS.LP.INIT"), "relaxed rule only (§5.3)", tailport="w", headport="w",
+                 **relaxed_only)  # on the left: two loops on one side draw over each other's labels
+    edge("SYS_READY", "SYS_SHUTDOWN", _leaf("TDH.SYS.SHUTDOWN") + " (not modelled)",
+         style="dashed", color="#777777", fontcolor="#555555")
+    for s, leaves in loops.items():
+        g.edge(s, s, lines(*leaves))
+    if state is not None and not compact:
         g.node("progress", _progress(state, topo), shape="plaintext", style="")
-        with g.subgraph() as same:  # the table sits under the middle of the machine
-            same.attr(rank="same")
-            same.node("SYSCONFIG_DONE")
-            same.node("progress")
-        g.edge("SYSCONFIG_DONE", "progress", style="invis")
+        g.edge("SYS_SHUTDOWN", "progress", style="invis")
     return g
 
 
-def _cell(text: str, done: bool, port: str = "") -> str:
+def _cell(text: str, done: bool, port: str = "", more: str = "") -> str:
     p = f' PORT="{port}"' if port else ""
-    return f'<TD{p} BGCOLOR="{DONE if done else NOT_DONE}">{h(text)}</TD>'
+    mark = "✓ " if done else "· "  # a symbol as well as a colour
+    second = f"<BR/>{h(more)}" if more else ""
+    return f'<TD{p} BGCOLOR="{DONE if done else NOT_DONE}">{h(mark + text)}{second}</TD>'
 
 
-def _progress(state, topo):
+def progress(state, topology=None) -> dict:
+    """Where the module stands per package and per LP: {"packages": [(package, keyed, [(cpu, lp_done,
+    hotplug state)])], "summary": text}. ``topology`` groups the LPs by package (without it, a single
+    package holds every LP)."""
+    topo = _topology(topology, state)
     m = state.module
     n = len(state.cpus)
     if topo is not None:
-        pkgs = [(p, topo.cpus_of_package(p)) for p in range(topo.packages)]
+        groups = [(p, topo.cpus_of_package(p)) for p in range(topo.packages)]
     else:
         npk = max(m.num_pkgs, m.pkg_keyed.bit_length(), 1)
-        pkgs = [(p, tuple(range(n)) if npk == 1 else ()) for p in range(npk)]
-    width = max((len(c) for _, c in pkgs), default=1) or 1
-    rows = [f'<TR><TD BGCOLOR="#dddddd"><B>package</B></TD><TD BGCOLOR="#dddddd"><B>KEY.CONFIG</B></TD>'
-            f'<TD BGCOLOR="#dddddd" COLSPAN="{width}"><B>LPs: LP.INIT</B></TD></TR>']
-    for p, cpus in pkgs:
-        keyed = m.pkg_done(p)
-        cells = "".join(_cell(f"CPU{c} {'done' if m.lp_done(c) else 'no'} ({state.cpus[c].hp})", m.lp_done(c),
-                              f"cpu{c}") for c in cpus)
-        if not cpus:
-            cells = f'<TD COLSPAN="{width}">{h("(give topology= to group LPs)")}</TD>'
-        elif len(cpus) < width:
-            cells += f'<TD COLSPAN="{width - len(cpus)}"></TD>'
-        rows.append(f"<TR><TD>pkg {p}</TD>{_cell('configured' if keyed else 'no', keyed, f'pkg{p}')}{cells}</TR>")
-    if topo is None and len(pkgs) > 1:
-        cells = "".join(_cell(f"CPU{c} {'done' if m.lp_done(c) else 'no'} ({state.cpus[c].hp})", m.lp_done(c))
-                        for c in range(n))
-        rows.append(f'<TR><TD>all LPs</TD><TD></TD>{cells}</TR>')
-    tail = (f"num_of_lps {m.num_lps} (0 before TDH.SYS.INIT), LP.INIT done on {m.num_init_lps}; "
-            f"TDMR initialized: {'yes' if m.tdmr_done else 'no'}")
-    cols = 2 + max(width, n if topo is None and len(pkgs) > 1 else 0)
-    rows.append(f'<TR><TD COLSPAN="{cols}" ALIGN="LEFT">{h(tail)}</TD></TR>')
+        groups = [(p, tuple(range(n)) if p == 0 else ()) for p in range(npk)]
+    pkgs = [(p, m.pkg_done(p), [(c, m.lp_done(c), state.cpus[c].hp) for c in cpus]) for p, cpus in groups]
+    summary = (f"num_of_lps {m.num_lps} (0 before TDH.SYS.INIT), LP.INIT done on {m.num_init_lps}; "
+               f"TDMR initialized: {'yes' if m.tdmr_done else 'no'}")
+    return {"packages": pkgs, "summary": summary}
+
+
+def _progress(state, topo):
+    pr = progress(state, topo)
+    width = min(LPS_PER_ROW, max((len(c) for _, _, c in pr["packages"]), default=1) or 1)
+    cols = 2 + width
+    head = "#dddddd"
+    rows = [f'<TR><TD BGCOLOR="{head}"><B>package</B></TD><TD BGCOLOR="{head}"><B>KEY.CONFIG</B></TD>'
+            f'<TD BGCOLOR="{head}" COLSPAN="{width}"><B>LPs: LP.INIT</B></TD></TR>']
+    for p, keyed, cpus in pr["packages"]:
+        chunks = [cpus[i:i + width] for i in range(0, len(cpus), width)] or [[]]
+        span = f' ROWSPAN="{len(chunks)}"' if len(chunks) > 1 else ""
+        for k, chunk in enumerate(chunks):
+            cells = "".join(_cell(f"CPU{c} {'done' if done else 'no'}", done, f"cpu{c}", hp)
+                            for c, done, hp in chunk)
+            if len(chunk) < width:
+                cells += f'<TD COLSPAN="{width - len(chunk)}"></TD>'
+            lead = "" if k else (f"<TD{span}>pkg {p}</TD>"
+                                 + _cell("configured" if keyed else "no", keyed, f"pkg{p}").replace("<TD", f"<TD{span}", 1))
+            rows.append(f"<TR>{lead}{cells}</TR>")
+    rows.append(f'<TR><TD COLSPAN="{cols}" ALIGN="LEFT">{h(pr["summary"])}</TD></TR>')
     title = f'<TR><TD COLSPAN="{cols}" BORDER="0" ALIGN="LEFT"><B>{h("the module per package and per LP")}</B></TD></TR>'
     return ('<<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="0" CELLPADDING="4">' + title + "".join(rows)
             + "</TABLE>>")

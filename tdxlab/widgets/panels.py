@@ -16,41 +16,75 @@ import re
 
 from tdxlab.platform import IN_ONLINE_MASK
 
-# colours shared with tdxlab.views (_dot.KIND_FILL) so the stepper and the pictures agree
+# colours shared with tdxlab.views (_dot.KIND_FILL) so the stepper and the pictures agree. The palette is
+# read by colour-blind viewers too: good and bad differ in lightness as well as hue (a bluish green tint and a
+# dark vermillion, after Okabe and Ito), and every verdict also carries a symbol and a word.
 KIND_FILL = {"task": "#dbe9f6", "hotplug": "#e3f1dc", "hardirq": "#fde3c8", "admin": "#eeeeee"}
-GOOD, BAD, OFF, WARN, LOCK = "#cdeccd", "#f9d0d0", "#eeeeee", "#ffe7b3", "#e6e0f5"
+GOOD, BAD, OFF, WARN, LOCK = "#cdebdf", "#f9cdb8", "#eeeeee", "#fff0b3", "#e6e0f5"
+INK = "#1a1a1a"  # text on every coloured cell, in the light and the dark theme alike
+VERDICT = {  # verdict -> (background, text colour, symbol)
+    "holds": ("#cdebdf", "#00452f", "\u2713"),
+    "violated": ("#a83400", "#ffffff", "\u2717"),
+    "unknown": ("#fff0b3", "#4d3900", "?"),
+}
 
-CSS = """
+_S = ":is(.tdxlab-stepper, .tdxlab-check, .tdxlab-frames)"
+CSS = ("""
 <style>
-:is(.tdxlab-stepper, .tdxlab-check) {font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; font-size: 13px;}
-:is(.tdxlab-stepper, .tdxlab-check) .tdxlab-title {font-size: 15px; font-weight: 600; margin: 2px 0 0 0;}
-:is(.tdxlab-stepper, .tdxlab-check) .tdxlab-story {color: #444; margin: 2px 0 4px 0; max-width: 70em; font-weight: normal;
-  font-size: 12.5px; line-height: 1.35;}
-:is(.tdxlab-stepper, .tdxlab-check) code {font-size: 11.5px;}
-:is(.tdxlab-stepper, .tdxlab-check) table.tdxlab-lanes, :is(.tdxlab-stepper, .tdxlab-check) table.tdxlab-locks {border-collapse: collapse;
-  font-size: 12px; margin: 4px 0;}
-:is(.tdxlab-stepper, .tdxlab-check) table.tdxlab-lanes th, :is(.tdxlab-stepper, .tdxlab-check) table.tdxlab-lanes td,
-:is(.tdxlab-stepper, .tdxlab-check) table.tdxlab-locks th, :is(.tdxlab-stepper, .tdxlab-check) table.tdxlab-locks td {
-  border: 1px solid #c8c8c8; padding: 3px 7px; text-align: left; vertical-align: top;}
-:is(.tdxlab-stepper, .tdxlab-check) table.tdxlab-lanes th {background: #e4e4e4;}
-:is(.tdxlab-stepper, .tdxlab-check) table.tdxlab-lanes th.row {background: #f3f3f3; font-weight: 600; white-space: nowrap;}
-:is(.tdxlab-stepper, .tdxlab-check) .ctx {display: inline-block; border-radius: 3px; padding: 0 4px; margin: 1px 0;
-  border: 1px solid #999;}
-:is(.tdxlab-stepper, .tdxlab-check) .ctx.run {border: 2px solid #2b7a2b;}
-:is(.tdxlab-stepper, .tdxlab-check) .ctx.wait {border: 2px dashed #b03030;}
-:is(.tdxlab-stepper, .tdxlab-check) .lockchip {display: inline-block; background: #e6e0f5; border: 1px solid #7a63b5;
+S {font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; font-size: 13px;
+  background: #ffffff; color: INK; border-radius: 4px; padding: 4px 6px; box-sizing: border-box; max-width: 100%;}
+S .tdxlab-title {font-size: 15px; font-weight: 600; margin: 2px 0 0 0;}
+S .tdxlab-story {color: #3a3a3a; margin: 2px 0 4px 0; max-width: 70em; font-weight: normal;
+  font-size: 13px; line-height: 1.35;}
+S code {font-size: 12px; color: INK; background: #f2f2f2;}
+S table.tdxlab-lanes, S table.tdxlab-locks {border-collapse: collapse; font-size: 12px; margin: 4px 0; color: INK;}
+S table.tdxlab-lanes th, S table.tdxlab-lanes td, S table.tdxlab-locks th, S table.tdxlab-locks td {
+  border: 1px solid #b8b8b8; padding: 3px 6px; text-align: left; vertical-align: top; color: INK;}
+S table.tdxlab-lanes th, S table.tdxlab-locks th {background: #e4e4e4;}
+S table.tdxlab-lanes th.row {background: #f3f3f3; font-weight: 600; white-space: nowrap;}
+S .ctx {display: inline-block; border-radius: 3px; padding: 0 4px; margin: 1px 0; border: 1px solid #999;}
+S .ctx.run {border: 2px solid #00704f;}
+S .ctx.wait {border: 2px dashed #a83400;}
+S .lockchip, S .chip {display: inline-block; background: #e6e0f5; border: 1px solid #7a63b5;
   border-radius: 3px; padding: 0 4px; margin: 1px 2px 1px 0;}
-:is(.tdxlab-stepper, .tdxlab-check) .waits {color: #8a1f1f;}
-:is(.tdxlab-stepper, .tdxlab-check) .last {border-left: 4px solid #4a7fb5; background: #f5f8fc; padding: 4px 8px; margin: 4px 0;}
-:is(.tdxlab-stepper, .tdxlab-check) .last.err {border-left-color: #d62728; background: #fdf1f1;}
-:is(.tdxlab-stepper, .tdxlab-check) .broke {color: #a40000; font-weight: 600;}
-:is(.tdxlab-stepper, .tdxlab-check) .muted {color: #666;}
-:is(.tdxlab-stepper, .tdxlab-check) .tdxlab-message {color: #a40000; font-weight: 600;}
-:is(.tdxlab-stepper, .tdxlab-check) .tdxlab-svg svg {max-width: 100%; height: auto; display: block;}
-:is(.tdxlab-stepper, .tdxlab-check) .history {font-size: 12px; color: #333; max-height: 9em; overflow-y: auto;}
-:is(.tdxlab-stepper, .tdxlab-check) .history .cur {background: #fff3b0; font-weight: 600;}
+S .chip.yes {background: GOOD; border-color: #00704f;}
+S .chip.no {background: #eeeeee; border-color: #999999;}
+S .waits {color: #8a2b00;}
+S .last {border-left: 4px solid #4a7fb5; background: #f5f8fc; padding: 4px 8px; margin: 4px 0;}
+S .last.err {border-left-color: #a83400; background: #fdf0ea;}
+S .broke {color: #8a2b00; font-weight: 600;}
+S .muted {color: #555555;}
+S .tdxlab-message {color: #8a2b00; font-weight: 600;}
+S .tdxlab-svg {flex: 0 0 auto; max-width: 100%;}
+S .tdxlab-svg svg {max-width: 100%; height: auto; display: block;}
+S .history {font-size: 12px; color: #333; max-height: 9em; overflow-y: auto;}
+S .history .cur {background: #fff3b0; font-weight: 600;}
+S .tdxlab-keys {font-size: 12px; color: #555555;}
+S:focus, S:focus-within {outline: 2px solid #4a7fb5; outline-offset: 1px;}
+S .widget-label, S .widget-readout, S .widget-button, S .jupyter-button, S select {color: INK;}
+S .jupyter-button {background: #eeeeee;}
+S .jupyter-button.mod-primary {background: #1f5fa8; color: #ffffff;}
+S .jupyter-button.mod-warning {background: #b35900; color: #ffffff;}
+S .jupyter-button.mod-info {background: #1f6f8b; color: #ffffff;}
+S .jupyter-button.mod-danger {background: #a83400; color: #ffffff;}
 </style>
-"""
+""").replace("S ", _S + " ").replace("S:", _S + ":").replace("S {", _S + " {").replace("INK", INK).replace(
+    "GOOD", GOOD)
+
+
+# The model's instruction classes that have no text of their own are shown as the kernel writes them.
+ASSERT_TEXT = {
+    "AssertIrqsDisabled": "lockdep_assert_irqs_disabled()",
+    "AssertCpusHeld": "lockdep_assert_cpus_held()",
+    "WarnVmxeClear": "WARN_ON_ONCE(!(cr4_read_shadow() & X86_CR4_VMXE))",
+}
+_ASSERT_RE = re.compile(r"\b(" + "|".join(ASSERT_TEXT) + r")\b")
+
+
+def readable(text: str) -> str:
+    """``text`` with the model's internal spellings replaced by the kernel's (class names of
+    instructions such as ``WarnVmxeClear``)."""
+    return _ASSERT_RE.sub(lambda m: ASSERT_TEXT[m.group(1)], str(text))
 
 
 def esc(x: object) -> str:
@@ -93,7 +127,7 @@ def lanes_html(desc: dict) -> str:
             stack = " › ".join(ctx["stack"])
             parts.append(f"<span class='{cls}' style='background:{bg}' title='{esc(ctx['kind'])}: {esc(stack)}'>"
                          f"{esc(ctx['name'])}</span> <span class='muted'>{esc(ctx['function'])}()</span>"
-                         f"<br><span class='muted'>next: {esc(ctx['next'])}</span>")
+                         f"<br><span class='muted'>next: {esc(readable(ctx['next']))}</span>")
         ctx_cells.append(_cell("<br>".join(parts) or "<span class='muted'>idle</span>"))
     row("contexts", ctx_cells, "contexts on this CPU: solid green border = may run now, dashed red = blocked")
     row("IRQs", [_cell(c["irqs"], GOOD if c["irqs"] == "on" else WARN) for c in cpus],
@@ -161,15 +195,23 @@ def _decoded(result: str) -> str:
     return f"<b>{esc(d.name or result)}</b>: " + "; ".join(bits)
 
 
-def last_step_html(info, index: int, total: int) -> str:
-    """The last step in words; ``info`` is a StepInfo or None (the initial state)."""
+def last_step_html(info, index: int, total: int, mode: str = "replay") -> str:
+    """The last step in words; ``info`` is a StepInfo or None (the initial state). ``mode``: the stepper's
+    ("scheduler": the steps are the learner's own choices; "static": a page with no kernel)."""
     if info is None:
-        return (f"<div class='last'><b>step 0 of {total}</b>: the initial state. "
-                "Press step (or Play) to run the next step.</div>")
+        if mode == "scheduler" and total == 0:
+            hint = "Pick what runs next with the buttons below."
+        elif mode == "scheduler":
+            hint = f"You made {total} choices: step &#9654; (or the right arrow) walks through them."
+        elif mode == "static":
+            hint = f"Move the slider (or press the right arrow) to see the {total} steps."
+        else:
+            hint = "Press step &#9654; (or the right arrow, or Play) to run the next step."
+        return f"<div class='last'><b>step 0 of {total}</b>: the initial state. {hint}</div>"
     err = bool(info.result) and info.result != "TDX_SUCCESS"
     where = f"CPU{info.cpu}" if info.cpu is not None else "the administrator"
     parts = [f"<b>step {index} of {total}</b>: <code>{esc(info.context)}</code> on {esc(where)} in "
-             f"<code>{esc(info.function)}()</code>: {esc(info.action)}"]
+             f"<code>{esc(info.function)}()</code>: {esc(readable(info.action))}"]
     if info.leaf:
         parts.append(f"SEAMCALL <b>{esc(info.leaf)}</b> returned {_decoded(info.result or '')}"
                      + (f"; the kernel sees <code>{esc(info.errno)}</code>" if info.errno else ""))
@@ -183,7 +225,7 @@ def last_step_html(info, index: int, total: int) -> str:
 
 def blocked_html(desc: dict) -> str:
     """Why each blocked context cannot run (empty when every context may run)."""
-    items = [f"<li><b>{esc(c['name'])}</b> (CPU{c['cpu']}, {esc(c['function'])}()) {esc(c['waits'])}</li>"
+    items = [f"<li><b>{esc(c['name'])}</b> (CPU{c['cpu']}, {esc(c['function'])}()) {esc(readable(c['waits']))}</li>"
              for c in desc["contexts"] if c["waits"]]
     if not items:
         return ""
@@ -198,23 +240,43 @@ def history_html(steps, index: int) -> str:
             text = "initial state"
         else:
             res = f" → {info.result}" if info.result else ""
-            text = f"{info.context}: {info.function}(): {info.action[:90]}{res}"
+            text = f"{info.context}: {info.function}(): {readable(info.action)[:90]}{res}"
         cls = " class='cur'" if i == index else ""
         out.append(f"<div{cls}>{i}. {esc(text)}</div>")
     return "<div class='history'>" + "".join(out) + "</div>"
 
 
-def module_graph_view(state, scenario):
+def module_graph_view(state, scenario, compact: bool = True):
     from tdxlab.views import module_graph
 
-    return module_graph(state, scenario)
+    return module_graph(state, scenario, compact=compact)
 
 
-def module_svg(state, scenario) -> str:
-    """The module's state graph with the current state lit, as SVG text (cached by DOT source)."""
+def module_svg(state, scenario, compact: bool = True) -> str:
+    """The module's state graph with the current state lit, as SVG text (cached by DOT source). ``compact``
+    (the stepper's): no caption and no per-LP table, which :func:`progress_html` shows beside it."""
     from tdxlab.render import render_svg
 
-    return render_svg(module_graph_view(state, scenario))
+    return render_svg(module_graph_view(state, scenario, compact))
+
+
+def progress_html(state, scenario) -> str:
+    """The module per package and per LP (KEY.CONFIG, LP.INIT, the CPU's hotplug state) as an HTML table,
+    with the system state and the LP count above it."""
+    from tdxlab.views.modulegraph import progress
+
+    pr = progress(state, scenario)
+    m = state.module
+    rows = []
+    for p, keyed, cpus in pr["packages"]:
+        lps = " ".join(f"<span class='chip {'yes' if done else 'no'}'>{'&#10003;' if done else '&middot;'} "
+                       f"CPU{c} <span class='muted'>({esc(hp)})</span></span>" for c, done, hp in cpus)
+        rows.append(f"<tr><td>pkg {p}</td>{_cell(('&#10003; configured' if keyed else '&middot; no'), GOOD if keyed else OFF)}"
+                    f"<td>{lps}</td></tr>")
+    return (f"<div class='tdxlab-progress-head'><b>module: {esc(m.sys_name)}</b>, LP.INIT done on "
+            f"{m.num_init_lps} of {m.num_lps or '?'} LPs</div>"
+            "<table class='tdxlab-locks'><tr><th>package</th><th>KEY.CONFIG</th><th>LPs: LP.INIT</th></tr>"
+            + "".join(rows) + f"</table><div class='muted'>{esc(pr['summary'])}</div>")
 
 
 _PROLOG = re.compile(r"^.*?(?=<svg)", re.S)

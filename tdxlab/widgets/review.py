@@ -10,11 +10,12 @@ the row's scenario in scheduler mode so you can try to break it yourself).
 from __future__ import annotations
 
 import html
+import os
 
 import ipywidgets as W
 
 from tdxlab.widgets import panels
-from tdxlab.widgets.stepper import Stepper, _one_line
+from tdxlab.widgets.stepper import EXPORT_ENV, Stepper, _one_line
 
 SHORT = {"vmx-before-seamcall": "VMX before\nSEAMCALL", "lp-init-before-seamcall": "LP.INIT before\nSEAMCALL",
          "init-succeeds": "init\nsucceeds", "online-cpus-ready": "online CPUs\nready",
@@ -195,7 +196,10 @@ class ReviewMatrix(W.VBox):
             row, prop = self.chosen
             out.append(f"<p><b>Chosen cell: {panels.esc(row)} / {panels.esc(prop)}</b>. "
                        f"{self.note.value}</p>")
-            out.append(panels.inline_svg(self.stepper.picture_svg(), f"{row} / {prop}: counterexample"))
+            if os.environ.get(EXPORT_ENV):  # a static page: every step of it, pre-rendered
+                out.append(self.stepper.frames_html())
+            else:
+                out.append(panels.inline_svg(self.stepper.picture_svg(), f"{row} / {prop}: counterexample"))
         return "<div class='tdxlab-review-static'>" + "".join(out) + "</div>"
 
 

@@ -12,11 +12,9 @@ from dataclasses import dataclass
 
 from tdxlab.errors import TdxlabError, UnknownName
 
-ASSERT_TEXT = {
-    "AssertIrqsDisabled": "lockdep_assert_irqs_disabled()",
-    "AssertCpusHeld": "lockdep_assert_cpus_held()",
-    "WarnVmxeClear": "WARN_ON_ONCE(!(cr4_read_shadow() & X86_CR4_VMXE))",
-}
+from tdxlab.widgets.panels import ASSERT_TEXT, readable
+
+BOOKKEEPING = "(model bookkeeping: no kernel statement)"
 
 
 @dataclass
@@ -77,7 +75,7 @@ def _text(ins, kf) -> str:
         text = cls
     if cls == "If":
         return f"if ({text}) goto {ins.goto}"
-    return text or cls
+    return text if text and text != cls else BOOKKEEPING
 
 
 def function_listing(scenario, name: str) -> Listing:
@@ -94,8 +92,13 @@ def function_listing(scenario, name: str) -> Listing:
     by_pc: dict[int, list[str]] = {}
     for lab, pc in kf.labels.items():
         by_pc.setdefault(pc, []).append(lab)
-    rows = [(pc, by_pc.get(pc, []), _text(ins, kf), bool(ins.local), ins.fact or kf.fact)
-            for pc, ins in enumerate(kf.body)]
+    rows = []
+    for pc, ins in enumerate(kf.body):
+        labels = by_pc.get(pc, [])
+        if (type(ins).__name__ == "Ret" and not labels and rows and rows[-1][2].startswith("return")
+                and not rows[-1][1] and rows[-1][0] == pc - 1):
+            continue  # the implicit return after a return: unreachable, and a reader sees it twice
+        rows.append((pc, labels, readable(_text(ins, kf)), bool(ins.local), ins.fact or kf.fact))
     return Listing(name, sc.name or sc.title(), kf.fact, rows)
 
 
