@@ -13,14 +13,26 @@ them.
 * :class:`Exercise`, :func:`exercises`: predict-then-check questions, the answer computed by the model and
   shown behind a button (exercise.py).
 """
-from tdxlab.widgets.decodewidget import DecodeWidget
-from tdxlab.widgets.picker import TopologyPicker
-from tdxlab.widgets.progress import check
-from tdxlab.widgets.source import show_function
-from tdxlab.widgets.stepper import Stepper
-from tdxlab.widgets.review import ReviewMatrix, at_step, counterexample_stepper, review_matrix
-from tdxlab.widgets.exercise import Exercise, exercises
+import importlib
 
+# Imported when first used (PEP 562): a view that needs only a text helper of this package (for example
+# tdxlab.views.lanes and tdxlab.widgets.panels) must not pull in ipywidgets, which the core does not install.
+_WHERE = {"DecodeWidget": "decodewidget", "TopologyPicker": "picker", "check": "progress",
+          "show_function": "source", "Stepper": "stepper", "ReviewMatrix": "review", "at_step": "review",
+          "counterexample_stepper": "review", "review_matrix": "review", "Exercise": "exercise",
+          "exercises": "exercise"}
 __all__ = ["Stepper", "DecodeWidget", "TopologyPicker", "check", "show_function", "ReviewMatrix", "review_matrix",
            "counterexample_stepper", "at_step",
            "Exercise", "exercises"]
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        value = getattr(importlib.import_module(f"tdxlab.widgets.{_WHERE[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'tdxlab.widgets' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
