@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Idempotent set-up for tdxlab: a virtualenv in .venv with tdxlab and its dependencies, and Graphviz's `dot`.
-#   scripts/setup.sh lab    what JupyterLab needs
-#   scripts/setup.sh test   the same, plus what the tests need (Chromium for the browser tests)
-#   scripts/setup.sh present  what make slides / html / voila need (nbconvert, Voila, the offline JS assets)
+#   scripts/setup.sh lab    what JupyterLab needs (tdxlab[lab])
+#   scripts/setup.sh test   the same, plus what the tests need (tdxlab[test], Chromium for the browser tests)
+#   scripts/setup.sh present  what make slides / html / voila need (tdxlab[present], the offline JS assets)
 # As root, missing Debian packages are installed with apt-get; otherwise the exact command is printed
-# and the script stops.
+# and the script stops. It writes nothing outside the repository but what apt-get and npm install; pip's
+# own output goes to $VENV/pip.log and is shown only when pip fails.
 set -euo pipefail
 mode=${1:-lab}
 cd "$(dirname "$0")/.."
@@ -12,13 +13,13 @@ VENV=${TDXLAB_VENV:-.venv}
 PY=${PYTHON:-python3}
 
 say() { printf 'tdxlab setup: %s\n' "$*"; }
-need_apt=()
+apt_updated=0
 
 apt_install() {  # apt_install PKG... : install as root, or print the command and stop
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     say "installing $* with apt-get"
-    if [ ! -f /tmp/.tdxlab-apt-updated ]; then
-      DEBIAN_FRONTEND=noninteractive apt-get update -qq && touch /tmp/.tdxlab-apt-updated
+    if [ "$apt_updated" = 0 ]; then  # once per run: no marker file anywhere
+      DEBIAN_FRONTEND=noninteractive apt-get update -qq && apt_updated=1
     fi
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
   else
@@ -47,10 +48,15 @@ fi
 # 3. tdxlab and its Python dependencies, again only when pyproject.toml changed.
 stamp="$VENV/.tdxlab-$mode-stamp"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  extra=""; [ "$mode" = test ] && extra="[test]"; [ "$mode" = present ] && extra="[present]"
-  say "installing tdxlab$extra and its dependencies into $VENV"
-  "$VENV/bin/python" -m pip install -q --upgrade pip
-  "$VENV/bin/python" -m pip install -q -e ".$extra"
+  extra="[$mode]"
+  say "installing tdxlab$extra and its dependencies into $VENV (a minute or two the first time)"
+  log="$VENV/pip.log"
+  if ! { "$VENV/bin/python" -m pip install -q --upgrade pip &&
+         "$VENV/bin/python" -m pip install -q -e ".$extra"; } >"$log" 2>&1; then
+    tail -n 30 "$log" >&2
+    say "pip failed: the whole log is in $log"
+    exit 1
+  fi
   touch "$stamp"
 fi
 
