@@ -18,8 +18,8 @@ Scenario files live in ``data/scenarios/`` (TOML, or YAML read with ``yaml.safe_
     events = ["create-td"]   # more environment events: online:N, offline:N, create-td, create-vm (v19);
                              # EVENT@load only while the bring-up path runs, EVENT@init while
                              # tdx_enable() runs, EVENT@after once bring-up returned
-    offline_keeps_lp_init = true   # §10.2: does a soft-offlined LP keep its LP.INIT in the module?
-    parked_siblings_counted = true # §10.9: do parked nosmt siblings count in the module's num_of_lps?
+    offline_keeps_lp_init = true   # dec-offline-keeps-lp-init: does a soft-offlined LP keep its LP.INIT in the module?
+    parked_siblings_counted = true # dec-nosmt-lp-count: do parked nosmt siblings count in the module's num_of_lps?
     mutations = []
     options = {}             # design options (v19-2024: pass_vmxon)
     schedule = ["modprobe", "..."]   # optional: one interleaving
@@ -74,6 +74,8 @@ class Scenario:
             raise BadInput(f"design {cut(design)} is not a design name: choose one of {', '.join(DESIGNS)}")
         cls = get_design(design)
         self.design_name = design
+        if rule is not None and not isinstance(rule, str):
+            raise BadInput(f"rule {cut(rule)} must be 'old' or 'relaxed'")
         self.rule = check_rule(rule if rule is not None else DEFAULT_RULE.get(design, "relaxed"))
         self.topology = Topology.parse(topology)
         if not isinstance(nosmt, bool) or not isinstance(hotplug, bool):
@@ -101,7 +103,7 @@ class Scenario:
             raise BadInput("parked_siblings_counted must be true or false")
         self.parked_siblings_counted = parked_siblings_counted
         self.events = self._events(events)
-        self.schedule = tuple(schedule) if schedule is not None else None
+        self.schedule = tuple(_strings(schedule, "schedule")) if schedule is not None else None
         if self.schedule is not None and not all(isinstance(s, str) for s in self.schedule):
             raise ScenarioError(f"scenario {name or design}: schedule entries must be step keys (strings)")
         funcs: dict[str, KFunc] = {}
