@@ -19,6 +19,7 @@ pages. Opening a page requests nothing from any network host.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import html
 import os
 import re
@@ -27,6 +28,8 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+
+from tdxlab.files import atomic_write
 
 ROOT = Path(__file__).resolve().parents[1]
 NB_DIR = ROOT / "notebooks"
@@ -86,7 +89,7 @@ def copy_assets(out: Path) -> None:
             shutil.copytree(s, d, ignore=shutil.ignore_patterns("*.map", "*.ts", "*.d.ts"))
         else:
             shutil.copy2(s, d)
-    (static / "no-mermaid.mjs").write_text("export default {initialize() {}, run() {}};\n")
+    atomic_write(static / "no-mermaid.mjs", "export default {initialize() {}, run() {}};\n")
 
 
 # ------------------------------------------------------------------------------------------ executing
@@ -102,10 +105,32 @@ def _execute_one(path: str) -> str:
     os.environ[EXPORT_ENV] = "1"  # this worker process only; the kernel inherits it
 
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name="python3", allow_errors=True,
-                            store_widget_state=True, resources={"metadata": {"path": str(Path(path).parent)}})
-    client.execute()
+    with local_kernel() as km:
+        client = NotebookClient(nb, km=km, timeout=CELL_TIMEOUT, kernel_name="python3", allow_errors=True,
+                                store_widget_state=True, resources={"metadata": {"path": str(Path(path).parent)}})
+        client.execute()
     return nbformat.writes(nb)
+
+
+@contextlib.contextmanager
+def local_kernel():
+    """A kernel manager whose kernel talks over Unix sockets in a private temporary directory (IPC), not
+    TCP: nothing listens on the network, and the kernel has no reason to print its "running over TCP without
+    encryption" warning once per notebook. The kernel is shut down and the directory removed afterwards."""
+    import tempfile
+
+    from jupyter_client.manager import KernelManager
+
+    d = tempfile.mkdtemp(prefix="tdxlab-kernel-")
+    km = KernelManager(kernel_name="python3", transport="ipc", ip=os.path.join(d, "kernel"))
+    try:
+        yield km
+    finally:
+        try:
+            if km.has_kernel:
+                km.shutdown_kernel(now=True)
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
 
 
 def execute_all(paths: list[Path], jobs: int | None = None, log=print) -> dict[str, "object"]:
@@ -276,12 +301,12 @@ def export(nbs: dict, kind: str, out: Path, log=print) -> list[Path]:
         body, _ = exp.from_notebook_node(nb, resources={"metadata": {"name": name}})
         body = _link_fix(body, suffix)
         p = out / f"{name}{suffix}"
-        p.write_text(body, encoding="utf-8")
+        atomic_write(p, body)
         written.append(p)
     if kind == "slides" and (out / "index.slides.html").exists():
-        (out / "index.html").write_text(
-            '<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="0; url=index.slides.html">'
-            '<title>tdxlab slides</title><a href="index.slides.html">tdxlab slides</a>\n', encoding="utf-8")
+        atomic_write(out / "index.html",
+                     '<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="0; url=index.slides.html">'
+                     '<title>tdxlab slides</title><a href="index.slides.html">tdxlab slides</a>\n')
     log(f"wrote {len(written)} {kind} pages to {out}")
     return written
 

@@ -150,11 +150,6 @@ def save(graph_or_source: Any, path: str | Path) -> Path:
         data = render_svg(graph_or_source)
     else:
         data = render_png(graph_or_source)
-    try:
-        if isinstance(data, str):
-            p.write_text(data, encoding="utf-8")
-        else:
-            p.write_bytes(data)
-    except OSError as e:
-        raise BadInput(f"cannot write {p}: {e.strerror or e}") from None
-    return p
+    from tdxlab.files import atomic_write
+
+    return atomic_write(p, data)

@@ -23,6 +23,8 @@ COLUMNS = ["step", "cpu", "context", "function", "action", "seamcall", "result",
            "IRQs", "VMX", "LP.INIT", "module state", "fact", "key"]
 TRACKED = ["locks held", "IRQs", "VMX", "LP.INIT", "module state"]  # highlighted when a step changes them
 SUCCESS = "TDX_SUCCESS"
+HIDDEN = ("key", "fact")  # columns trace_styler leaves off the screen
+SHORT = ("step", "cpu", "IRQs", "VMX", "LP.INIT", "errno")  # never wrapped
 CHANGED_CSS = "background-color: #fff3b0"
 ERROR_CSS = "background-color: #f9d0d0; color: #a40000; font-weight: bold"
 ATTR = "tdxlab_before"  # df.attrs key: per row, the tracked values before the step (same CPU, same context)
@@ -130,12 +132,16 @@ def trace_styler(df: "pd.DataFrame"):
 
     st = Styler(df, uuid="tdxlab", cell_ids=False)
     st = st.apply(css, axis=None).hide(axis="index")
-    short = [c for c in df.columns if c not in ("action", "function")]
+    # shown to fit a notebook's width: the step key and the fact section are in the data (and in saved
+    # files), not on screen; long identifiers (TDX_SYS_LP_INIT_DONE, lock lists) may wrap
+    st = st.hide(subset=[c for c in HIDDEN if c in df.columns], axis="columns")
+    short = [c for c in df.columns if c in SHORT]
     st = st.set_properties(subset=short, **{"white-space": "nowrap"})
     st = st.set_table_styles([
-        {"selector": "", "props": "border-collapse: collapse; font-size: 0.85em;"},
-        {"selector": "th", "props": "text-align: left; border-bottom: 1px solid #888; padding: 2px 6px;"},
-        {"selector": "td", "props": "text-align: left; vertical-align: top; padding: 2px 6px;"},
+        {"selector": "", "props": "border-collapse: collapse; font-size: 12px; max-width: 100%;"},
+        {"selector": "th", "props": "text-align: left; border-bottom: 1px solid #888; padding: 2px 5px;"},
+        {"selector": "td", "props": "text-align: left; vertical-align: top; padding: 2px 5px; "
+                                    "overflow-wrap: anywhere;"},
     ])
     return st
 
@@ -168,8 +174,6 @@ def save_trace(df: "pd.DataFrame", path: "str | Path") -> Path:
         text = to_markdown(df)
     else:
         raise BadInput(f"cannot save a trace as {p.name!r}: the suffix must be .csv, .json, .html or .md")
-    try:
-        p.write_text(text, encoding="utf-8")
-    except OSError as e:
-        raise BadInput(f"cannot write {p}: {e.strerror or e}") from None
-    return p
+    from tdxlab.files import atomic_write
+
+    return atomic_write(p, text)
