@@ -263,20 +263,20 @@ def verdict_matrix(rows: Iterable | None = None, workloads: Iterable[str] | None
 POSITIONS = [
     {"position": "the caller holds the hotplug lock and calls tdx_cpu_enable() on every CPU itself",
      "who": "the v19 KVM series as reviewed (Kai: \"tdx_enable() requires cpus_read_lock() must be called "
-            "prior\")", "row": "v19-2024", "fact": "§3.2"},
+            "prior\")", "row": "v19-2024", "fact": "lore-isaku-2024-02-26"},
     {"position": "one call does everything: tdx_enable() takes cpus_read_lock() itself and does the per-CPU "
                  "pass by IPI",
      "who": "Sean's objection to making callers take cpu_hotplug_lock and call tdx_cpu_enable() separately",
-     "row": ONE_CALL.label, "fact": "§3.2"},
+     "row": ONE_CALL.label, "fact": "lore-isaku-2024-02-26"},
     {"position": "a core-kernel cpuhp callback does VMXON and LP.INIT; TDX is initialized once, at boot",
      "who": "Kai's planned end state (needs VMXON in the core kernel)", "row": "core-7.1",
-     "fact": "§3.2, §6.5"},
+     "fact": "lore-isaku-2024-02-26, k-tdx-c-71"},
     {"position": "landed in 6.16: KVM's own cpuhp state under cpus_read_lock() "
                  "(cpuhp_setup_state_cpuslocked), then tdx_enable()",
-     "who": "KVM TDX host support, merged", "row": "kvm-6.16", "fact": "§1.3, §6.1"},
+     "who": "KVM TDX host support, merged", "row": "kvm-6.16", "fact": "k-kvm-tdx-c-616"},
     {"position": "landed in 7.1: subsys_initcall(tdx_enable), virt/tdx:online, refcounted VMXON",
      "who": "\"KVM: x86/tdx: Have TDX handle VMXON during bringup\" v3", "row": "core-7.1",
-     "fact": "§3.4, §6.4, §6.5"},
+     "fact": "k-tdx-c-71, lore-sean-2026-02-13"},
 ]
 
 
@@ -308,6 +308,26 @@ def designs_frame() -> pd.DataFrame:
     """The four designs: name, era, what bring-up does, fact-sheet section."""
     return pd.DataFrame([{"design": n, "era": d.era, "bring-up": d.summary, "fact": d.fact}
                          for n, d in DESIGNS.items()])
+
+
+def scenarios_frame() -> pd.DataFrame:
+    """Every scenario of data/scenarios that loads: name, design, rule, machine and its whole story. A file
+    that does not load is left out and named in one line on stderr (a table of the others still shows)."""
+    import sys
+
+    from tdxlab.scenario import list_scenarios
+
+    bad: dict[str, str] = {}
+    rows = [{"scenario": n, "design": s.design_name, "rule": s.rule, "machine": s.title().split(", ", 2)[-1],
+             "story": " ".join(s.story.split())} for n, s in list_scenarios(bad).items()]
+    for fname, why in bad.items():
+        print(f"tdxlab: skipped {fname}: {why}", file=sys.stderr)
+    return pd.DataFrame(rows, columns=["scenario", "design", "rule", "machine", "story"])
+
+
+def scenarios_table():
+    """:func:`scenarios_frame` as a left-aligned table whose story column wraps instead of being cut."""
+    return left_table(scenarios_frame())
 
 
 def mutations_frame() -> pd.DataFrame:
