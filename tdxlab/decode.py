@@ -5,7 +5,7 @@
 >>> d.name, d.errno
 ('TDX_SEAMCALL_UD', '-EACCES')
 
-A status is 64 bits (tdx-facts §4.3): bit 63 error, bit 62 non-recoverable, bits 47:40 the class (0xFF is
+A status is 64 bits (m-error-codes-h): bit 63 error, bit 62 non-recoverable, bits 47:40 the class (0xFF is
 the kernel's reserved software class, never used by the TDX module), bits 31:0 details such as an operand
 id. A value is matched to a name by its full value first, else under ``TDX_SEAMCALL_STATUS_MASK``
 (bits 63:32) as the kernel compares module statuses. A value that matches nothing is decoded by its
@@ -103,7 +103,7 @@ class Decoded:
     matched: str  # "full value", "status mask" (bits 63:32), or "" when not known
     origin: str  # "kernel-sw", "module", or "" when not known
     kind: str  # "status", "mask" (a class bit, not a status), or "" when not known
-    source: str  # the section of tdx-facts.md, or "" when not known
+    source: str  # the keys of data/sources.toml, or "" when not known
 
     # ---- text ----
     def class_bits(self) -> str:
@@ -147,8 +147,14 @@ class Decoded:
             rows.append(("origin", "made by the kernel's SEAMCALL code: the TDX module never returns it"))
         rows.append(("kernel returns", self.kernel_returns()))
         if self.source:
-            rows.append(("source", self.source))
+            rows.append(("source", self.source_links()))
         return rows
+
+    def source_links(self) -> str:
+        """The source keys, each followed by the link it resolves to (data/sources.toml)."""
+        from tdxlab import sources
+
+        return "; ".join(f"{k} {sources.url(k)}" for k in sources.keys_in(self.source))
 
     def summary(self) -> str:
         """A few readable lines."""
@@ -161,9 +167,12 @@ class Decoded:
         return self.summary()
 
     def _repr_html_(self) -> str:
+        from tdxlab import sources
+
         cells = "".join(
             f"<tr><th style='text-align:left;padding-right:1em'>{html.escape(k)}</th>"
-            f"<td style='text-align:left'>{html.escape(v)}</td></tr>"
+            f"<td style='text-align:left'>{sources.cite(self.source, 'notebooks') if k == 'source' else html.escape(v)}"
+            "</td></tr>"
             for k, v in self._lines()
         )
         return (

@@ -1,7 +1,7 @@
 """Facts as data: the SEAMCALL leaves of bring-up and the status codes, read from ``data/``.
 
 The rows live in ``data/leaves.toml`` and ``data/status_codes.toml``; each names its source, a section of
-the project's fact sheet (``tdx-facts.md``). This module reads them (with :mod:`tomllib`, once, cached),
+tdxlab's sources (``docs/facts.md``). This module reads them (with :mod:`tomllib`, once, cached),
 checks them, and offers them three ways:
 
 * as pandas DataFrames: :func:`leaves` and :func:`status_codes` (the latter with the derived columns
@@ -10,7 +10,7 @@ checks them, and offers them three ways:
   ``LEAF_NUMBERS == {"TDH.SYS.INIT": 33, ...}``;
 * as look-ups: :func:`status_value`, :func:`status_name`, :func:`kernel_errno`, :func:`status_row`.
 
-What is derived, not stored (tdx-facts §4.3 and §4.2):
+What is derived, not stored (m-error-codes-h, k-tdxcall-s):
 
 * bit 63 is the error bit, bit 62 the non-recoverable bit, bits 47:40 the class; class 0xFF is the
   kernel's reserved software class, never used by the module;
@@ -63,7 +63,7 @@ __all__ = [
     "clear_cache",
 ]
 
-# ---- bit layout of a status (tdx-facts §4.1, §4.3) -------------------------------------------------
+# ---- bit layout of a status (k-asm-tdx-h, m-error-codes-h) -------------------------------------------------
 ERROR_BIT = 1 << 63
 NON_RECOVERABLE_BIT = 1 << 62
 CLASS_SHIFT = 40
@@ -73,7 +73,7 @@ DETAILS_MASK = 0xFFFFFFFF  # bits 31:0
 TDX_SEAMCALL_STATUS_MASK = 0xFFFFFFFF00000000
 MAX_U64 = (1 << 64) - 1
 
-#: The module's system states, in order (M-1.5 tdx_global_data.h, tdx-facts §1.1). SYS_SHUTDOWN = 4
+#: The module's system states, in order (TDX_1.5.01 tdx_global_data.h, m-global-data-h). SYS_SHUTDOWN = 4
 #: exists too but is not a bring-up state.
 MODULE_STATES = ("SYSINIT_PENDING", "SYSINIT_DONE", "SYSCONFIG_DONE", "SYS_READY")
 SCOPES = ("global-once", "per-lp", "per-package", "per-tdmr", "read-only")
@@ -103,7 +103,17 @@ _STATUS_FIELDS = {
 _NAME_RE = re.compile(r"^TDX_[A-Z0-9_]+$")
 _LEAF_RE = re.compile(r"^TDH(\.[A-Z0-9]+)+$")
 _HEX_RE = re.compile(r"^0x[0-9A-Fa-f]{1,16}$")
-_SOURCE_RE = re.compile(r"^tdx-facts §\d+(\.\d+)*$")
+
+
+def _check_source(where: str, text: str) -> None:
+    """A row's ``source`` is one or more known keys of data/sources.toml, separated by ", "."""
+    from tdxlab import sources
+
+    parts = [p.strip() for p in text.split(",")]
+    known = set(sources.keys())
+    bad = [p for p in parts if p not in known]
+    if bad or not text.strip():
+        raise BadInput(f"{where}: source {text!r} is not a known key of sources.toml (or keys separated by ', ')")
 
 
 # ---- loading ---------------------------------------------------------------------------------------
@@ -149,8 +159,7 @@ def _rows(path: Path, table: str, fields: dict[str, type]) -> list[dict[str, Any
             ok = isinstance(v, t) and not (t is int and isinstance(v, bool))
             if not ok:
                 raise BadInput(f"{where}: field {k} should be {t.__name__}, not {type(v).__name__}")
-        if not _SOURCE_RE.match(row["source"]):
-            raise BadInput(f"{where}: source {row['source']!r} is not of the form 'tdx-facts §N.N'")
+        _check_source(where, row["source"])
         out.append(row)
     names = [r["name"] for r in out]
     dups = sorted({n for n in names if names.count(n) > 1})
@@ -303,7 +312,7 @@ _ERRNO = {
 
 
 def kernel_errno(value: int) -> str:
-    """What the kernel returns for a SEAMCALL result (``sc_retry_prerr()``, tdx-facts §4.2): "0",
+    """What the kernel returns for a SEAMCALL result (``sc_retry_prerr()``, k-tdx-c-618): "0",
     "-ENODEV", "-EOPNOTSUPP", "-EACCES", or "-EIO" for anything else. The kernel compares whole values."""
     return _ERRNO.get(value, "-EIO")
 

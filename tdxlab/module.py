@@ -4,30 +4,30 @@ Knows the platform's topology (to count LPs and packages) and nothing of the ker
 function ``(ModuleState, cpu, ...) -> (status name, ModuleState)``; status names are those of
 ``data/status_codes.toml``.
 
-Facts (sections of ../shared/tdx-facts.md):
+Facts (keys of data/sources.toml; docs/facts.md states them):
 
-* §1.1 system states SYSINIT_PENDING=0 .. SYS_SHUTDOWN=4 (TDX_1.5.01 ``tdx_global_data.h``), the leaves'
-  gates and results, and the dispatcher gate (TDX_SYS_NOT_READY for non-bring-up leaves before SYS_READY;
-  TDX_SYS_SHUTDOWN for every leaf after shutdown).
-* §5.1 the *old* rule (enforced by TDX_1.5.01): LP.INIT only in SYSINIT_DONE; TDH.SYS.CONFIG refuses until
-  ``num_of_init_lps >= num_of_lps``, where ``num_of_lps`` counts every BIOS-enabled LP (§7.3, §10.9:
+* system states SYSINIT_PENDING=0 .. SYS_SHUTDOWN=4 (m-global-data-h), the leaves' gates and results (their
+  handlers, m-sys-init to m-sys-tdmr-init), and the dispatcher gate (m-dispatcher: TDX_SYS_NOT_READY for
+  non-bring-up leaves before SYS_READY; TDX_SYS_SHUTDOWN for every leaf but TDH.SYS.LP.SHUTDOWN after shutdown).
+* the *old* rule (enforced by TDX_1.5.01, m-sys-lp-init, m-sys-config): LP.INIT only in SYSINIT_DONE; TDH.SYS.CONFIG refuses until
+  ``num_of_init_lps >= num_of_lps``, where ``num_of_lps`` counts every BIOS-enabled LP (k-cpu-c, dec-nosmt-lp-count:
   parked ``nosmt`` siblings count).
-* §5.3 the *relaxed* rule: LP.INIT any time after TDH.SYS.INIT; an LP must do LP.INIT before its own other
+* the *relaxed* rule (k-tdx-rst-618): LP.INIT any time after TDH.SYS.INIT; an LP must do LP.INIT before its own other
   SEAMCALLs; CONFIG does not count LPs.
 
-Decisions where the sources are silent (§10):
+Decisions where the sources are silent (dec-open-questions):
 
-* §10.3 relaxed gates: LP.INIT before TDH.SYS.INIT gives TDX_SYS_LP_INIT_NOT_PENDING; CONFIG, KEY.CONFIG and
+* relaxed gates (dec-relaxed-gates): LP.INIT before TDH.SYS.INIT gives TDX_SYS_LP_INIT_NOT_PENDING; CONFIG, KEY.CONFIG and
   TDMR.INIT on an LP without LP.INIT give TDX_SYS_LP_INIT_NOT_DONE (the 1.5 source checks this only for
-  SYS.RD/INFO/RDALL, §1.1; under the ``old`` rule the model does the same as that source and lets them
+  SYS.RD/INFO/RDALL, m-sys-rd; under the ``old`` rule the model does the same as that source and lets them
   through, and the checker's ``lp-init-before-seamcall`` property reports them).
-* §10.2 a soft-offlined LP keeps its LP.INIT: offlining does not reset the LP's state in the module.
-* §10.4 after a failed CONFIG the module stays in SYSINIT_DONE.
+* a soft-offlined LP keeps its LP.INIT: offlining does not reset the LP's state in the module (dec-offline-keeps-lp-init).
+* after a failed CONFIG the module stays in SYSINIT_DONE (dec-failed-config).
 
 Simplifications: one TDMR, initialized by one TDH.SYS.TDMR.INIT call (the kernel loops per 1 GiB chunk,
-§1.1); no CPUID/MSR consistency failures; a SEAMCALL is one atomic step, so the module's global lock is
-never contended on the kernel's paths (the kernel serializes KEY.CONFIG and TDH.SYS.INIT itself, §1.2,
-§2.1). ``global_lock_busy=True`` models a concurrent holder for the leaves that take it (TDX_SYS_BUSY).
+k-tdx-c-618); no CPUID/MSR consistency failures; a SEAMCALL is one atomic step, so the module's global lock is
+never contended on the kernel's paths (the kernel serializes KEY.CONFIG and TDH.SYS.INIT itself,
+k-tdx-c-618). ``global_lock_busy=True`` models a concurrent holder for the leaves that take it (TDX_SYS_BUSY).
 """
 from __future__ import annotations
 
@@ -40,11 +40,11 @@ SYS_STATE_NAMES = ("SYSINIT_PENDING", "SYSINIT_DONE", "SYSCONFIG_DONE", "SYS_REA
 
 RULES = {
     "old": "TDX module 1.0 era (and the public TDX_1.5.01 source): LP.INIT only between TDH.SYS.INIT and "
-           "TDH.SYS.CONFIG, and CONFIG needs every BIOS-enabled LP initialized (§5.1)",
-    "relaxed": "LP.INIT on a CPU any time after TDH.SYS.INIT, before that CPU's other SEAMCALLs (§5.3)",
+           "TDH.SYS.CONFIG, and CONFIG needs every BIOS-enabled LP initialized (m-sys-config)",
+    "relaxed": "LP.INIT on a CPU any time after TDH.SYS.INIT, before that CPU's other SEAMCALLs (k-tdx-rst-618)",
 }
 
-# The leaves the model issues, by their spec names (numbers in data/leaves.toml, §1.1).
+# The leaves the model issues, by their spec names (numbers in data/leaves.toml, m-dispatcher).
 SYS_INIT = "TDH.SYS.INIT"
 LP_INIT = "TDH.SYS.LP.INIT"
 SYS_RD = "TDH.SYS.RD"
@@ -52,19 +52,19 @@ SYS_CONFIG = "TDH.SYS.CONFIG"
 KEY_CONFIG = "TDH.SYS.KEY.CONFIG"
 TDMR_INIT = "TDH.SYS.TDMR.INIT"
 LEAVES = (SYS_INIT, LP_INIT, SYS_RD, SYS_CONFIG, KEY_CONFIG, TDMR_INIT)
-# The dispatcher's bring-up whitelist (§1.1): everything else is TDX_SYS_NOT_READY before SYS_READY.
+# The dispatcher's bring-up whitelist (m-dispatcher): everything else is TDX_SYS_NOT_READY before SYS_READY.
 _BRINGUP_LEAVES = frozenset({SYS_INIT, LP_INIT, SYS_RD, SYS_CONFIG, KEY_CONFIG,
                              "TDH.SYS.INFO", "TDH.SYS.RDALL", "TDH.SYS.LP.SHUTDOWN", "TDH.SYS.UPDATE"})
 
 # Results that say "the rule set was broken", as opposed to a race or a platform failure.
 RULE_ERRORS = frozenset({"TDX_SYS_LP_INIT_NOT_PENDING", "TDX_SYS_CONFIG_NOT_PENDING", "TDX_SYS_LP_INIT_NOT_DONE"})
-# Results that mean "someone else already did it, or is doing it now": a sign of a race (§2.1, §1.1).
+# Results that mean "someone else already did it, or is doing it now": a sign of a race (k-tdx-c-618, m-dispatcher).
 RACE_RESULTS = frozenset({"TDX_SYS_LP_INIT_DONE", "TDX_SYS_INIT_NOT_PENDING", "TDX_KEY_CONFIGURED",
                           "TDX_SYS_BUSY"})
 
 
 class ModuleState(NamedTuple):
-    """The module's global data (§1.1): system state, LPs initialized, packages keyed, TDMR done.
+    """The module's global data (m-dispatcher): system state, LPs initialized, packages keyed, TDMR done.
 
     ``num_lps`` and ``num_pkgs`` are 0 until TDH.SYS.INIT records them from the MCHECK table.
     ``lp_init`` and ``pkg_keyed`` are bit masks over CPU and package numbers.
@@ -106,7 +106,7 @@ def call(m: ModuleState, leaf: str, cpu: int, *, rule: str, num_lps: int, num_pk
     """
     if leaf not in LEAVES:
         raise UnknownName(f"unknown SEAMCALL leaf {leaf!r}: the model issues {', '.join(LEAVES)}")
-    # Dispatcher gate (§1.1).
+    # Dispatcher gate (m-dispatcher).
     if m.sys == SYS_SHUTDOWN:
         return "TDX_SYS_SHUTDOWN", m
     if m.sys != SYS_READY and leaf not in _BRINGUP_LEAVES:
@@ -114,14 +114,14 @@ def call(m: ModuleState, leaf: str, cpu: int, *, rule: str, num_lps: int, num_pk
     relaxed = rule == "relaxed"
     lp_done = m.lp_done(cpu)
 
-    if leaf == SYS_INIT:  # §1.1: global lock exclusive; only in SYSINIT_PENDING
+    if leaf == SYS_INIT:  # m-sys-init: global lock exclusive; only in SYSINIT_PENDING
         if global_lock_busy:
             return "TDX_SYS_BUSY", m
         if m.sys != SYSINIT_PENDING:
             return "TDX_SYS_INIT_NOT_PENDING", m
         return "TDX_SUCCESS", m._replace(sys=SYSINIT_DONE, num_lps=num_lps, num_pkgs=num_pkgs)
 
-    if leaf == LP_INIT:  # §1.1, §5.1 (old), §5.3 and §10.3 (relaxed)
+    if leaf == LP_INIT:  # m-sys-lp-init, lore-tglx-2022-11-22b (old), k-tdx-rst-618, dec-relaxed-gates (relaxed)
         if m.sys == SYSINIT_PENDING or (not relaxed and m.sys != SYSINIT_DONE):
             return "TDX_SYS_LP_INIT_NOT_PENDING", m
         if lp_done:
@@ -130,23 +130,23 @@ def call(m: ModuleState, leaf: str, cpu: int, *, rule: str, num_lps: int, num_pk
         return "TDX_SUCCESS", ModuleState(m.sys, m.num_lps, m.num_pkgs, m.lp_init | 1 << cpu, m.pkg_keyed,
                                           m.tdmr_done)
 
-    if leaf == SYS_RD:  # §1.1: needs LP.INIT on the calling LP; allowed before SYS_READY
+    if leaf == SYS_RD:  # m-sys-rd: needs LP.INIT on the calling LP; allowed before SYS_READY
         if not lp_done:
             return "TDX_SYS_LP_INIT_NOT_DONE", m
         return "TDX_SUCCESS", m
 
-    if leaf == SYS_CONFIG:  # §1.1, §5.1: SYSINIT_DONE and (old) every LP initialized
+    if leaf == SYS_CONFIG:  # m-sys-config, lore-tglx-2022-11-22b: SYSINIT_DONE and (old) every LP initialized
         if relaxed and not lp_done:
-            return "TDX_SYS_LP_INIT_NOT_DONE", m  # §10.3
+            return "TDX_SYS_LP_INIT_NOT_DONE", m  # dec-relaxed-gates
         if global_lock_busy:
             return "TDX_SYS_BUSY", m
         if m.sys != SYSINIT_DONE or (not relaxed and m.num_init_lps < m.num_lps):
             return "TDX_SYS_CONFIG_NOT_PENDING", m
         return "TDX_SUCCESS", m._replace(sys=SYSCONFIG_DONE)
 
-    if leaf == KEY_CONFIG:  # §1.1: once per package; the last package makes the module SYS_READY
+    if leaf == KEY_CONFIG:  # m-sys-key-config: once per package; the last package makes the module SYS_READY
         if relaxed and not lp_done:
-            return "TDX_SYS_LP_INIT_NOT_DONE", m  # §10.3
+            return "TDX_SYS_LP_INIT_NOT_DONE", m  # dec-relaxed-gates
         if global_lock_busy:
             return "TDX_SYS_BUSY", m
         if m.sys != SYSCONFIG_DONE:
@@ -157,9 +157,9 @@ def call(m: ModuleState, leaf: str, cpu: int, *, rule: str, num_lps: int, num_pk
         ready = keyed.bit_count() >= m.num_pkgs
         return "TDX_SUCCESS", m._replace(pkg_keyed=keyed, sys=SYS_READY if ready else m.sys)
 
-    if leaf == TDMR_INIT:  # §1.1: only in SYS_READY (the dispatcher gate above); one TDMR, one call
+    if leaf == TDMR_INIT:  # m-sys-tdmr-init: only in SYS_READY (the dispatcher gate above); one TDMR, one call
         if relaxed and not lp_done:
-            return "TDX_SYS_LP_INIT_NOT_DONE", m  # §10.3
+            return "TDX_SYS_LP_INIT_NOT_DONE", m  # dec-relaxed-gates
         if m.tdmr_done:
             return "TDX_TDMR_ALREADY_INITIALIZED", m
         return "TDX_SUCCESS", m._replace(tdmr_done=True)

@@ -8,15 +8,15 @@ from tdxlab.errors import UnknownName
 
 MUTATIONS = {
     "no-hotplug-lock": "tdx_enable() runs without cpus_read_lock(): CPUs may come and go during "
-                       "initialization (§3.1)",
-    "irqs-on": "tdx_cpu_enable() is called with IRQs enabled, against its lockdep assertion (§2.2)",
-    "second-user": "a second in-kernel TDX user calls tdx_cpu_enable() from task context, IRQs on (§2.2)",
-    "no-vmxon": "a path issues SEAMCALLs without VMXON first: #UD, TDX_SEAMCALL_UD (§4.2)",
-    "no-kvm-lock": "kvm_online_cpu() and hardware_enable_all() do not take kvm_lock (§3.3)",
+                       "initialization (k-tdx-c-618)",
+    "irqs-on": "tdx_cpu_enable() is called with IRQs enabled, against its lockdep assertion (k-tdx-c-618)",
+    "second-user": "a second in-kernel TDX user calls tdx_cpu_enable() from task context, IRQs on (k-tdx-c-618)",
+    "no-vmxon": "a path issues SEAMCALLs without VMXON first: #UD, TDX_SEAMCALL_UD (k-tdxcall-s)",
+    "no-kvm-lock": "kvm_online_cpu() and hardware_enable_all() do not take kvm_lock (k-kvm-main-c-68)",
     "kvm-lock-first": "hardware_enable_all() takes kvm_lock before cpus_read_lock(), against the "
-                      "documented order (§3.3)",
+                      "documented order (k-kvm-locking-rst)",
     "plain-setup-state": "cpuhp_setup_state() instead of cpuhp_setup_state_cpuslocked() under "
-                         "cpus_read_lock() (§3.2, §7.1)",
+                         "cpus_read_lock() (lore-isaku-2024-02-26, k-cpu-hotplug-rst)",
 }
 
 

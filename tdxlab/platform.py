@@ -2,9 +2,9 @@
 
 Knows nothing of the TDX module or of the kernel's locks. Facts:
 
-* tdx-facts §7.3: with ``nosmt`` every SMT sibling is still *booted once* (so CR4.MCE gets set), then
+* k-cpu-c: with ``nosmt`` every SMT sibling is still *booted once* (so CR4.MCE gets set), then
   parked after CPUHP_AP_ONLINE_IDLE, before any ONLINE_DYN callback; later online attempts get -EPERM.
-* tdx-facts §5.2: CPUs can be offline from boot (``maxcpus=``) or soft-offlined; hotplug requests come
+* lore-tglx-2022-11-22a: CPUs can be offline from boot (``maxcpus=``) or soft-offlined; hotplug requests come
   from an administrator once user space runs.
 
 Simplification: logical CPU ids are numbered package-major (package, then core, then thread), so CPU 0
@@ -22,10 +22,10 @@ from tdxlab.inputs import cut, whole_number  # noqa: F401
 
 MAX_CPUS = 64
 
-# Hotplug states of a logical CPU (kernel/cpu.c, Documentation/core-api/cpu_hotplug.rst, tdx-facts §7.1):
+# Hotplug states of a logical CPU (kernel/cpu.c, Documentation/core-api/cpu_hotplug.rst, k-cpu-hotplug-rst):
 OFFLINE = "offline"  # not in cpu_online_mask
-PARKED = "parked"  # nosmt sibling: booted once, then parked; never online (§7.3)
-UP = "up"  # in cpu_online_mask, ONLINE callbacks running, not yet active (§10.8)
+PARKED = "parked"  # nosmt sibling: booted once, then parked; never online (k-cpu-c)
+UP = "up"  # in cpu_online_mask, ONLINE callbacks running, not yet active (dec-online-vs-active)
 ONLINE = "online"  # online and active: ordinary tasks (TDX users) may run here
 DOWN = "down"  # going offline: teardown callbacks running, still in cpu_online_mask
 IN_ONLINE_MASK = frozenset({UP, ONLINE, DOWN})
@@ -87,7 +87,7 @@ class Topology:
         return cpu % self.threads
 
     def is_primary_thread(self, cpu: int) -> bool:
-        """The first SMT thread of its core: the one ``nosmt`` keeps online (§7.3)."""
+        """The first SMT thread of its core: the one ``nosmt`` keeps online (k-cpu-c)."""
         return self.thread_of(cpu) == 0
 
     def cpus_of_package(self, pkg: int) -> tuple[int, ...]:
@@ -160,7 +160,7 @@ class Platform:
 
     def boot_state(self, cpu: int) -> str:
         if self.nosmt and not self.topology.is_primary_thread(cpu):
-            return PARKED  # §7.3: booted once, then parked
+            return PARKED  # k-cpu-c: booted once, then parked
         if cpu in self.offline:
             return OFFLINE
         return ONLINE

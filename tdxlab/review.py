@@ -263,14 +263,14 @@ def verdict_matrix(rows: Iterable | None = None, workloads: Iterable[str] | None
 POSITIONS = [
     {"position": "the caller holds the hotplug lock and calls tdx_cpu_enable() on every CPU itself",
      "who": "the v19 KVM series as reviewed (Kai: \"tdx_enable() requires cpus_read_lock() must be called "
-            "prior\")", "row": "v19-2024", "fact": "lore-isaku-2024-02-26"},
+            "prior\")", "row": "v19-2024", "fact": "lore-isaku-2024-02-26, lore-kai-2024-04-18"},
     {"position": "one call does everything: tdx_enable() takes cpus_read_lock() itself and does the per-CPU "
                  "pass by IPI",
      "who": "Sean's objection to making callers take cpu_hotplug_lock and call tdx_cpu_enable() separately",
-     "row": ONE_CALL.label, "fact": "lore-isaku-2024-02-26"},
+     "row": ONE_CALL.label, "fact": "lore-sean-2024-04-23"},
     {"position": "a core-kernel cpuhp callback does VMXON and LP.INIT; TDX is initialized once, at boot",
      "who": "Kai's planned end state (needs VMXON in the core kernel)", "row": "core-7.1",
-     "fact": "lore-isaku-2024-02-26, k-tdx-c-71"},
+     "fact": "lore-sean-2024-04-23, k-tdx-c-71"},
     {"position": "landed in 6.16: KVM's own cpuhp state under cpus_read_lock() "
                  "(cpuhp_setup_state_cpuslocked), then tdx_enable()",
      "who": "KVM TDX host support, merged", "row": "kvm-6.16", "fact": "k-kvm-tdx-c-616"},

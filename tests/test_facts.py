@@ -1,4 +1,8 @@
-"""Every fact in data/ against the fact sheet (../shared/tdx-facts.md), and tdxlab.facts's API."""
+"""Every fact in data/ against the repository's fact base (docs/facts.md), and tdxlab.facts's API.
+
+docs/facts.md states the facts in words and tables, each with its source keys; its tables were written
+from the primary sources (the TDX_1.5.01 headers, the kernel headers), not from data/. These tests check
+that the two agree, so a change to one without the other fails."""
 from __future__ import annotations
 
 import re
@@ -6,25 +10,23 @@ from pathlib import Path
 
 import pytest
 
-from tdxlab import facts
+from tdxlab import facts, sources
 from tdxlab.errors import BadInput, UnknownName
 
 REPO = Path(__file__).resolve().parent.parent
-FACT_SHEET = REPO.parent / "shared" / "tdx-facts.md"
+FACT_BASE = REPO / "docs" / "facts.md"
 
 
-# ---- parsing the fact sheet ------------------------------------------------------------------------
+# ---- parsing the fact base -------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def sheet() -> str:
-    if not FACT_SHEET.is_file():
-        pytest.skip(f"the fact sheet {FACT_SHEET} is not present")
-    return FACT_SHEET.read_text(encoding="utf-8")
+    return FACT_BASE.read_text(encoding="utf-8")
 
 
-def section(text: str, number: str) -> str:
-    """The text of section `### number ...` (or `## number.`) up to the next heading of any level."""
-    m = re.search(rf"^#{{2,3}} {re.escape(number)}\.?\s.*$", text, re.M)
-    assert m, f"section {number} not found in the fact sheet"
+def section(text: str, title: str) -> str:
+    """The text under the heading whose title starts with `title`, up to the next heading of any level."""
+    m = re.search(rf"^#{{2,3}} {re.escape(title)}.*$", text, re.M)
+    assert m, f"section {title!r} not found in docs/facts.md"
     rest = text[m.end():]
     end = re.search(r"^#{1,3} ", rest, re.M)
     return rest[: end.start()] if end else rest
@@ -44,130 +46,96 @@ def table_rows(text: str, first_cell: str) -> list[list[str]]:
 
 
 def sheet_leaves(sheet: str) -> dict[str, dict]:
-    s11 = section(sheet, "1.1")
     out = {}
-    for cells in table_rows(s11, "TDH."):
-        name, no, scope, where, gate = cells[:5]
-        out[name] = {"number": int(no), "scope": scope, "where": where, "gate": gate, "table": True}
-    # "Other system leaves: TDH.SYS.LP.SHUTDOWN = 44 ..., TDH.SYS.SHUTDOWN = 52 and TDH.SYS.UPDATE = 53"
-    for name, no in re.findall(r"(TDH(?:\.[A-Z]+)+) = (\d+)", s11):
-        out.setdefault(name, {"number": int(no), "table": False})
+    for cells in table_rows(section(sheet, "Leaves"), "TDH."):
+        name, no, scope, bringup, gate, otherwise, srcs = cells
+        out[name] = {"number": int(no), "scope": scope, "bringup": bringup == "yes", "gate": gate,
+                     "otherwise": "" if otherwise == "\u2014" else otherwise, "sources": srcs}
     return out
 
 
-def _value(cell: str) -> int:
-    cell = cell.strip().strip("`")
-    return int(cell, 16) if cell.lower().startswith("0x") else int(cell)
-
-
-def sheet_statuses(sheet: str) -> dict[str, tuple[int, str]]:
-    """name -> (value, section) from the §4.1 and §4.3 tables (A / B / C rows expanded) and §4.3's
-    discrepancy note (the kernel's values)."""
-    out: dict[str, tuple[int, str]] = {}
-
-    def put(name: str, value: int, sec: str) -> None:
-        if name in out:
-            assert out[name][0] == value, f"the fact sheet gives {name} two values"
-            return
-        out[name] = (value, sec)
-
-    for cells in table_rows(section(sheet, "4.1"), "TDX_"):
-        put(cells[0], _value(cells[2]), "4.1")
-    s43 = section(sheet, "4.3")
-    for cells in table_rows(s43, "TDX_"):
-        names = [n.strip() for n in cells[0].split("/")]
-        values = [v.strip() for v in cells[1].split("/")]
-        assert len(names) == len(values), f"row {cells[0]} has {len(names)} names, {len(values)} values"
-        for n, v in zip(names, values):
-            put(n, _value(v), "4.3")
-    note = re.search(r"kernel's K-errno has(.*?)while TDX_1\.5\.01", s43, re.S)
-    assert note, "the §4.3 discrepancy note is not where the test expects it"
-    for n, v in re.findall(r"(TDX_[A-Z_]+) =\s*(0x[0-9A-Fa-f]+)", note.group(1)):
-        put(n, int(v, 16), "4.3")
+def sheet_statuses(sheet: str) -> dict[str, dict]:
+    out: dict[str, dict] = {}
+    for cells in table_rows(section(sheet, "Status codes"), "TDX_"):
+        name, value, origin, srcs = cells
+        assert name not in out, f"docs/facts.md lists {name} twice"
+        out[name] = {"value": int(value, 16), "origin": origin, "sources": srcs}
     return out
 
 
 def sheet_errnos(sheet: str) -> dict[str, str]:
-    """The §4.2 conversion table: status name -> kernel return."""
+    """The kernel-return table: status name -> kernel return ("*" for anything else)."""
     out = {}
-    for cells in table_rows(section(sheet, "4.2"), "TDX_"):
+    text = section(sheet, "4. SEAMCALL results")
+    for cells in table_rows(text, "TDX_"):
         out[cells[0]] = cells[1]
-    for cells in table_rows(section(sheet, "4.2"), "anything else"):
+    for cells in table_rows(text, "anything else"):
         out["*"] = re.search(r"-E[A-Z]+", cells[1]).group(0)
     return out
 
 
+def keys(cell: str) -> set[str]:
+    return {k.strip() for k in cell.split(",")}
+
+
 # ---- leaves ----------------------------------------------------------------------------------------
-SCOPE_WORDS = [
-    ("exactly once", "global-once"),
-    ("global, once", "global-once"),
-    ("per logical cpu", "per-lp"),
-    ("per package", "per-package"),
-    ("per tdmr", "per-tdmr"),
-    ("read-only", "read-only"),
-    ("read one", "read-only"),
-    ("read all", "read-only"),
-]
-
-
-def test_every_leaf_of_the_sheet_is_in_data_with_its_number(sheet):
+def test_every_leaf_of_the_fact_base_is_in_data_with_its_number(sheet):
     data = dict(zip(facts.leaves()["name"], facts.leaves()["number"]))
     expected = {name: row["number"] for name, row in sheet_leaves(sheet).items()}
     assert len(expected) == 11
     assert data == expected
 
 
-def test_bringup_flag_matches_the_table(sheet):
-    rows = sheet_leaves(sheet)
-    df = facts.leaves().set_index("name")
-    for name, row in rows.items():
-        assert bool(df.loc[name, "bringup"]) == row["table"], name
-
-
-def test_leaf_scope_matches_the_table(sheet):
+def test_bringup_flag_and_scope_match_the_table(sheet):
     df = facts.leaves().set_index("name")
     for name, row in sheet_leaves(sheet).items():
-        if not row["table"]:
-            continue
-        words = row["scope"].lower()
-        scopes = {s for w, s in SCOPE_WORDS if w in words}
-        assert len(scopes) == 1, f"{name}: cannot read a scope from {row['scope']!r}"
-        assert df.loc[name, "scope"] == scopes.pop(), name
+        assert bool(df.loc[name, "bringup"]) == row["bringup"], name
+        assert df.loc[name, "scope"] == row["scope"], name
 
 
-def test_leaf_gates_match_the_module_gate_column(sheet):
+def test_leaf_gates_match_the_gate_column(sheet):
     df = facts.leaves().set_index("name")
     statuses = set(facts.status_codes()["name"])
     for name, row in sheet_leaves(sheet).items():
-        if not row["table"]:
-            continue
-        gate = row["gate"]
         otherwise = df.loc[name, "otherwise"]
-        assert otherwise in statuses, f"{name}: {otherwise} is not in status_codes.toml"
-        # the leaf's gate cell names it, or else the "Dispatcher gate" list under the table does
-        short = name.removeprefix("TDH.")
-        dispatcher = [ln for ln in section(sheet, "1.1").splitlines() if short in ln and otherwise in ln]
-        assert otherwise in gate or dispatcher, f"{name}: the sheet does not give {otherwise} for it"
+        assert otherwise == row["otherwise"], name
+        assert not otherwise or otherwise in statuses, f"{name}: {otherwise} is not in status_codes.toml"
         accepted = list(df.loc[name, "accepted_states"])
-        m = re.search(r"state must be (\w+)", gate, re.I) or re.search(r"Only allowed in (\w+)", gate)
-        if m:  # INIT, LP.INIT, CONFIG, KEY.CONFIG, TDMR.INIT: exactly one state
-            assert accepted == [m.group(1)], name
-        else:  # INFO, RD, RDALL: gated on the LP only, accepted in every state
-            assert "lp_is_init" in gate, name
+        gate = row["gate"]
+        if gate.startswith("any bring-up state"):  # INFO, RD, RDALL (gated on the LP), LP.SHUTDOWN
             assert accepted == list(facts.MODULE_STATES), name
+            assert ("LP.INIT done" in gate) == (otherwise == "TDX_SYS_LP_INIT_NOT_DONE"), name
+        else:
+            assert accepted == [gate], name
 
 
-def test_every_status_a_leaf_names_in_its_gate_is_in_data(sheet):
+def test_the_fact_base_says_what_sys_shutdown_lets_through(sheet):
+    """In SYS_SHUTDOWN the dispatcher lets TDH.SYS.LP.SHUTDOWN alone through; data/leaves.toml's states are
+    the bring-up states only, and each non-bring-up row's `requires` says the same about SYS_SHUTDOWN."""
+    gates = section(sheet, "2. The TDX module")
+    assert "in SYS_SHUTDOWN every leaf except\n  TDH.SYS.LP.SHUTDOWN gets TDX_SYS_SHUTDOWN" in gates
+    assert "SYS_SHUTDOWN" not in facts.MODULE_STATES
+    df = facts.leaves().set_index("name")
+    assert "lets through in SYS_SHUTDOWN" in df.loc["TDH.SYS.LP.SHUTDOWN", "requires"]
+    assert "every leaf but TDH.SYS.LP.SHUTDOWN" in df.loc["TDH.SYS.SHUTDOWN", "requires"]
+    assert "every state but SYS_SHUTDOWN" in df.loc["TDH.SYS.INFO", "requires"]
+
+
+def test_every_status_a_leaf_names_is_in_data():
     statuses = set(facts.status_codes()["name"])
-    for name, row in sheet_leaves(sheet).items():
-        for status in re.findall(r"TDX_[A-Z_]+", row.get("gate", "")):
-            assert status in statuses, f"{name}'s gate names {status}, missing from status_codes.toml"
-
-
-def test_leaf_rows_name_a_section_that_names_them(sheet):
     for _, row in facts.leaves().iterrows():
-        sec = re.fullmatch(r"tdx-facts §([\d.]+)", row["source"]).group(1)
-        assert row["name"] in section(sheet, sec), row["name"]
+        for status in re.findall(r"TDX_[A-Z_]+", row["requires"] + " " + row["otherwise"]):
+            assert status in statuses, f"{row['name']} names {status}, missing from status_codes.toml"
+
+
+def test_leaf_rows_cite_the_sources_the_fact_base_gives(sheet):
+    table = sheet_leaves(sheet)
+    for _, row in facts.leaves().iterrows():
+        cited = keys(row["source"])
+        # the leaf's own handler (or the dispatcher, for the leaves without a gate of their own)
+        assert cited & keys(table[row["name"]]["sources"]), row["name"]
+        for k in cited:
+            sources.get(k)
 
 
 def test_leaf_numbers_constant():
@@ -180,32 +148,38 @@ def test_leaf_numbers_constant():
 
 
 # ---- status codes ----------------------------------------------------------------------------------
-def test_every_status_of_the_sheet_is_in_data_with_its_value(sheet):
-    expected = {n: v for n, (v, _) in sheet_statuses(sheet).items()}
+def test_every_status_of_the_fact_base_is_in_data_with_its_value(sheet):
+    expected = {n: r["value"] for n, r in sheet_statuses(sheet).items()}
     df = facts.status_codes()
     data = {n: int(v, 16) for n, v in zip(df["name"], df["value"])}
     assert len(expected) >= 30
     assert data == expected
 
 
-def test_status_rows_name_the_section_they_come_from(sheet):
-    where = sheet_statuses(sheet)
+def test_status_rows_cite_the_sources_the_fact_base_gives(sheet):
+    table = sheet_statuses(sheet)
     for _, row in facts.status_codes().iterrows():
-        sec = re.fullmatch(r"tdx-facts §([\d.]+)", row["source"]).group(1)
-        assert row["name"] in section(sheet, sec), row["name"]
-        if where[row["name"]][1] == "4.3" and row["name"] != "TDX_RND_NO_ENTROPY":
-            assert sec == "4.3", row["name"]
+        assert keys(table[row["name"]]["sources"]) <= keys(row["source"]), row["name"]
+        assert row["origin"] == table[row["name"]]["origin"], row["name"]
 
 
 def test_origin_kernel_sw_is_the_kernels_own_definitions(sheet):
-    kernel_defined = {
-        cells[0]
-        for cells in table_rows(section(sheet, "4.1"), "TDX_")
-        if cells[1] not in ("0", "module code")
-    }
+    kernel_defined = {n for n, r in sheet_statuses(sheet).items() if r["origin"] == "kernel-sw"}
     df = facts.status_codes()
     assert set(df[df["origin"] == "kernel-sw"]["name"]) == kernel_defined
     assert set(df[df["kind"] == "mask"]["name"]) == {"TDX_ERROR", "TDX_NON_RECOVERABLE"}
+
+
+def test_causes_that_name_a_count_or_a_single_leaf(sheet):
+    """sc_retry() makes at most RDRAND_RETRY_LOOPS = 10 calls in all; TDX_SYS_STATE_INCORRECT comes from
+    TDH.SYS.UPDATE alone in TDX_1.5.01. The data's causes say what the fact base says."""
+    df = facts.status_codes().set_index("name")
+    assert "at most\n  RDRAND_RETRY_LOOPS = 10 calls in all" in section(sheet, "4. SEAMCALL results")
+    assert "at most RDRAND_RETRY_LOOPS = 10 calls in all" in df.loc["TDX_RND_NO_ENTROPY", "cause"]
+    assert "no other leaf returns that status in TDX_1.5.01" in section(sheet, "2. The TDX module")
+    cause = df.loc["TDX_SYS_STATE_INCORRECT", "cause"]
+    assert cause.startswith("TDH.SYS.UPDATE") and "no other leaf" in cause
+    assert "m-sys-update" in df.loc["TDX_SYS_STATE_INCORRECT", "source"]
 
 
 def test_derived_columns():
@@ -280,12 +254,13 @@ def test_the_dataframes_are_copies():
 # ---- malformed data --------------------------------------------------------------------------------
 @pytest.fixture
 def data_copy(tmp_path, monkeypatch):
-    for f in ("leaves.toml", "status_codes.toml"):
+    for f in ("leaves.toml", "status_codes.toml", "sources.toml"):
         (tmp_path / f).write_text((REPO / "data" / f).read_text(encoding="utf-8"), encoding="utf-8")
     monkeypatch.setenv("TDXLAB_DATA", str(tmp_path))
     yield tmp_path
     monkeypatch.delenv("TDXLAB_DATA")
     facts.clear_cache()
+    sources.clear_cache()
 
 
 def test_tdxlab_data_overrides_the_directory(data_copy):
@@ -303,7 +278,8 @@ def test_tdxlab_data_overrides_the_directory(data_copy):
         ("status_codes.toml", 'value = "0x8000FF0000000006"', 'value = "0x18000FF0000000006"', "not a hex string"),
         ("status_codes.toml", 'value = "0x8000FF0000000006"', "value = 6", "should be str"),
         ("status_codes.toml", 'origin = "module"', 'origin = "bios"', "origin"),
-        ("status_codes.toml", 'source = "tdx-facts §4.1"', 'source = "memory"', "source"),
+        ("status_codes.toml", 'source = "k-asm-tdx-h"', 'source = "memory"', "not a known key"),
+        ("status_codes.toml", 'source = "k-asm-tdx-h"', 'source = "k-asm-tdx-h, k-nope"', "not a known key"),
         ("status_codes.toml", 'value = "0x8000FF0000000006"', 'value = "0x8000FF000000000D"', "also"),
         ("leaves.toml", 'scope = "per-tdmr"', 'scope = "per-node"', "scope"),
         ("leaves.toml", 'accepted_states = ["SYS_READY"]', 'accepted_states = ["READY"]', "accepted_states"),

@@ -32,7 +32,7 @@ Reductions, all sound for the properties checked here:
   that cannot run, so the graph kept is a subgraph of the full one with the same verdicts: the IPI is
   delivered, in the same step as its lock acquisition, once the lock is free, and at once if a context
   that could run shows up on that CPU (which a spinning handler would starve: the spinlock
-  self-deadlock of §2.2 is still found). lockdep still checks the attempt the handler would make, and a
+  self-deadlock of k-tdx-c-618 is still found). lockdep still checks the attempt the handler would make, and a
   deadlock found with such IPIs left out is reported with them delivered.
 
 * *sleep sets* (``reduce=True`` too; :mod:`tdxlab.check.sleep`): transitions into a state that another order
