@@ -1,9 +1,9 @@
-"""The locks of TDX bring-up and KVM's enabling, as tables and pictures for notebook 04 (tdx-facts §3).
+"""The locks of TDX bring-up and KVM's enabling, as tables and pictures for notebook 04 (k-kvm-locking-rst).
 
 * :func:`documented_orders`: the documented lock orders over time (before 6.12, the kvm_usage_lock fix,
   6.12 on), a DataFrame;
 * :func:`kvm_usage_lock_deadlock`: the three-CPU cycle lockdep reported in 2024 that led to
-  ``kvm_usage_lock`` (§3.3), a wait-for picture (graphviz);
+  ``kvm_usage_lock`` (lore-sean-2024-06-08), a wait-for picture (graphviz);
 * :func:`order_graph`: the documented order of 6.12 on as a small picture, with the model's locks.
 """
 from __future__ import annotations
@@ -15,17 +15,17 @@ from tdxlab.views._dot import RED, caption, lines, new_graph
 ORDERS = [
     ("before 6.12 (after 0bf50497f03b)", "cpus_read_lock() -> kvm_lock",
      "kvm_lock guards vm_list, kvm_usage_count and enable/disable; hardware_enable_all() takes "
-     "cpus_read_lock() then kvm_lock; kvm_online_cpu() takes kvm_lock under the hotplug writer", "§3.3"),
+     "cpus_read_lock() then kvm_lock; kvm_online_cpu() takes kvm_lock under the hotplug writer", "k-kvm-main-c-68"),
     ("the deadlock fix (6.12 window, 44d174596260)", "cpus_read_lock() -> kvm_lock, kvm_usage_lock",
-     "kvm_usage_lock takes over kvm_usage_count and enabling; kvm_lock keeps only vm_list", "§3.3"),
+     "kvm_usage_lock takes over kvm_usage_count and enabling; kvm_lock keeps only vm_list", "kc-44d17459626, lore-sean-2024-06-08"),
     ("6.12 on (9a798b1337af)", "kvm_usage_lock -> cpus_read_lock() -> kvm_lock",
      "enabling calls cpuhp_setup_state() (which takes cpus_read_lock()) while holding kvm_usage_lock; "
-     "the online/offline callbacks take no lock at all", "§3.3, §6.2"),
+     "the online/offline callbacks take no lock at all", "k-kvm-locking-rst, lore-sean-2024-08-30b"),
     ("TDX core 6.8 to 7.0", "cpus_read_lock() -> tdx_module_lock",
-     "tdx_enable() asserts the caller holds cpus_read_lock() and takes tdx_module_lock itself", "§3.1"),
+     "tdx_enable() asserts the caller holds cpus_read_lock() and takes tdx_module_lock itself", "k-tdx-c-618"),
     ("7.1", "(no hotplug lock around init_tdx_module())",
      "a subsys initcall: it runs before user space can request hotplug; cpuhp_setup_state() takes the "
-     "read lock itself", "§3.4"),
+     "read lock itself", "k-tdx-c-71"),
 ]
 
 
@@ -36,11 +36,11 @@ def documented_orders() -> pd.DataFrame:
 
 def kvm_usage_lock_deadlock():
     """The cycle lockdep found across three CPUs (Sean, "KVM: Use dedicated mutex to protect
-    kvm_usage_count to avoid deadlock", 2024; tdx-facts §3.3) as a wait-for graph: each CPU box lists what
+    kvm_usage_count to avoid deadlock", 2024; lore-sean-2024-06-08) as a wait-for graph: each CPU box lists what
     it holds, each red edge what it waits for and who holds it. The rwsem's fairness (a queued hotplug
     writer blocks new readers) closes the cycle."""
     g = new_graph("kvm_usage_lock_deadlock", rankdir="TB", nodesep="1.4", ranksep="1.0", label=caption(
-        "The 2024 lockdep cycle that led to kvm_usage_lock (fact sheet §3.3). Boxes: what each CPU holds; red "
+        "The 2024 lockdep cycle that led to kvm_usage_lock (lore-sean-2024-06-08). Boxes: what each CPU holds; red "
         "edges: what it waits for. CPU2's read of cpu_hotplug_lock waits because a hotplug writer is queued "
         "(rwsem fairness), and the writer waits for CPU1's read hold: a real deadlock, not only a lockdep "
         "report.", 80))
