@@ -4,7 +4,7 @@
   each context waits for), cells coloured by value;
 * :func:`locks_html`: each lock with its kind, holder, readers and waiters;
 * :func:`last_step_html`: the last step in words: context, kernel function, SEAMCALL and its decoded
-  status (tdxlab.decode), the fact it stands on, and any property it broke;
+  status (tdxlab.decode), the sources it stands on (links, tdxlab.sources), and any property it broke;
 * :func:`blocked_html`: why each blocked context cannot run;
 * :func:`module_svg`: views.module_graph of the state, rendered through tdxlab.render (cached by DOT source);
 * :func:`inline_svg`, :func:`stack_svgs`: SVG text ready for an HTML widget / one picture of several.
@@ -14,6 +14,7 @@ from __future__ import annotations
 import html
 import re
 
+from tdxlab import sources
 from tdxlab.platform import IN_ONLINE_MASK
 
 # colours shared with tdxlab.views (_dot.KIND_FILL) so the stepper and the pictures agree. The palette is
@@ -116,7 +117,7 @@ def lanes_html(desc: dict) -> str:
         rows.append(f"<tr><th class='row'{t}>{esc(name)}</th>{''.join(cells)}</tr>")
 
     row("hotplug", [_cell(esc(c["state"]), HP_COLOUR.get(c["state"], WARN)) for c in cpus],
-        "the CPU's hotplug state (§7.1)")
+        "the CPU's hotplug state (k-cpu-hotplug-rst)")
     ctx_cells = []
     for c in cpus:
         parts = []
@@ -131,15 +132,15 @@ def lanes_html(desc: dict) -> str:
         ctx_cells.append(_cell("<br>".join(parts) or "<span class='muted'>idle</span>"))
     row("contexts", ctx_cells, "contexts on this CPU: solid green border = may run now, dashed red = blocked")
     row("IRQs", [_cell(c["irqs"], GOOD if c["irqs"] == "on" else WARN) for c in cpus],
-        "local interrupts (§2.2, §7.4)")
+        "local interrupts (k-tdx-c-618, k-smp-c)")
     row("VMX", [_cell("on" if c["vmx"] == 1 else ("off" if c["vmx"] <= 0 else f"on (refs {c['vmx']})"),
                       GOOD if c["vmx"] > 0 else OFF) for c in cpus],
-        "post-VMXON? A SEAMCALL without it raises #UD (§4.2)")
+        "post-VMXON? A SEAMCALL without it raises #UD (k-tdxcall-s)")
     row("LP.INIT", [_cell("done" if c["lp_init"] else "no", GOOD if c["lp_init"] else OFF) for c in cpus],
-        "has the module seen TDH.SYS.LP.INIT on this LP (§1.1, §5)")
+        "has the module seen TDH.SYS.LP.INIT on this LP (m-sys-lp-init, lore-tglx-2022-11-22b)")
     row("tdx_lp_initialized", [_cell("set" if c["tdx_lp_initialized"] else "clear",
                                      GOOD if c["tdx_lp_initialized"] else OFF) for c in cpus],
-        "the kernel's per-CPU flag (§2.1); it can disagree with the module's LP.INIT")
+        "the kernel's per-CPU flag (k-tdx-c-618); it can disagree with the module's LP.INIT")
     lock_cells, wait_cells = [], []
     for c in cpus:
         held, waits = [], []
@@ -151,7 +152,7 @@ def lanes_html(desc: dict) -> str:
         lock_cells.append(_cell(" ".join(held) or "<span class='muted'>none</span>", LOCK if held else None))
         wait_cells.append(_cell("<br>".join(f"<span class='waits'>{w}</span>" for w in waits)
                                 or "<span class='muted'>-</span>", BAD if waits else None))
-    row("locks held", lock_cells, "locks held by the contexts of this CPU (§3)")
+    row("locks held", lock_cells, "locks held by the contexts of this CPU (k-kvm-locking-rst)")
     row("waits for", wait_cells, "why a context cannot take a step now")
     del ctx_by_name
     return f"<table class='tdxlab-lanes'><tr><th></th>{head}</tr>{''.join(rows)}</table>"
@@ -216,7 +217,7 @@ def last_step_html(info, index: int, total: int, mode: str = "replay") -> str:
         parts.append(f"SEAMCALL <b>{esc(info.leaf)}</b> returned {_decoded(info.result or '')}"
                      + (f"; the kernel sees <code>{esc(info.errno)}</code>" if info.errno else ""))
     if info.fact:
-        parts.append(f"<span class='muted'>fact sheet {esc(info.fact)}</span>")
+        parts.append(f"<span class='muted'>source {sources.cite(info.fact, 'notebooks')}</span>")
     for kind, detail in info.events:
         parts.append(f"<span class='broke'>&#9888; {esc(kind)}: {esc(detail)}</span>")
     cls = "last err" if err or info.events else "last"

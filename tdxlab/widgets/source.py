@@ -1,5 +1,5 @@
 """A modelled kernel function as a listing: its instructions in order, the labels they jump to, which
-instructions are *local* (merged into the neighbouring step, tdxlab.kernel.lang) and the fact each one
+instructions are *local* (merged into the neighbouring step, tdxlab.kernel.lang) and the sources each one
 stands on.
 
 >>> from tdxlab.widgets import show_function
@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 
+from tdxlab import sources
 from tdxlab.errors import TdxlabError, UnknownName
 
 from tdxlab.widgets.panels import ASSERT_TEXT, readable
@@ -52,11 +53,11 @@ class Listing:
             rows.append(f"<tr style='{style}'><td style='text-align:right'>{pc}</td>"
                         f"<td style='text-align:left'><code>{e(text)}</code></td>"
                         f"<td style='text-align:left'>{'merged into a step' if local else 'a step'}</td>"
-                        f"<td style='text-align:left'>{e(fact)}</td></tr>")
+                        f"<td style='text-align:left'>{sources.cite(fact, 'notebooks')}</td></tr>")
         return (f"<div class='tdxlab-source'><b><code>{e(self.name)}()</code></b> as modelled in "
-                f"<i>{e(self.scenario)}</i> (fact sheet {e(self.fact)}). Grey rows are local: they touch "
+                f"<i>{e(self.scenario)}</i> (source {sources.cite(self.fact, 'notebooks')}). Grey rows are local: they touch "
                 f"nothing another context can see, so they run in the same step as their neighbour."
-                f"<table><tr><th>pc</th><th>instruction</th><th>scheduling</th><th>fact</th></tr>"
+                f"<table><tr><th>pc</th><th>instruction</th><th>scheduling</th><th>source</th></tr>"
                 + "".join(rows) + "</table></div>")
 
 
