@@ -1,4 +1,4 @@
-"""Lockdep's view of a scenario: which lock was taken while holding which (tdx-facts §3).
+"""Lockdep's view of a scenario: which lock was taken while holding which (k-kvm-locking-rst).
 
 Nodes are the model's locks with their kinds (cpu_hotplug_lock is a percpu-rwsem, the KVM and TDX locks
 are mutexes, sysinit_lock a raw spinlock); an edge A -> B means some explored path took B while holding A
@@ -49,7 +49,7 @@ def lock_graph(result_or_edges, cycle=None):
     legend = ("A -> B: B was taken while holding A on some explored path (the number: steps to the first "
               "such acquisition). Box: mutex, ellipse: percpu-rwsem, octagon: raw spinlock; grey: never nested.")
     if cycle:
-        legend += " RED: lock-order cycle " + " -> ".join(cycle) + ": a possible deadlock (§3.3)."
+        legend += " RED: lock-order cycle " + " -> ".join(cycle) + ": a possible deadlock (lore-sean-2024-06-08)."
     elif edges:
         legend += " No cycle: one global order exists."
     g = new_graph("lock_graph", rankdir="LR", label=caption(head + ". " + legend, 100), nodesep="0.4")

@@ -1,10 +1,10 @@
-"""The TDX module's system state machine (tdx-facts §1.1, §5), and where a model state stands in it.
+"""The TDX module's system state machine (m-dispatcher, lore-tglx-2022-11-22b), and where a model state stands in it.
 
 States SYSINIT_PENDING -> SYSINIT_DONE -> SYSCONFIG_DONE -> SYS_READY (-> SYS_SHUTDOWN), with the leaf on
 every edge: TDH.SYS.INIT once, TDH.SYS.CONFIG once, the last package's TDH.SYS.KEY.CONFIG; per-LP
 TDH.SYS.LP.INIT and per-package KEY.CONFIG as self-loops; TDH.SYS.TDMR.INIT in SYS_READY. Under the *old*
-rule LP.INIT is accepted only in SYSINIT_DONE and CONFIG waits for every BIOS-enabled LP (§5.1); under the
-*relaxed* rule LP.INIT is also accepted later (§5.3): those loops are dashed and say so.
+rule LP.INIT is accepted only in SYSINIT_DONE and CONFIG waits for every BIOS-enabled LP (m-sys-config); under the
+*relaxed* rule LP.INIT is also accepted later (k-tdx-rst-618): those loops are dashed and say so.
 
 Given a ``State``, the current system state is lit, and a table below shows each package's KEY.CONFIG and
 each LP's LP.INIT (with the CPU's hotplug state).
@@ -53,7 +53,7 @@ def module_graph(state=None, topology=None, rule: str | None = None, compact: bo
     if rule not in (None, "old", "relaxed"):
         raise BadInput(f"unknown rule {rule!r}: choose old or relaxed")
     cur = state.module.sys_name if state is not None else None
-    cap = "TDX module system states (tdx-facts §1.1, §5)"
+    cap = "TDX module system states (m-global-data-h, lore-tglx-2022-11-22b)"
     if rule:
         cap += f", {rule} rule"
     if state is not None:
@@ -91,7 +91,7 @@ def module_graph(state=None, topology=None, rule: str | None = None, compact: bo
     edge("SYS_READY", "SYS_READY", _leaf("TDH.SYS.TDMR.INIT") + " per TDMR", "(1 GiB chunks)")
     if rule != "old":
         for s in ("SYSCONFIG_DONE", "SYS_READY"):
-            edge(s, s, _leaf("TDH.SYS.LP.INIT"), "relaxed rule only (§5.3)", tailport="w", headport="w",
+            edge(s, s, _leaf("TDH.SYS.LP.INIT"), "relaxed rule only (k-tdx-rst-618)", tailport="w", headport="w",
                  **relaxed_only)  # on the left: two loops on one side draw over each other's labels
     edge("SYS_READY", "SYS_SHUTDOWN", _leaf("TDH.SYS.SHUTDOWN") + " (not modelled)",
          style="dashed", color="#777777", fontcolor="#555555")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipywidgets as W
 
+from tdxlab import sources
 from tdxlab.widgets import panels
 from tdxlab.widgets.stepper import _one_line
 
@@ -62,7 +63,7 @@ class Exercise(W.VBox):
             f"<div class='tdxlab-q'><span class='tdxlab-family' style='background:{colour}'>"
             f"{panels.esc(ex.family)}</span><b>{num}</b>{panels.esc(ex.question)}<br>"
             f"<span class='tdxlab-where'>model: <code>{panels.esc(ex.where())}</code>"
-            f"{' · fact sheet ' + panels.esc(ex.fact) if ex.fact else ''}</span></div>")
+            f"{' · source ' + sources.cite(ex.fact, 'notebooks') if ex.fact else ''}</span></div>")
         opts = ex.options
         if opts:
             self.prediction = W.ToggleButtons(options=opts, value=None, description="I predict:",
