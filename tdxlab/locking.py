@@ -39,7 +39,7 @@ def kvm_usage_lock_deadlock():
     kvm_usage_count to avoid deadlock", 2024; lore-sean-2024-06-08) as a wait-for graph: each CPU box lists what
     it holds, each red edge what it waits for and who holds it. The rwsem's fairness (a queued hotplug
     writer blocks new readers) closes the cycle."""
-    g = new_graph("kvm_usage_lock_deadlock", rankdir="TB", nodesep="1.4", ranksep="1.0", label=caption(
+    g = new_graph("kvm_usage_lock_deadlock", rankdir="TB", nodesep="0.5", ranksep="1.0", label=caption(
         "The 2024 lockdep cycle that led to kvm_usage_lock (lore-sean-2024-06-08). Boxes: what each CPU holds; red "
         "edges: what it waits for. CPU2's read of cpu_hotplug_lock waits because a hotplug writer is queued "
         "(rwsem fairness), and the writer waits for CPU1's read hold: a real deadlock, not only a lockdep "
@@ -62,10 +62,10 @@ def kvm_usage_lock_deadlock():
         right.node("writer")
         right.node("cpu2")
     red = dict(color=RED, fontcolor=RED, penwidth="2.2")
-    g.edge("cpu1", "cpu0", "slots_lock is held by CPU0", **red)
-    g.edge("cpu0", "cpu2", "srcu waits for CPU2's read section", **red)
-    g.edge("writer", "cpu2", "new readers queue behind the writer", dir="back", **red)
-    g.edge("cpu1", "writer", "the writer waits for CPU1's read hold", dir="back", **red)
+    g.edge("cpu1", "cpu0", lines("slots_lock is held", "by CPU0"), **red)
+    g.edge("cpu0", "cpu2", lines("srcu waits for CPU2's", "read section"), **red)
+    g.edge("writer", "cpu2", lines("new readers queue", "behind the writer"), dir="back", **red)
+    g.edge("cpu1", "writer", lines("the writer waits for", "CPU1's read hold"), dir="back", **red)
     return g
 
 

@@ -80,9 +80,10 @@ def _disable_news() -> None:
 
 
 @contextlib.contextmanager
-def jupyter_server(root_dir: "str | Path", app: str = "lab", timeout: float = 60.0, extra_args=()):
+def jupyter_server(root_dir: "str | Path", app: str = "lab", timeout: float = 60.0, extra_args=(), env=None):
     """Start ``jupyter <app>`` (lab, or e.g. voila with suitable extra_args) serving ``root_dir`` on a free
-    port, wait until it answers, yield a :class:`Server`, then stop its whole process group."""
+    port, wait until it answers, yield a :class:`Server`, then stop its whole process group. ``env``: more
+    environment variables (say, a JUPYTERLAB_SETTINGS_DIR of its own, so a test's theme change stays there)."""
     _disable_news()
     port = free_port()
     token = secrets.token_hex(16)
@@ -92,7 +93,8 @@ def jupyter_server(root_dir: "str | Path", app: str = "lab", timeout: float = 60
             *extra_args]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         args.append("--allow-root")
-    env = dict(os.environ, PATH=f"{VENV_BIN}:{os.environ.get('PATH', '')}", JUPYTER_PLATFORM_DIRS="1")
+    env = dict(os.environ, PATH=f"{VENV_BIN}:{os.environ.get('PATH', '')}", JUPYTER_PLATFORM_DIRS="1",
+               **(env or {}))
     fh = open(log, "wb")
     proc = subprocess.Popen(args, stdout=fh, stderr=subprocess.STDOUT, cwd=str(root_dir), env=env,
                             start_new_session=True)
@@ -184,3 +186,137 @@ def error_outputs(page) -> list[str]:
         f"{NOTEBOOK} .jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr'], "
         f"{NOTEBOOK} .jp-RenderedText[data-mime-type='application/vnd.jupyter.stderr']",
         "els => els.map(e => e.innerText)")
+
+
+# ------------------------------------------------------------------------------------------ legibility
+#: Screen sizes a presenter uses; JupyterLab is measured with its file browser open.
+SIZES = ((1366, 768), (1920, 1080))
+MIN_TEXT_PX = 11.0
+
+#: Measures what a reader sees in ``root`` (a CSS selector): every picture (inline <svg>, and <img> whose
+#: src is an SVG data URL: JupyterLab shows SVG outputs so) with its displayed width, the width of the area
+#: it sits in, and its smallest text in CSS px as displayed (font size times the picture's scale, found by
+#: laying the SVG out at its displayed size); every top-level table's width against its area; boxes that
+#: hide content sideways (scrollWidth over clientWidth); HTML text under MIN_TEXT_PX; pictures without
+#: words (no alt, aria-label or title).
+MEASURE_JS = r"""(sel) => {
+  const root = document.querySelector(sel);
+  const res = {pictures: [], tables: [], overflow: [], small: [], noalt: []};
+  if (!root) return res;
+  const areaOf = el => (el.closest('.jp-OutputArea-output, .jp-MarkdownOutput, .jp-RenderedHTMLCommon, section, body')
+                        || document.body).getBoundingClientRect().width;
+  const visible = el => { const r = el.getBoundingClientRect(); return r.width > 0 && r.height > 0; };
+  const scratch = document.createElement('div');
+  scratch.style.cssText = 'position:absolute;left:0;top:0;visibility:hidden;pointer-events:none';
+  document.body.appendChild(scratch);
+  const minFont = svg => {
+    let m = Infinity, which = '';
+    for (const t of svg.querySelectorAll('text')) {
+      if (!t.textContent.trim()) continue;
+      const ctm = t.getScreenCTM(); if (!ctm) continue;
+      const f = parseFloat(getComputedStyle(t).fontSize) * Math.hypot(ctm.a, ctm.b);
+      if (f < m) { m = f; which = t.textContent.trim().slice(0, 40); }
+    }
+    return [m === Infinity ? null : m, which];
+  };
+  const words = (el, svg) => (el.getAttribute('alt') || el.getAttribute('aria-label')
+                 || (svg && (svg.getAttribute('aria-label') || (svg.querySelector('title') || {}).textContent)) || '').trim();
+  for (const img of root.querySelectorAll('img')) {
+    if (!visible(img)) continue;
+    const src = img.getAttribute('src') || '';
+    if (!src.startsWith('data:image/svg+xml')) continue;
+    const r = img.getBoundingClientRect();
+    let text = src.slice(src.indexOf(',') + 1);
+    text = /;base64/.test(src.slice(0, src.indexOf(','))) ? atob(text) : decodeURIComponent(text);
+    const svg = document.importNode(new DOMParser().parseFromString(text, 'image/svg+xml').documentElement, true);
+    svg.setAttribute('width', r.width); svg.setAttribute('height', r.height);
+    scratch.appendChild(svg);
+    const [font, which] = minFont(svg);
+    const alt = words(img, svg);
+    scratch.removeChild(svg);
+    res.pictures.push({kind: 'img', width: r.width, area: areaOf(img), font, which, alt: alt.slice(0, 80)});
+    if (!alt) res.noalt.push('img ' + which);
+  }
+  for (const svg of root.querySelectorAll('svg')) {
+    if (svg.parentElement.closest('svg') || !visible(svg)) continue;
+    const [font, which] = minFont(svg);
+    if (font === null) continue;  // an icon
+    const r = svg.getBoundingClientRect();
+    const alt = words(svg, svg);
+    res.pictures.push({kind: 'svg', width: r.width, area: areaOf(svg), font, which, alt: alt.slice(0, 80)});
+    if (!alt) res.noalt.push('svg ' + which);
+  }
+  for (const t of root.querySelectorAll('table')) {
+    if (t.parentElement.closest('table') || !visible(t)) continue;
+    res.tables.push({width: t.getBoundingClientRect().width, area: areaOf(t),
+                     head: t.innerText.slice(0, 60).replace(/\s+/g, ' ')});
+  }
+  for (const el of root.querySelectorAll('.jp-OutputArea-output, .jp-OutputArea-output *, .tdxlab-frames, .tdxlab-frames *')) {
+    if (el.closest('svg') || !visible(el)) continue;
+    const cs = getComputedStyle(el);
+    if (!/(auto|scroll|hidden)/.test(cs.overflowX) || el.clientWidth === 0) continue;
+    if (el.scrollWidth > el.clientWidth + 2)
+      res.overflow.push({what: (typeof el.className === 'string' ? el.className : el.tagName).slice(0, 90),
+                         scroll: el.scrollWidth, client: el.clientWidth, text: el.innerText.slice(0, 50).replace(/\s+/g, ' ')});
+  }
+  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+  const seen = new Set();
+  while (walker.nextNode()) {
+    const n = walker.currentNode, el = n.parentElement;
+    if (!n.textContent.trim() || !el || el.closest('svg') || seen.has(el)) continue;
+    seen.add(el);
+    if (!el.closest('.jp-OutputArea-output, .jp-MarkdownOutput, .tdxlab-frames') || !visible(el)) continue;
+    const f = parseFloat(getComputedStyle(el).fontSize);
+    if (f < MIN) res.small.push({font: f, text: n.textContent.trim().slice(0, 40)});
+  }
+  scratch.remove();
+  return res;
+}""".replace("MIN", repr(MIN_TEXT_PX))
+
+
+def legibility_problems(page, root: str) -> list[str]:
+    """What a reader cannot read in ``root`` at the page's current size, one line each (empty: none)."""
+    r = page.evaluate(MEASURE_JS, root)
+    out = []
+    for p in r["pictures"]:
+        if p["width"] > p["area"] + 1:
+            out.append(f"a picture is {p['width']:.0f} px wide in a {p['area']:.0f} px area ({p['alt'][:50]!r})")
+        if p["font"] is not None and p["font"] < MIN_TEXT_PX:
+            out.append(f"text {p['which']!r} is {p['font']:.1f} px as displayed ({p['alt'][:50]!r})")
+    for t in r["tables"]:
+        if t["width"] > t["area"] + 1:
+            out.append(f"a table is {t['width']:.0f} px wide in a {t['area']:.0f} px area ({t['head'][:50]!r})")
+    for o in r["overflow"]:
+        out.append(f"{o['what'][:60]!r} hides {o['scroll'] - o['client']} px sideways ({o['text']!r})")
+    for s in r["small"]:
+        out.append(f"text {s['text']!r} is {s['font']:.1f} px")
+    for a in r["noalt"]:
+        out.append(f"a picture has no words for a screen reader: {a}")
+    return out
+
+
+def contrast(fg: str, bg: str) -> float:
+    """WCAG contrast ratio of two CSS rgb()/rgba() colours."""
+    import re as _re
+
+    def lum(c: str) -> float:
+        r, g, b = (float(x) / 255 for x in _re.findall(r"[\d.]+", c)[:3])
+        lin = [x / 12.92 if x <= 0.03928 else ((x + 0.055) / 1.055) ** 2.4 for x in (r, g, b)]
+        return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+    a, b = sorted((lum(fg), lum(bg)), reverse=True)
+    return (a + 0.05) / (b + 0.05)
+
+
+#: Colour pairs of what carries a verdict or a stepper's text, with the first opaque background behind each.
+COLOURS_JS = r"""(sel) => {
+  const bg = el => { for (let e = el; e; e = e.parentElement) { const c = getComputedStyle(e).backgroundColor;
+                     if (c && !/rgba\(.*,\s*0\)$/.test(c) && c !== 'transparent') return c; } return 'rgb(255, 255, 255)'; };
+  const out = [];
+  for (const el of document.querySelectorAll(sel)) {
+    const r = el.getBoundingClientRect(); if (!r.width) continue;
+    out.push({what: el.className.toString().slice(0, 60), text: el.innerText.trim().slice(0, 30),
+              fg: getComputedStyle(el).color, bg: bg(el)});
+  }
+  return out;
+}"""

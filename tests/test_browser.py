@@ -105,10 +105,49 @@ def test_drive_the_replay_stepper(server, page):
     s.locator(".tdxlab-play button").nth(1).click()  # stop
     assert "step" in s.locator(".tdxlab-last").first.inner_text()
     s.screenshot(path=str(ROOT / "screenshots" / "drive-replay.png"))
-    # reset
-    s.locator(".tdxlab-reset").first.click()
+    # first (a replay has no reset: nothing to forget)
+    assert not s.locator(".tdxlab-reset").first.is_visible()
+    s.locator(".tdxlab-first").first.click()
     page.wait_for_function("el => el.innerText.trim() === '0'",
                            arg=s.locator(".tdxlab-slider .widget-readout").first.element_handle(), timeout=10_000)
+
+
+def _wait_readout(page, s, want: int, timeout: float = 15_000) -> None:
+    page.wait_for_function("([el, w]) => el.innerText.trim() === String(w)",
+                           arg=[s.locator(".tdxlab-slider .widget-readout").first.element_handle(), want],
+                           timeout=timeout)
+
+
+def test_keys_drive_the_stepper_and_not_jupyterlab(server, page):
+    """Click a stepper, then: right arrow steps, left steps back, End and Home jump, F goes to the failure;
+    JupyterLab's command-mode shortcuts stay out (no cell is added or moved)."""
+    open_notebook(page, server, "03-irq-safety.ipynb")
+    run_all(page)
+    cells = page.locator(f"{NOTEBOOK} .jp-Cell").count()
+    s = page.locator(f"{NOTEBOOK} .tdxlab-stepper").filter(has_text="no-spurious-error").first
+    s.scroll_into_view_if_needed()
+    last = int(s.locator(".tdxlab-slider .noUi-handle").first.get_attribute("aria-valuemax").split(".")[0])
+    _wait_readout(page, s, last)  # a counterexample opens at its violating step
+    s.locator(".tdxlab-keys").first.click()  # the focus
+    page.keyboard.press("Home")
+    _wait_readout(page, s, 0)
+    page.keyboard.press("ArrowRight")
+    _wait_readout(page, s, 1)
+    page.keyboard.press("ArrowRight")
+    _wait_readout(page, s, 2)
+    page.keyboard.press("ArrowLeft")
+    _wait_readout(page, s, 1)
+    page.keyboard.press("End")
+    _wait_readout(page, s, last)
+    page.keyboard.press("Home")
+    _wait_readout(page, s, 0)
+    page.keyboard.press("f")
+    _wait_readout(page, s, last)
+    for key in ("a", "b", "d", "x", "ArrowUp"):  # would add, cut or select cells in command mode
+        page.keyboard.press(key)
+    page.wait_for_timeout(500)
+    assert page.locator(f"{NOTEBOOK} .jp-Cell").count() == cells
+    s.screenshot(path=str(ROOT / "screenshots" / "drive-keys.png"))
 
 
 def test_drive_the_scheduler_puzzle(server, page):

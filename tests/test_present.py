@@ -40,8 +40,10 @@ def built(tmp_path_factory):
     present.check_assets()  # a clear message if scripts/fetch-js.sh has not run
     out = tmp_path_factory.mktemp("present")
     t0 = time.perf_counter()
-    present.build(("html", "slides"), {"html": out / "html", "slides": out / "slides"}, log=lambda *_: None)
+    lines = []
+    present.build(("html", "slides"), {"html": out / "html", "slides": out / "slides"}, log=lines.append)
     out.joinpath("seconds").write_text(f"{time.perf_counter() - t0:.1f}")
+    out.joinpath("log").write_text("\n".join(map(str, lines)))
     return out
 
 
@@ -80,6 +82,12 @@ def test_every_notebook_is_exported(built):
     assert (built / "html" / "index.html").is_file() and (built / "slides" / "index.html").is_file()
     assert (built / "html" / "_static" / "require.js").is_file()
     assert (built / "slides" / "_static" / "reveal.js" / "dist" / "reveal.js").is_file()
+
+
+def test_the_build_log_speaks_plainly(built):
+    """What `make html` / `make slides` print names no internals (no count of "static widgets")."""
+    log = (built / "log").read_text()
+    assert "executed" in log and "widget" not in log, log
 
 
 @pytest.mark.parametrize("kind", ["html", "slides"])
@@ -121,6 +129,57 @@ def test_static_page_offline(built, offline_page, stem):
     assert not page.errors, page.errors
 
 
+def _frames(page) -> list[dict]:
+    return page.eval_on_selector_all(".tdxlab-frames", """els => els.map(e => ({
+        at: e.dataset.at, mode: e.dataset.mode, fail: e.dataset.fail,
+        total: e.querySelectorAll('.tdxlab-frame').length - 1,
+        shown: [...e.querySelectorAll('.tdxlab-frame:not([hidden]), .tdxlab-frame-svg:not([hidden])')]
+                 .map(f => f.innerHTML).join('|')}))""")
+
+
+@pytest.mark.parametrize("stem", [s for s in STEMS if s[:2] in ("00", "01", "02", "03", "04", "05", "06")])
+def test_static_steppers_open_where_it_matters_and_step(built, offline_page, stem):
+    """Every stepper of a page is exported with all its steps (no kernel): a replay or counterexample
+    opens at the step that matters (never its initial state), no two show the same picture, and the
+    buttons, the slider and the keys step through the pre-rendered frames."""
+    page = offline_page
+    _fresh(page)
+    page.goto((built / "html" / f"{stem}.html").as_uri())
+    page.wait_for_load_state("load")
+    frames = _frames(page)
+    assert frames, f"{stem}.html has no stepper"
+    for f in frames:
+        if f["mode"] != "scheduler":
+            assert int(f["at"]) > 0, f"a {f['mode']} stepper opens at its initial state"
+        if f["fail"]:
+            assert int(f["fail"]) <= f["total"]
+    shown = [f["shown"] for f in frames]
+    assert len(set(shown)) == len(shown), "two steppers of one page show the same step"
+    block = page.locator(".tdxlab-frames").first
+    block.scroll_into_view_if_needed()
+    block.locator(".tdxlab-frames-controls button[data-go='0']").click()
+    assert block.get_attribute("data-at") == "0" and block.locator(".tdxlab-frames-at").inner_text().startswith("step 0 of")
+    block.locator(".tdxlab-keys").click()  # the focus, for the keys
+    page.keyboard.press("ArrowRight")
+    assert block.get_attribute("data-at") == "1"
+    page.keyboard.press("End")
+    total = frames[0]["total"]
+    assert block.get_attribute("data-at") == str(total)
+    assert block.locator("input[type=range]").input_value() == str(total)
+    page.keyboard.press("Home")
+    page.keyboard.press("ArrowLeft")  # stays at 0
+    assert block.get_attribute("data-at") == "0"
+    block.locator("input[type=range]").fill(str(min(2, total)))
+    assert block.get_attribute("data-at") == str(min(2, total))
+    assert block.locator(".tdxlab-frame:not([hidden])").count() == 1
+    assert f"step {min(2, total)} of {total}" in block.locator(".tdxlab-frame:not([hidden]) .last").inner_text()
+    if frames[0]["fail"]:
+        page.keyboard.press("f")
+        assert block.get_attribute("data-at") == frames[0]["fail"]
+    block.screenshot(path=str(SCREENSHOTS / f"static-stepper-{stem}.png"))
+    assert page.attempted == [] and not page.errors, (page.attempted, page.errors)
+
+
 def test_static_links_between_pages(built, offline_page):
     page = offline_page
     _fresh(page)
@@ -128,7 +187,7 @@ def test_static_links_between_pages(built, offline_page):
     page.click("a[href='05-design-review.html']")
     page.wait_for_load_state("load")
     assert page.url.endswith("05-design-review.html")
-    assert page.locator(".tdxlab-review-static table").count() == 1
+    assert page.locator(".tdxlab-review-static > table").count() == 1
     assert page.attempted == []
 
 
@@ -219,7 +278,7 @@ def _click_cell_and_see_the_stepper_change(page, scope: str, shot: str) -> None:
     assert "chosen" in (cell.get_attribute("class") or "")
     # the counterexample plays: reset, then step forward; the lanes table changes
     table = stepper.locator(".tdxlab-table").first
-    stepper.locator(".tdxlab-reset").first.click()
+    stepper.locator(".tdxlab-first").first.click()
     page.wait_for_function("el => el.innerText.trim() === '0'",
                            arg=stepper.locator(".tdxlab-slider .widget-readout").first.element_handle(),
                            timeout=10_000)

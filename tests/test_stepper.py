@@ -247,3 +247,107 @@ def test_goto_before_display_moves_play_too():
     s = Stepper("v7-2022-boot")
     s.goto(5)
     assert s.slider.value == 5 and s.play.value == 5 and s.index == 5
+
+
+# ---- presenting: keys, speed, the failure, exports, plain names ------------------------------------------
+def test_bad_widget_arguments_are_refused_in_one_line():
+    from tdxlab.errors import BadInput
+
+    for bad in ("x", -5, 0, True, None, 10**9):
+        with pytest.raises(BadInput, match="play_interval") as e:
+            Stepper("v7-2022-boot", play_interval=bad)
+        assert "\n" not in str(e.value)
+    s = Stepper("v7-2022-boot", play_interval="fast")
+    assert s.play.interval == 300 and s.speed.value == 300
+    s.speed.value = 100  # the speed control sets Play's interval
+    assert s.play.interval == 100
+    for kw in ({"max_states": -1}, {"max_states": "10"}, {"max_states": True}, {"max_seconds": 0},
+               {"show": 5}):
+        with pytest.raises(BadInput):
+            s.explore(**kw)
+    assert "step 'x'" in (s.goto("x") or s.message_text)
+
+
+def test_first_last_and_the_failure():
+    res = explore(get_scenario("irq-race-second-user"))
+    s = Stepper.from_counterexample(res, "no-spurious-error")
+    last = len(s.steps) - 1
+    assert s.failure_index() == last and s.failure_button.layout.display is None
+    s.first()
+    assert s.index == 0
+    assert s.goto_failure() and s.index == last
+    s.first()
+    s.last()
+    assert s.index == last
+    plain = Stepper("v7-2022-boot")  # a run where nothing fails
+    assert plain.failure_index() is None and plain.failure_button.layout.display == "none"
+    assert plain.goto_failure() is False and "no step" in plain.message_text
+    ud = Stepper("seamcall-before-vmxon")  # no property event, but a failed SEAMCALL
+    i = ud.failure_index()
+    assert i is not None and (ud.steps[i][0].events or ud.steps[i][0].result not in (None, "TDX_SUCCESS"))
+    assert all(not info.events and info.result in (None, "TDX_SUCCESS") for info, _ in ud.steps[1:i])
+
+
+def test_scheduler_mode_reads_right_and_has_no_play():
+    s = Stepper("irq-race-second-user", mode="scheduler")
+    assert s.play_box.layout.display == "none" and s.reset_button.layout.display is None
+    head = text(s.last_html.value)
+    assert "step 0 of 0" in head and "Play" not in head and "buttons below" in head
+    s.take("modprobe")
+    s.take("second-user")
+    s.first()  # looking back keeps the choices
+    assert len(s.steps) == 3 and "your 2 choices" in s.sched_help.value
+    assert "You made 2 choices" in text(s.last_html.value)
+    s.step()
+    assert s.index == 1 and len(s.steps) == 3
+    replay = Stepper("v7-2022-boot")
+    assert replay.play_box.layout.display is None and replay.reset_button.layout.display == "none"
+
+
+def test_keyboard_is_bound_to_the_stepper_buttons():
+    s = Stepper("v7-2022-boot")
+    html = s.keys_html.value
+    assert "onerror=" in html and "data-lm-suppress-shortcuts" in html
+    for cls in ("tdxlab-step", "tdxlab-back", "tdxlab-first", "tdxlab-end", "tdxlab-failure"):
+        assert cls in html
+        assert any(cls in b._dom_classes for b in (s.step_button, s.back_button, s.first_button, s.end_button,
+                                                   s.failure_button))
+
+
+def test_no_class_names_on_buttons_or_in_listings():
+    s = Stepper("kvm-6.16-hotplug-any-time", mode="scheduler")
+    labels = []
+    for _ in range(40):
+        labels += [b.description + b.tooltip for b in s.buttons]
+        if not s.buttons:
+            break
+        s.take(s.buttons[-1]._tdx_key)
+    assert labels and not any(re.search(r"\bWarnVmxeClear\b|\bAssert[A-Z]", t) for t in labels)
+    assert all(not b.description.endswith("…") or b.description[-2] != " " for b in s.buttons)
+    rows = function_listing("irq-race-second-user", "try_init_module_global").rows
+    assert all(r[2] not in ("Do", "Ret") for r in rows)
+    texts = [r[2] for r in function_listing("irq-race-second-user", "tdx_cpu_enable").rows]
+    assert not any(a == b == "return" for a, b in zip(texts, texts[1:]))
+
+
+def test_exported_frames_open_at_the_step_that_matters(monkeypatch):
+    monkeypatch.setenv("TDXLAB_EXPORT", "1")
+    res = explore(get_scenario("irq-race-second-user"))
+    ce = Stepper.from_counterexample(res, "no-spurious-error")
+    ce.first()  # a presenter went back to the start: the export keeps the violating step (nothing moved)
+    assert ce.export_index() == len(ce.steps) - 1
+    html = ce._repr_mimebundle_()["text/html"]
+    assert "image/svg+xml" not in ce._repr_mimebundle_()
+    assert html.count("class='tdxlab-frame'") == len(ce.steps)
+    assert html.count("<div class='tdxlab-frame' data-svg") - html.count(" hidden>") <= 1
+    assert f"data-at='{len(ce.steps) - 1}'" in html and "data-fail=" in html and "<script>" in html
+    replay = Stepper("nosmt-old-rule")
+    assert replay.export_index() == len(replay.steps) - 1  # never moved: its last step
+    replay.goto_first(leaf="TDH.SYS.CONFIG")
+    named = replay.index
+    assert 0 < named < len(replay.steps) - 1 and replay.export_index() == named
+    sched = Stepper("irq-race-second-user", mode="scheduler")
+    h = sched.frames_html()
+    assert "data-at='0'" in h and "first enabled step each time" in h and h.count("class='tdxlab-frame'") > 1
+    # the same module picture is written once however many steps show it
+    assert h.count("class='tdxlab-frame-svg'") < h.count("class='tdxlab-frame'")

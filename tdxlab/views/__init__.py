@@ -9,13 +9,15 @@ RenderError when Graphviz's ``dot`` is missing); every DOT source is determinist
 * :func:`lock_graph`: lockdep's taken-while-holding graph with its cycle (lockgraph.py)
 * :func:`lanes`: per-CPU swimlanes of a trace (lanes.py)
 * :func:`to_svg`, :func:`save_view`: render or save any of them (output.py)
+* :func:`fit`: a pandas table drawn to fit a notebook's width (table.py)
 """
 from tdxlab.views.lanes import lanes
 from tdxlab.views.lockgraph import lock_graph
 from tdxlab.views.modulegraph import module_graph
 from tdxlab.views.output import save_view, to_svg
 from tdxlab.views.stategraph import state_graph
+from tdxlab.views.table import fit
 from tdxlab.views.trace import save_trace, trace_frame, trace_styler
 
 __all__ = ["trace_frame", "trace_styler", "save_trace", "state_graph", "module_graph", "lock_graph", "lanes",
-           "to_svg", "save_view"]
+           "to_svg", "save_view", "fit"]

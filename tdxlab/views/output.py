@@ -21,7 +21,8 @@ def to_svg(obj) -> str:
     HTML table instead, since a table is not a picture."""
     if _is_frame(obj):
         raise BadInput("a trace table is not a picture: use trace_styler(df).to_html() or save_trace()")
-    return render_svg(obj)
+    svg = getattr(obj, "svg", None)  # a tdxlab view: with its words as the picture's title and label
+    return svg() if callable(svg) else render_svg(obj)
 
 
 def save_view(obj, path: "str | Path") -> Path:

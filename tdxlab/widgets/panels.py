@@ -62,7 +62,10 @@ S .history {font-size: 12px; color: #333; max-height: 9em; overflow-y: auto;}
 S .history .cur {background: #fff3b0; font-weight: 600;}
 S .tdxlab-keys {font-size: 12px; color: #555555;}
 S:focus, S:focus-within {outline: 2px solid #4a7fb5; outline-offset: 1px;}
-S .widget-label, S .widget-readout, S .widget-button, S .jupyter-button, S select {color: INK;}
+S .widget-label, S .widget-readout, S .widget-button, S .jupyter-button, S select, S .widget-html,
+S .widget-html-content, S .widget-inline-hbox, S summary, S .lm-AccordionPanel, S .jupyter-widget-Collapse-header,
+S .jupyter-widget-Collapse-contents {color: INK; background-color: transparent;}
+S select, S .widget-dropdown select {background-color: #ffffff; border: 1px solid #999999;}
 S .jupyter-button {background: #eeeeee;}
 S .jupyter-button.mod-primary {background: #1f5fa8; color: #ffffff;}
 S .jupyter-button.mod-warning {background: #b35900; color: #ffffff;}

@@ -25,19 +25,22 @@ class TopologyPicker(W.VBox):
             p, c, t = (int(x) for x in str(topology).split("x"))
         except ValueError:
             p, c, t = 1, 2, 2
-        small = W.Layout(width="230px")
-        self.packages = W.BoundedIntText(value=p, min=1, max=4, description="packages", layout=small)
-        self.cores = W.BoundedIntText(value=c, min=1, max=4, description="cores/pkg", layout=small)
-        self.threads = W.BoundedIntText(value=t, min=1, max=2, description="threads/core", layout=small)
+        small = W.Layout(width="200px")
+        full = {"description_width": "initial"}  # a label is never cut ("threads/c...")
+        self.packages = W.BoundedIntText(value=p, min=1, max=4, description="packages", layout=small, style=full)
+        self.cores = W.BoundedIntText(value=c, min=1, max=4, description="cores per package", layout=small,
+                                      style=full)
+        self.threads = W.BoundedIntText(value=t, min=1, max=2, description="threads per core", layout=small,
+                                        style=full)
         self.nosmt = W.Checkbox(value=nosmt, description="nosmt (park SMT siblings)", indent=False)
         self.offline = W.Text(value=offline, description="offline", placeholder="CPUs offline at boot, e.g. 1,3",
-                              continuous_update=False, layout=W.Layout(width="300px"))
+                              continuous_update=False, layout=W.Layout(width="300px"), style=full)
         self.design = W.Dropdown(options=list(DESIGNS), value=design if design in DESIGNS else "kvm-6.16",
-                                 description="design", layout=W.Layout(width="230px"))
+                                 description="design", layout=W.Layout(width="230px"), style=full)
         self.rule = W.ToggleButtons(options=["old", "relaxed"], value=rule if rule in ("old", "relaxed") else "old",
-                                    description="LP.INIT rule", style={"button_width": "80px"})
+                                    description="LP.INIT rule", style={"button_width": "96px", **full})
         self.mode = W.ToggleButtons(options=["replay", "scheduler"], value=mode if mode in ("replay", "scheduler")
-                                    else "replay", description="mode", style={"button_width": "80px"})
+                                    else "replay", description="mode", style={"button_width": "96px", **full})
         for w in (self.packages, self.cores, self.threads, self.nosmt, self.offline, self.design, self.rule,
                   self.mode):
             w.add_class("tdxlab-pick")

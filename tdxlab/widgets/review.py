@@ -27,6 +27,7 @@ FAMILY = {"vmx-before-seamcall": "LP.INIT", "lp-init-before-seamcall": "LP.INIT"
           "no-spurious-error": "IRQ", "no-deadlock": "locking", "lock-order": "locking",
           "kernel-asserts": "IRQ"}
 
+CELL = 64  # px per verdict cell: ten properties and the row labels fit a notebook beside the file browser
 CSS = """
 <style>
 .tdxlab-review {font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; font-size: 13px;}
@@ -35,13 +36,21 @@ CSS = """
 .tdxlab-review .tdxlab-matrix-row {font-size: 12px; white-space: nowrap; padding-right: 8px; line-height: 28px;}
 .tdxlab-review .tdxlab-matrix-row.base {font-weight: 700;}
 .tdxlab-review .tdxlab-matrix-cell {font-size: 12px; padding: 0 2px; height: 26px; margin: 1px; border-radius: 3px;}
-.tdxlab-review .tdxlab-matrix-cell.holds {background: #cdeccd; color: #1d5e1d;}
-.tdxlab-review .tdxlab-matrix-cell.violated {background: #f4b6b6; color: #7a0000; font-weight: 700;}
-.tdxlab-review .tdxlab-matrix-cell.unknown {background: #ffe7b3;}
+.tdxlab-review .tdxlab-matrix-cell.holds {background: HOLDS_BG; color: HOLDS_FG;}
+.tdxlab-review .tdxlab-matrix-cell.violated {background: VIOLATED_BG; color: VIOLATED_FG; font-weight: 700;}
+.tdxlab-review .tdxlab-matrix-cell.unknown {background: UNKNOWN_BG; color: UNKNOWN_FG;}
 .tdxlab-review .tdxlab-matrix-cell.chosen {outline: 3px solid #1f4e8c; outline-offset: -1px;}
 .tdxlab-review .tdxlab-matrix-note {color: #444; font-size: 12px; margin: 4px 0;}
+.tdxlab-review {background: #ffffff; color: #1a1a1a; padding: 4px 6px; border-radius: 4px;}
+.tdxlab-review .widget-html, .tdxlab-review .widget-html-content, .tdxlab-review .widget-label,
+.tdxlab-review .widget-readout {color: #1a1a1a;}
+.tdxlab-review .tdxlab-matrix {max-height: 62vh; overflow: auto;}
+.tdxlab-review .tdxlab-matrix-headcell {position: sticky; top: 0; z-index: 2; background: #ffffff; margin: 0;
+  padding: 2px; align-self: stretch;}
 </style>
 """
+for _v, (_bg, _fg, _) in panels.VERDICT.items():  # the colour-blind-safe verdict colours, shared
+    CSS = CSS.replace(f"{_v.upper()}_BG", _bg).replace(f"{_v.upper()}_FG", _fg)
 
 
 class ReviewMatrix(W.VBox):
@@ -118,12 +127,14 @@ class ReviewMatrix(W.VBox):
     def _build_grid(self) -> None:
         r = self.review
         n = len(r.props)
-        self.grid.layout.grid_template_columns = "minmax(230px, max-content) " + " ".join(["74px"] * n)
+        self.grid.layout.grid_template_columns = "minmax(200px, max-content) " + " ".join([f"{CELL + 2}px"] * n)
         kids = [W.HTML("<div class='tdxlab-matrix-head' style='text-align:left'>design (+mutation)</div>")]
         for p in r.props:
             h = W.HTML(f"<div class='tdxlab-matrix-head' title='{panels.esc(p)}'>{panels.esc(SHORT.get(p, p))}"
                        f"</div>")
             kids.append(h)
+        for h in kids:  # the header row stays on screen while the matrix scrolls
+            h.add_class("tdxlab-matrix-headcell")
         for row in r.rows:
             base = " base" if row.mutation is None and not row.options else ""
             kids.append(W.HTML(f"<div class='tdxlab-matrix-row{base}'>{panels.esc(row.label)}</div>"))
@@ -133,7 +144,7 @@ class ReviewMatrix(W.VBox):
                 tip = (f"{row.label} / {p}: " + ("holds under every workload" if c.holds else
                        f"violated under {c.workload} in {c.steps} steps: {c.detail}" if c.holds is False
                        else f"no verdict: {c.detail}"))
-                b = W.Button(description=text, tooltip=tip[:300], layout=W.Layout(width="72px", height="26px"))
+                b = W.Button(description=text, tooltip=tip[:300], layout=W.Layout(width=f"{CELL}px", height="26px"))
                 b.add_class("tdxlab-matrix-cell")
                 b.add_class(c.verdict)
                 b._tdx_cell = (row.label, p)

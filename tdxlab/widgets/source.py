@@ -97,7 +97,7 @@ def function_listing(scenario, name: str) -> Listing:
     for pc, ins in enumerate(kf.body):
         labels = by_pc.get(pc, [])
         if (type(ins).__name__ == "Ret" and not labels and rows and rows[-1][2].startswith("return")
-                and not rows[-1][1] and rows[-1][0] == pc - 1):
+                and rows[-1][0] == pc - 1):
             continue  # the implicit return after a return: unreachable, and a reader sees it twice
         rows.append((pc, labels, readable(_text(ins, kf)), bool(ins.local), ins.fact or kf.fact))
     return Listing(name, sc.name or sc.title(), kf.fact, rows)

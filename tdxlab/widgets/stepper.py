@@ -728,7 +728,7 @@ class Stepper(W.VBox):
         note_html = f"<div class='muted'>{panels.esc(note)}</div>" if note else ""
         alt = panels.esc(f"{self.scenario.title()}: step {at} of {total}")
         return (panels.CSS + FRAMES_CSS + f"<div class='tdxlab-frames' tabindex='0' role='group' aria-label='{alt}' "
-                f"data-fail='{'' if fail is None else fail}'>{title}{note_html}{controls}"
+                f"data-fail='{'' if fail is None else fail}' data-mode='{self.mode}' data-at='{at}'>{title}{note_html}{controls}"
                 f"<div class='tdxlab-frames-main'><div class='tdxlab-frames-steps'>{''.join(frames)}</div>"
                 f"<div class='tdxlab-frames-pics'>{pics}</div></div>"
                 f"{self.result_html.value}</div><script>{FRAMES_JS}</script>")
@@ -774,10 +774,11 @@ def verdicts_html(res) -> str:
     """The checker's verdicts as a small coloured table."""
     rows = []
     for r in res.summary_rows():
-        colour = {"holds": panels.GOOD, "VIOLATED": panels.BAD}.get(r["verdict"], panels.WARN)
+        bg, fg, sym = panels.VERDICT[{"holds": "holds", "VIOLATED": "violated"}.get(r["verdict"], "unknown")]
         steps = "" if r["steps"] is None else str(r["steps"]) + ("" if r["shortest"] else " (not proven shortest)")
         rows.append(f"<tr><td><code>{panels.esc(r['property'])}</code></td>"
-                    f"<td style='background:{colour}'>{panels.esc(r['verdict'])}</td><td>{steps}</td>"
+                    f"<td class='tdxlab-verdict' style='background:{bg};color:{fg};font-weight:600'>{sym} "
+                    f"{panels.esc(r['verdict'])}</td><td>{steps}</td>"
                     f"<td>{panels.esc(r['why'])}</td><td class='muted'>{panels.esc(r['fact'])}</td></tr>")
     head = (f"<div><b>{res.states} states, {res.transitions} transitions, {res.seconds:.2f} s"
             f"{'' if res.complete else ' (incomplete: ' + panels.esc(res.stopped or '') + ')'}</b></div>")
