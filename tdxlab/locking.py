@@ -2,8 +2,8 @@
 
 * :func:`documented_orders`: the documented lock orders over time (before 6.12, the kvm_usage_lock fix,
   6.12 on), a DataFrame;
-* :func:`kvm_usage_lock_deadlock`: the three-CPU cycle lockdep reported in 2024 that led to
-  ``kvm_usage_lock`` (lore-sean-2024-06-08), a wait-for picture (graphviz);
+* :func:`kvm_usage_lock_deadlock`: the 2024 deadlock lockdep's report pointed at, which led to
+  ``kvm_usage_lock`` (lore-sean-2024-06-08), a wait-for picture of the five contexts it takes (graphviz);
 * :func:`order_graph`: the documented order of 6.12 on as a small picture, with the model's locks.
 """
 from __future__ import annotations
@@ -35,37 +35,44 @@ def documented_orders() -> pd.DataFrame:
 
 
 def kvm_usage_lock_deadlock():
-    """The cycle lockdep found across three CPUs (Sean, "KVM: Use dedicated mutex to protect
-    kvm_usage_count to avoid deadlock", 2024; lore-sean-2024-06-08) as a wait-for graph: each CPU box lists what
-    it holds, each red edge what it waits for and who holds it. The rwsem's fairness (a queued hotplug
-    writer blocks new readers) closes the cycle."""
-    g = new_graph("kvm_usage_lock_deadlock", rankdir="TB", nodesep="0.5", ranksep="1.0", label=caption(
-        "The 2024 lockdep cycle that led to kvm_usage_lock (lore-sean-2024-06-08). Boxes: what each CPU holds; red "
-        "edges: what it waits for. CPU2's read of cpu_hotplug_lock waits because a hotplug writer is queued "
-        "(rwsem fairness), and the writer waits for CPU1's read hold: a real deadlock, not only a lockdep "
-        "report.", 80))
-    cpu = dict(shape="box", style="rounded,filled", fillcolor="#dbe9f6", color="#4a7fb5")
-    g.node("cpu1", lines("CPU1: set_nx_huge_pages()", "holds cpu_hotplug_lock (read)", "holds kvm_lock",
-                         "wants kvm->slots_lock"), **cpu)
-    g.node("cpu0", lines("CPU0: memslot update", "holds kvm->slots_lock", "waits in synchronize_srcu(&kvm->srcu)"),
-           **cpu)
-    g.node("cpu2", lines("CPU2: KVM_SET_MSR", "holds vcpu->mutex, kvm->srcu (read)",
-                         "static_key_slow_inc() wants cpu_hotplug_lock (read)"), **cpu)
-    g.node("writer", lines("a CPU hotplug operation", "queued for cpu_hotplug_lock (write)"), shape="box",
+    """The deadlock behind ``kvm_usage_lock`` (commit 44d17459626, kc-44d17459626; lore-sean-2024-06-08) as a
+    wait-for graph of five contexts: each box lists what it holds, each red edge what it waits for and who
+    holds it. The rwsem's fairness (a queued hotplug writer blocks new readers) closes the cycle.
+
+    Lockdep's report was one task, ``set_nx_huge_pages()``, holding ``kvm_lock`` and taking
+    ``kvm->slots_lock``; the other links of the chain were dependencies that other tasks had recorded earlier
+    (``kvm_lock`` taken inside ``cpu_hotplug_lock`` by ``KVM_CREATE_VM``'s ``hardware_enable_all()``). The
+    changelog's three-column table merges those two tasks into one "CPU1"; no single task holds
+    ``cpu_hotplug_lock`` and ``kvm_lock`` and wants ``slots_lock``, so the picture shows them apart."""
+    g = new_graph("kvm_usage_lock_deadlock", rankdir="TB", nodesep="0.5", ranksep="0.8", label=caption(
+        "The 2024 deadlock that led to kvm_usage_lock (kc-44d17459626). Boxes: what each context holds; red "
+        "edges: what it waits for. Lockdep saw only set_nx_huge_pages() taking slots_lock under kvm_lock and "
+        "joined it with dependencies other tasks had recorded; the changelog's \"CPU1\" is two tasks here. "
+        "D's read of cpu_hotplug_lock waits because a hotplug writer is queued (rwsem fairness), and the "
+        "writer waits for A's read hold: a real deadlock once all five meet.", 80))
+    box = dict(shape="box", style="rounded,filled", fillcolor="#dbe9f6", color="#4a7fb5")
+    g.node("a", lines("A: KVM_CREATE_VM, hardware_enable_all()", "holds cpu_hotplug_lock (read)",
+                      "wants kvm_lock"), **box)
+    g.node("b", lines("B: set_nx_huge_pages()", "holds kvm_lock", "wants kvm->slots_lock"), **box)
+    g.node("c", lines("C: memslot update", "holds kvm->slots_lock", "waits in synchronize_srcu(&kvm->srcu)"), **box)
+    g.node("d", lines("D: a vCPU's KVM_SET_MSR", "holds kvm->srcu (read)",
+                      "static_key_slow_inc() wants cpu_hotplug_lock (read)"), **box)
+    g.node("w", lines("W: a CPU hotplug operation", "queued for cpu_hotplug_lock (write)"), shape="box",
            style="dashed,filled", fillcolor="#eeeeee", color="#888888")
-    with g.subgraph() as left:
-        left.attr(rank="same")
-        left.node("cpu1")
-        left.node("cpu0")
-    with g.subgraph() as right:
-        right.attr(rank="same")
-        right.node("writer")
-        right.node("cpu2")
+    with g.subgraph() as top:
+        top.attr(rank="same")
+        top.node("a")
+        top.node("b")
+    with g.subgraph() as bottom:
+        bottom.attr(rank="same")
+        bottom.node("w")
+        bottom.node("d")
     red = dict(color=RED, fontcolor=RED, penwidth="2.2")
-    g.edge("cpu1", "cpu0", lines("slots_lock is held", "by CPU0"), **red)
-    g.edge("cpu0", "cpu2", lines("srcu waits for CPU2's", "read section"), **red)
-    g.edge("writer", "cpu2", lines("new readers queue", "behind the writer"), dir="back", **red)
-    g.edge("cpu1", "writer", lines("the writer waits for", "CPU1's read hold"), dir="back", **red)
+    g.edge("a", "b", lines("kvm_lock is held", "by B"), **red)
+    g.edge("b", "c", lines("slots_lock is held", "by C"), **red)
+    g.edge("c", "d", lines("srcu waits for D's", "read section"), **red)
+    g.edge("w", "d", lines("new readers queue", "behind the writer"), dir="back", **red)  # keeps W left of D
+    g.edge("w", "a", lines("the writer waits for", "A's read hold"), **red)
     return g
 
 
