@@ -37,6 +37,13 @@ def _box(g, name: str, title: str, body: str = "", fill: str = GREY, border: str
     g.node(name, label, shape="box", style="rounded,filled", fillcolor=fill, color=border, **kw)
 
 
+def _strip(g, name: str, cells: list[tuple[str, str]]) -> None:
+    """A row of cells (text, fill), such as memory ranges or KeyIDs, as one node."""
+    row = "".join(f"<td bgcolor='{fill}'>{text}</td>" for text, fill in cells)
+    g.node(name, f"<<table border='0' cellborder='1' cellspacing='0' cellpadding='6'><tr>{row}</tr></table>>",
+           shape="plaintext")
+
+
 def trust_domain():
     """A TD and an ordinary VM on one host: the host can read the VM's memory, not the TD's."""
     g = new_graph("primer_td", rankdir="TB", nodesep="0.5", ranksep="0.5", label=caption(
@@ -110,12 +117,8 @@ def tdmr_and_pamt():
         "TDMR: a 1 GiB-aligned range of memory the kernel gives the module at TDH.SYS.CONFIG as usable for TDs. "
         "PAMT: the module's metadata for every page of a TDMR, in memory the kernel allocates. "
         "TDH.SYS.TDMR.INIT initializes a TDMR's PAMT; then TDs may use its pages.", 70))
-    g.node("mem", "<<table border='0' cellborder='1' cellspacing='0' cellpadding='6'><tr>"
-                  "<td bgcolor='#dddddd'>first 1 MiB<br/>(not TDX memory)</td>"
-                  "<td bgcolor='#e3f1dc'>TDMR 0<br/>(1 GiB aligned)</td>"
-                  "<td bgcolor='#e3f1dc'>TDMR 1</td>"
-                  "<td bgcolor='#f3e5f5'>PAMTs<br/>(inside a TDMR,<br/>reserved)</td></tr></table>>",
-           shape="plaintext")
+    _strip(g, "mem", [("first 1 MiB<br/>(not TDX memory)", "#dddddd"), ("TDMR 0<br/>(1 GiB aligned)", GREEN),
+                      ("TDMR 1", GREEN), ("PAMTs<br/>(inside a TDMR,<br/>reserved)", SECRET)])
     _box(g, "config", "TDH.SYS.CONFIG", "the list of TDMRs and their PAMTs")
     _box(g, "init", "TDH.SYS.TDMR.INIT", "once per TDMR, in chunks")
     g.edge("config", "mem", "describes")
@@ -130,10 +133,8 @@ def keyids_and_packages():
         "rest to TDX. The kernel keeps the first TDX KeyID as the global KeyID and has TDH.SYS.KEY.CONFIG program "
         "it into every package, one CPU of that package doing it; the other TDX KeyIDs go to TDs. A package "
         "with no online CPU cannot be configured.", 70))
-    g.node("ids", "<<table border='0' cellborder='1' cellspacing='0' cellpadding='6'><tr>"
-                  "<td>KeyID 0<br/>(the default key)</td><td>MKTME KeyIDs</td>"
-                  "<td bgcolor='#f3e5f5'>global KeyID<br/>(first TDX KeyID)</td>"
-                  "<td bgcolor='#f3e5f5'>TD KeyIDs</td></tr></table>>", shape="plaintext")
+    _strip(g, "ids", [("KeyID 0<br/>(the default key)", "#ffffff"), ("MKTME KeyIDs", "#ffffff"),
+                      ("global KeyID<br/>(first TDX KeyID)", SECRET), ("TD KeyIDs", SECRET)])
     for p in (0, 1):
         _box(g, f"pkg{p}", f"package {p}", "memory controller<br/>with its key table", fill=BLUE,
              border=KIND_BORDER["task"])
