@@ -11,7 +11,8 @@ table once and offers:
 * :func:`link` / :func:`cite` -- HTML ``<a>`` elements for one key or a whole citation string, for views and
   widgets; :func:`markdown` -- ``[key](url)`` for notebooks and Markdown exports;
 * :func:`function_link` -- the real kernel function behind a modelled one, at the commit of its era;
-* :func:`keys_in` -- the keys a citation string names (``"k-cpu-c, lore-tglx-2022-11-22b"``).
+* :func:`keys_in` -- the keys a citation string names (``"k-cpu-c, lore-tglx-2022-11-22b"``);
+* :func:`table_html` -- every source as a table, for the glossary notebook.
 
 An unknown key is :class:`tdxlab.errors.UnknownName`; a malformed table is :class:`tdxlab.errors.BadInput`.
 """
@@ -27,7 +28,7 @@ from tdxlab.errors import BadInput, UnknownName
 from tdxlab.inputs import read_toml_file
 
 __all__ = ["Source", "KINDS", "KEY_RE", "get", "keys", "url", "link", "cite", "markdown", "keys_in",
-           "function_link", "functions", "clear_cache"]
+           "function_link", "functions", "table_html", "clear_cache"]
 
 #: The kinds of source and the form each url must have.
 KINDS = {
@@ -122,12 +123,18 @@ def get(key: str) -> Source:
         raise UnknownName(f"unknown source key {key!r}: see data/sources.toml") from None
 
 
+#: Where a notebook finds tdxlab's own decisions: the glossary notebook shows docs/decisions.md, and JupyterLab
+#: (rooted at notebooks/) and the static exports cannot reach docs/ itself.
+NOTEBOOK_DECISIONS = "glossary.ipynb"
+
+
 def url(key: str, where: str = "repo") -> str:
     """The link of a key. A decision lives in this repository: its link is relative to the repository's top
-    (``where="repo"``) or to ``notebooks/`` (``where="notebooks"``, for notebooks and their exports)."""
+    (``where="repo"``), or, for notebooks and their exports (``where="notebooks"``), it points into the
+    glossary notebook, which shows the decisions with the same anchors."""
     s = get(key)
     if s.kind == "decision" and where == "notebooks":
-        return "../" + s.url
+        return NOTEBOOK_DECISIONS + s.url.removeprefix("docs/decisions.md")
     return s.url
 
 
@@ -160,6 +167,18 @@ def cite(text: str, where: str = "repo") -> str:
 def markdown(key: str, where: str = "notebooks") -> str:
     """``[key](url)``, for Markdown (a notebook's text, a Markdown export)."""
     return f"[{key}]({url(key, where)})"
+
+
+def table_html(where: str = "notebooks") -> str:
+    """Every source as an HTML table (key, what it is, how it was checked), each row anchored by its key, so a
+    page can link ``#k-tdx-c-618``."""
+    rows = "".join(
+        f"<tr id=\"{html.escape(s.key)}\"><td style='text-align:left'>{link(s.key, where)}</td>"
+        f"<td style='text-align:left'>{html.escape(s.title)}</td>"
+        f"<td style='text-align:left'>{html.escape(s.checked)}</td></tr>"
+        for s in (get(k) for k in keys()))
+    return ("<table class='tdxlab-sources'><tr><th>key</th><th>source</th><th>checked</th></tr>"
+            f"{rows}</table>")
 
 
 def functions() -> dict[tuple[str, str], str]:
