@@ -1,4 +1,4 @@
-"""The kernel layer's rules, each test naming the fact it stands on (../shared/tdx-facts.md)."""
+"""The kernel layer's rules, each test naming the fact it stands on (docs/facts.md)."""
 from helpers import Scenario, counterexample, events_of, get_scenario
 
 from tdxlab.kernel.state import HARDIRQ
@@ -70,7 +70,7 @@ def test_7_1_online_callbacks_ascending_teardown_reverse():
     fns = [i.function for i, _ in steps[1:] if i.context.startswith(("cpu_up/", "cpu_down/"))]
     down = [f for f in fns if f in ("tdx_offline_cpu", "kvm_offline_cpu")]
     up = [f for f in fns if f in ("kvm_online_cpu", "tdx_online_cpu")]
-    assert down.index("tdx_offline_cpu") < down.index("kvm_offline_cpu")  # reverse order (§7.1)
+    assert down.index("tdx_offline_cpu") < down.index("kvm_offline_cpu")  # reverse order (k-cpu-hotplug-rst)
     assert up.index("kvm_online_cpu") < up.index("tdx_online_cpu")  # static KVM state first
 
 
@@ -89,7 +89,7 @@ def test_7_1_failed_online_callback_rolls_back():
                   offline_keeps_lp_init=False)
     steps = sc.run_first()
     st = steps[-1][1]
-    assert st.cpus[1].hp == ONLINE  # the flag is never cleared (§2.1): tdx_cpu_enable() returns 0 early
+    assert st.cpus[1].hp == ONLINE  # the flag is never cleared (k-tdx-c-618): tdx_cpu_enable() returns 0 early
     assert not st.module.lp_done(1)
 
 
@@ -133,8 +133,8 @@ def test_jumps_resolve_their_labels_when_the_kernel_function_is_built():
 
     from tdxlab.kernel.lang import Do, Goto, If, KFunc, Label, Ret
 
-    f = KFunc("f", "§7.4", [If(lambda x: x.retval != 0, "out"), Do("work", lambda x: None), Goto("out"),
+    f = KFunc("f", "k-smp-c", [If(lambda x: x.retval != 0, "out"), Do("work", lambda x: None), Goto("out"),
                             Label("out"), Ret(0)])
     assert f.body[0].target == f.body[2].target == f.labels["out"] == 3
     with pytest.raises(ValueError, match="goto 'nowhere'"):
-        KFunc("g", "§7.4", [If(lambda x: True, "nowhere")])
+        KFunc("g", "k-smp-c", [If(lambda x: True, "nowhere")])

@@ -1,4 +1,4 @@
-"""The TDX module's rules, one test each, named after the fact it stands on (../shared/tdx-facts.md)."""
+"""The TDX module's rules, one test each, named after the fact it stands on (docs/facts.md)."""
 import pytest
 
 from tdxlab import module as M
