@@ -12,9 +12,12 @@ ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
 .PHONY: lab test setup bench check-reductions slides html voila
 
+# The notebooks are built from their sources (notebooks/*.md) and run once when a source changed, so the first
+# look has pictures; JupyterLab opens on index.ipynb (the URL it prints, token included).
 lab:
 	@bash scripts/setup.sh lab
-	$(VENV)/bin/jupyter lab --notebook-dir=notebooks --ip=127.0.0.1 --port=$(PORT) --no-browser $(ALLOW_ROOT)
+	@$(VENV)/bin/python scripts/notebooks.py build --execute
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks --LabApp.default_url=/lab/tree/index.ipynb --ip=127.0.0.1 --port=$(PORT) --no-browser $(ALLOW_ROOT)
 
 test:
 	@bash scripts/setup.sh test
@@ -34,12 +37,15 @@ check-reductions:
 
 slides:
 	@bash scripts/setup.sh present
+	@$(VENV)/bin/python scripts/notebooks.py build
 	$(VENV)/bin/python -m tdxlab.present slides
 
 html:
 	@bash scripts/setup.sh present
+	@$(VENV)/bin/python scripts/notebooks.py build
 	$(VENV)/bin/python -m tdxlab.present html
 
 voila:
 	@bash scripts/setup.sh present
+	@$(VENV)/bin/python scripts/notebooks.py build
 	$(VENV)/bin/voila notebooks/05-design-review.ipynb --no-browser --Voila.ip=127.0.0.1 --port=$(PORT) --token

@@ -1,31 +1,61 @@
-"""Every notebook in notebooks/ runs top to bottom on a fresh kernel with no error output, is committed
-without outputs, and matches scripts/build_notebooks.py."""
+"""The notebooks: each is authored as a MyST Markdown source (notebooks/*.md, paired by jupytext), runs top to
+bottom on a fresh kernel with no error output, has slide metadata and right navigation links; the .ipynb are
+built from the sources (scripts/notebooks.py), kept out of git, and saving one never dirties git."""
 from __future__ import annotations
 
+import json
+import os
+import re
+import shlex
+import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from conftest import load_notebooks_script
+
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+NB_DIR = ROOT / "notebooks"
+SCRIPT = ROOT / "scripts" / "notebooks.py"
+nbs = load_notebooks_script()
+SOURCES = nbs.sources()
 CELL_TIMEOUT = 60  # seconds per cell: a stall (jupyter-stack-notes) costs at most this
 
 
-def run_notebook(path: Path) -> nbformat.NotebookNode:
-    nb = nbformat.read(path, as_version=4)
+def run_notebook(nb: nbformat.NotebookNode, where: Path = NB_DIR) -> nbformat.NotebookNode:
     client = NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name="python3", allow_errors=True,
-                            resources={"metadata": {"path": str(path.parent)}})
+                            resources={"metadata": {"path": str(where)}})
     client.execute()
     return nb
 
 
-def test_there_are_notebooks():
-    names = [p.name for p in NOTEBOOKS]
-    assert "index.ipynb" in names and "00-start-here.ipynb" in names and len(names) >= 5
+def git(cwd: Path, *args: str) -> str:
+    r = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True)
+    return r.stdout
+
+
+def copy_sources(dst: Path) -> Path:
+    """A copy of notebooks/ (sources and jupytext's configuration only) under dst."""
+    d = dst / "notebooks"
+    d.mkdir(parents=True)
+    for p in SOURCES + [NB_DIR / "jupytext.toml"]:
+        shutil.copy2(p, d / p.name)
+    return d
+
+
+def test_there_are_notebook_sources_and_no_ipynb_in_git():
+    names = [p.name for p in SOURCES]
+    assert names[0] == "index.md" and "00-start-here.md" in names and len(names) >= 5
+    tracked = git(ROOT, "ls-files", "notebooks").split()
+    assert not [t for t in tracked if t.endswith(".ipynb")], tracked
+    assert {f"notebooks/{n}" for n in names} <= set(tracked)
+    assert git(ROOT, "check-ignore", "notebooks/00-start-here.ipynb").strip() == "notebooks/00-start-here.ipynb"
+    assert not (ROOT / "scripts" / "build_notebooks.py").exists()
 
 
 def test_venv_kernel_is_the_one_used():
@@ -36,9 +66,10 @@ def test_venv_kernel_is_the_one_used():
     assert exe in ("python", sys.executable) or Path(exe).resolve() == Path(sys.executable).resolve(), spec.argv
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_runs_without_errors(path):
-    nb = run_notebook(path)
+@pytest.mark.notebooks
+@pytest.mark.parametrize("src", SOURCES, ids=[p.stem for p in SOURCES])
+def test_notebook_runs_without_errors(src):
+    nb = run_notebook(nbs.read_source(src))
     problems = []
     for i, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
@@ -55,32 +86,243 @@ def test_notebook_runs_without_errors(path):
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_committed_clean_with_slide_metadata(path):
-    nb = nbformat.read(path, as_version=4)
-    for cell in nb.cells:
-        assert cell.metadata.get("slideshow", {}).get("slide_type") in ("slide", "subslide", "fragment", "skip", "-")
-        if cell.cell_type == "code":
-            assert cell.outputs == [] and cell.execution_count is None
+def test_sources_pass_the_check():
+    """Every source is in the form jupytext writes, every cell has a slide type, every navigation line and link
+    is right (the same check as `scripts/notebooks.py check`)."""
+    assert nbs.problems() == []
+    r = subprocess.run([sys.executable, str(SCRIPT), "check"], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+
+
+@pytest.mark.parametrize("src", SOURCES, ids=[p.stem for p in SOURCES])
+def test_source_has_goals_summary_and_its_navigation(src):
+    nb = nbs.read_source(src)
     text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
-    if path.stem != "index":
+    if src.stem != "index":
         assert "Learning goals" in text and "Summary" in text
-    assert "index.ipynb" in text
+        assert nbs.is_nav(nb.cells[1])
+    assert nbs.is_nav(nb.cells[-1]) and "[index](index.ipynb)" in nb.cells[-1].source
+    assert all(c.cell_type == "markdown" or not c.get("outputs") for c in nb.cells)
 
 
-def test_notebooks_match_their_builder():
-    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "build_notebooks.py"), "--check"],
-                       capture_output=True, text=True)
+def test_navigation_follows_the_order_and_titles():
+    title = nbs.titles(SOURCES)
+    order = [p.stem for p in SOURCES]
+    line = nbs.nav_line("01-seamcall-and-the-module", order, title)
+    assert line == (f"← previous: [{title['00-start-here']}](00-start-here.ipynb) · [index](index.ipynb) · "
+                    f"next: [{title['02-lp-init-old-vs-relaxed']}](02-lp-init-old-vs-relaxed.ipynb) →")
+    assert nbs.nav_line("index", order, title).startswith("[index](index.ipynb) · next: ")
+    assert nbs.nav_line(order[-1], order, title).endswith("[index](index.ipynb)")
+
+
+def test_the_check_finds_a_wrong_link_a_missing_slide_type_and_a_hand_edited_form(tmp_path):
+    d = copy_sources(tmp_path)
+    assert nbs.problems(d) == []
+    # a notebook renamed: the navigation lines around it and the links to it are wrong
+    (d / "04-locking.md").rename(d / "04-locks.md")
+    bad = nbs.problems(d)
+    assert any(line.startswith("03-irq-safety.md: cell 1's navigation line is out of date") for line in bad), bad
+    assert any("05-design-review.md" in line and "navigation" in line for line in bad), bad
+    assert any("a link to 04-locking.ipynb, which has no source" in line for line in bad), bad
+    assert nbs.fix_nav(d) == ["03-irq-safety.md", "05-design-review.md"]
+    assert nbs.fix_nav(d) == []
+    assert not [line for line in nbs.problems(d) if "navigation" in line]
+    (d / "04-locks.md").rename(d / "04-locking.md")
+    nbs.fix_nav(d)
+    assert nbs.problems(d) == []
+    # a cell without its slide type
+    p = d / "02-lp-init-old-vs-relaxed.md"
+    text = p.read_text(encoding="utf-8")
+    p.write_text(text.replace('+++ {"slideshow": {"slide_type": "slide"}}\n\n## ', "+++\n\n## ", 1), encoding="utf-8")
+    assert any(line.startswith("02-lp-init-old-vs-relaxed.md: cell") and "no slide type" in line
+               for line in nbs.problems(d))
+    # a form that a save from JupyterLab would rewrite (a cell marker without its metadata's usual spacing)
+    p.write_text(text.replace("\n\n+++ {", "\n+++ {", 1), encoding="utf-8")
+    bad = nbs.problems(d)
+    assert any("not in the form jupytext writes" in line for line in bad), bad
+    p.write_text(text, encoding="utf-8")
+    r = subprocess.run([sys.executable, str(SCRIPT), "check", "--dir", str(d)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+    (d / "index.md").write_text((d / "index.md").read_text(encoding="utf-8").replace("(00-start-here.ipynb)",
+                                                                                         "(00-start.ipynb)"))
+    r = subprocess.run([sys.executable, str(SCRIPT), "check", "--dir", str(d)], capture_output=True, text=True)
+    assert r.returncode == 1 and "index.md: a link to 00-start.ipynb, which has no source 00-start.md" in r.stderr
+
+
+def test_build_is_deterministic_and_gives_what_the_sources_say(tmp_path):
+    d = copy_sources(tmp_path)
+    built = nbs.build(d, log=lambda *a: None)
+    assert sorted(p.stem for p in built) == sorted(p.stem for p in SOURCES)
+    first = {p.name: p.read_bytes() for p in d.glob("*.ipynb")}
+    for p in d.glob("*.ipynb"):
+        p.unlink()
+    nbs.build(d, log=lambda *a: None)
+    assert {p.name: p.read_bytes() for p in d.glob("*.ipynb")} == first
+    nb = json.loads(first["03-irq-safety.ipynb"])
+    assert [c["id"] for c in nb["cells"]][:3] == ["03-00", "03-01", "03-02"]
+    assert nb["metadata"]["title"].startswith("03 IRQ safety")
+    assert all(c["metadata"]["slideshow"]["slide_type"] for c in nb["cells"])
+    # the notebooks/ the other tests read were built from today's sources
+    for src in SOURCES:
+        assert nbs.inputs(nbformat.read(src.with_suffix(".ipynb"), as_version=4)) == nbs.inputs(nbs.read_source(src))
+
+
+def test_build_keeps_outputs_follows_the_source_and_refuses_to_drop_an_unpaired_edit(tmp_path):
+    d = copy_sources(tmp_path)
+    nbs.build(d, log=lambda *a: None)
+    src, ipynb = d / "01-seamcall-and-the-module.md", d / "01-seamcall-and-the-module.ipynb"
+    nb = nbformat.read(ipynb, as_version=4)
+    code = next(c for c in nb.cells if c.cell_type == "code")
+    code.outputs = [nbformat.v4.new_output("stream", name="stdout", text="an output\n")]
+    nbformat.write(nb, ipynb)
+    os.utime(ipynb, (src.stat().st_atime, src.stat().st_mtime))
+    assert nbs.build(d, log=lambda *a: None) == []  # same cells: outputs kept
+    assert "an output" in ipynb.read_text(encoding="utf-8")
+    # the source changed (an edit, a pull): the notebook follows it
+    src.write_text(src.read_text(encoding="utf-8").replace("## ", "## Changed: ", 1), encoding="utf-8")
+    assert nbs.build(d, log=lambda *a: None) == [ipynb]
+    assert "Changed: " in ipynb.read_text(encoding="utf-8")
+    # the .ipynb edited later, without jupytext (its source unchanged): not overwritten, one line, exit 2
+    nb = nbformat.read(ipynb, as_version=4)
+    nb.cells[0].source += "\nA teacher's new sentence."
+    nbformat.write(nb, ipynb)
+    later = src.stat().st_mtime + 10
+    os.utime(ipynb, (later, later))
+    r = subprocess.run([sys.executable, str(SCRIPT), "build", "--dir", str(d)], capture_output=True, text=True)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "01-seamcall-and-the-module.ipynb was edited after its source" in r.stderr and "jupytext --sync" in r.stderr
+    assert "A teacher's new sentence." in ipynb.read_text(encoding="utf-8")
+    # a source removed: its .ipynb goes
+    (d / "index.md").unlink()
+    ipynb.unlink()
+    nbs.build(d, log=lambda *a: None)
+    assert not (d / "index.ipynb").exists() and ipynb.exists()
+
+
+def test_saving_a_notebook_leaves_git_clean(tmp_path):
+    """A fresh repository holding what git holds (the sources, jupytext's configuration, the .gitignore): build,
+    then save every notebook with outputs, once with nbformat and once through jupytext's contents manager
+    (what JupyterLab does, writing the paired source too, with the kernel's metadata): git status stays clean."""
+    from jupytext import TextFileContentsManager
+
+    repo = tmp_path / "repo"
+    d = copy_sources(repo)
+    shutil.copy2(ROOT / ".gitignore", repo / ".gitignore")
+    git(repo, "init", "-q")
+    git(repo, "add", ".")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-qm", "sources")
+    nbs.build(d, log=lambda *a: None)
+    assert git(repo, "status", "--porcelain") == ""
+    kernel_info = {"name": "python", "version": "3.11.2", "mimetype": "text/x-python", "file_extension": ".py",
+                   "codemirror_mode": {"name": "ipython", "version": 3}, "pygments_lexer": "ipython3",
+                   "nbconvert_exporter": "python"}
+
+    def with_outputs(nb):
+        for c in nb.cells:
+            c.metadata["editable"] = True
+            if c.cell_type == "code":
+                c.outputs = [nbformat.v4.new_output("display_data", data={"text/plain": "a picture"})]
+                c.execution_count = 7
+                c.metadata["execution"] = {"iopub.status.idle": "2026-11-29T04:00:00Z"}
+        nb.metadata["language_info"] = kernel_info
+        nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
+        return nb
+
+    for p in d.glob("*.ipynb"):
+        nbformat.write(with_outputs(nbformat.read(p, as_version=4)), p)
+    assert git(repo, "status", "--porcelain") == ""
+    cm = TextFileContentsManager(root_dir=str(repo))
+    before = {p.name: p.stat().st_mtime_ns for p in d.glob("*.md")}
+    time.sleep(0.05)
+    for src in sorted(d.glob("*.md")):
+        path = f"notebooks/{src.stem}.ipynb"
+        cm.save({"type": "notebook", "content": with_outputs(cm.get(path)["content"])}, path)
+    assert all(p.stat().st_mtime_ns != before[p.name] for p in d.glob("*.md")), "the pairing did not write the sources"
+    assert git(repo, "status", "--porcelain") == ""
+    assert "a picture" in (d / "03-irq-safety.ipynb").read_text(encoding="utf-8")
+    # ... and a real edit made in JupyterLab does reach the source, the only file git sees change
+    model = cm.get("notebooks/03-irq-safety.ipynb")
+    model["content"].cells[0].source += "\nOne more sentence."
+    cm.save({"type": "notebook", "content": model["content"]}, "notebooks/03-irq-safety.ipynb")
+    assert git(repo, "status", "--porcelain").splitlines() == [" M notebooks/03-irq-safety.md"]
+    assert "One more sentence." in (d / "03-irq-safety.md").read_text(encoding="utf-8")
+
+
+def test_the_exercises_notebook_asks_every_exercise_in_order():
+    from tdxlab import exercises
+
+    src = (NB_DIR / "06-exercises.md").read_text(encoding="utf-8")
+    asked = re.findall(r'^Exercise\("([^"]+)", (\d+), ', src, re.M)
+    assert [a for a, _ in asked] == list(exercises.load())
+    assert [int(n) for _, n in asked] == list(range(1, len(asked) + 1))
 
 
 def test_a_tdxlab_error_in_a_notebook_is_one_line_not_a_traceback(tmp_path):
     """Bad input in a cell (here a topology of 0 CPUs) shows one clear line, never a traceback."""
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell("from tdxlab.scenario import Scenario\nScenario('kvm-6.16', topology='0x1x1')")]
-    path = tmp_path / "bad.ipynb"
-    nbformat.write(nb, path)
-    out = run_notebook(path).cells[0].outputs
+    out = run_notebook(nb, tmp_path).cells[0].outputs
     assert [o.output_type for o in out] == ["display_data"]
     html = out[0]["data"]["text/html"]
     assert "tdxlab-error" in html and "0 CPUs" in html and "Traceback" not in html
+
+
+@pytest.mark.browser
+@pytest.mark.notebooks
+def test_make_lab_opens_the_index_with_its_pictures(tmp_path):
+    """What `make lab` runs (read from `make -n lab`): the notebooks are run once before JupyterLab starts, only
+    when a source changed, and are trusted; JupyterLab opens index.ipynb (not the Launcher), token kept, and
+    the first look has pictures and widgets, not empty cells."""
+    from tests.browserlib import NOTEBOOK, chromium_available, chromium_page, jupyter_server, screenshot
+
+    if not chromium_available():
+        pytest.skip("/usr/bin/chromium is not installed")
+    lines = subprocess.run(["make", "-n", "lab"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    build = next(line for line in lines.splitlines() if "scripts/notebooks.py build" in line)
+    assert "--execute" in build.split()
+    lab = next(shlex.split(line) for line in lines.splitlines() if " lab " in line and "bin/jupyter" in line)
+    assert "--notebook-dir=notebooks" in lab and not [a for a in lab if "token" in a.lower()]
+    lab_args = [a for a in lab if a.startswith("--LabApp.")]
+    assert lab_args == ["--LabApp.default_url=/lab/tree/index.ipynb"]
+    # as make lab does, on a copy of the index and notebook 00, with Jupyter's data (trust) and workspaces apart
+    d = tmp_path / "notebooks"
+    d.mkdir()
+    for name in ("index.md", "00-start-here.md", "jupytext.toml"):
+        shutil.copy2(NB_DIR / name, d / name)
+    env = dict(os.environ, JUPYTER_DATA_DIR=str(tmp_path / "data"),
+               JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / "workspaces"))
+    cmd = [sys.executable, str(SCRIPT), "build", "--execute", "--dir", str(d)]
+    first = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    assert first.returncode == 0 and "running 2 notebook(s)" in first.stdout, first.stdout + first.stderr
+    assert "without encryption" not in first.stderr
+    again = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    assert again.returncode == 0 and again.stdout == "" and again.stderr == ""  # nothing changed: nothing run
+    for p in d.glob("*.ipynb"):
+        nb = nbformat.read(p, as_version=4)
+        assert all(c.outputs for c in nb.cells if c.cell_type == "code"), p.name
+    assert nbformat.read(d / "00-start-here.ipynb", as_version=4).metadata["widgets"]
+    with jupyter_server(d, extra_args=lab_args, env={k: env[k] for k in ("JUPYTER_DATA_DIR",
+                                                                        "JUPYTERLAB_WORKSPACES_DIR")}) as srv:
+        for width, height in ((1366, 768), (1920, 1080)):
+            with chromium_page(width, height) as page:
+                page.goto(f"{srv.url}/?token={srv.token}")
+                page.wait_for_selector(f"{NOTEBOOK} .jp-Cell", timeout=90_000)
+                assert "/lab/tree/index.ipynb" in page.url
+                assert page.locator(".jp-Launcher").count() == 0
+                tab = page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current .lm-TabBar-tabLabel")
+                assert tab.first.inner_text() == "index.ipynb"
+                cells = page.locator(f"{NOTEBOOK} .jp-CodeCell")
+                cells.last.scroll_into_view_if_needed()
+                picture = page.locator(f"{NOTEBOOK} .jp-CodeCell .jp-OutputArea-output[data-mime-type='image/svg+xml']")
+                picture.first.wait_for(timeout=60_000)
+                prompts = page.eval_on_selector_all(f"{NOTEBOOK} .jp-CodeCell .jp-InputPrompt",
+                                                    "els => els.map(e => e.innerText.trim())")
+                assert prompts and all(re.fullmatch(r"\[\d+\]:", p) for p in prompts), prompts
+                screenshot(page, f"make-lab-first-look-{width}x{height}")
+        # the next notebook opens with its widgets drawn (trusted, widget state saved)
+        with chromium_page(1366, 768) as page:
+            page.goto(f"{srv.url}/lab/tree/00-start-here.ipynb?token={srv.token}")
+            page.wait_for_selector(f"{NOTEBOOK} .jp-Cell", timeout=90_000)
+            page.locator(f"{NOTEBOOK} .jp-CodeCell").nth(1).scroll_into_view_if_needed()
+            page.locator(f"{NOTEBOOK} .tdxlab-stepper").first.wait_for(timeout=60_000)
+            screenshot(page, "make-lab-00-stepper-1366x768")
