@@ -248,6 +248,76 @@ def make_static(nb) -> dict:
     return counts
 
 
+# ------------------------------------------------------------------------------------------ slides that fit
+SLIDE_WIDTH, SLIDE_HEIGHT = 1280, 720  # 16:9
+OWN_SLIDE = ("tdxlab-frames", "tdxlab-review-static")  # outputs that need a slide to themselves
+
+
+def _big(output) -> bool:
+    """A stepper, the matrix, or a picture taller than half a slide: it goes on a slide of its own."""
+    data = output.get("data", {})
+    html = data.get("text/html", "")
+    if any(f"class='{c}" in html or f'class="{c}' in html for c in OWN_SLIDE):
+        return True
+    m = re.search(r'<svg[^>]*?\bheight="([\d.]+)(pt|px)?"', data.get("image/svg+xml", ""))
+    return bool(m) and float(m.group(1)) * (4 / 3 if m.group(2) == "pt" else 1) > SLIDE_HEIGHT / 2
+
+
+def _slide_groups(outputs) -> list[list]:
+    """A cell's outputs cut into slides: a big output (a stepper, the matrix) alone, and an output marked
+    with tdxlab.widgets.stepper.NEXT_SLIDE cut in two there."""
+    import copy
+
+    from tdxlab.widgets.stepper import NEXT_SLIDE
+
+    pieces = []
+    for o in outputs:
+        html = o.get("data", {}).get("text/html", "")
+        if NEXT_SLIDE in html:
+            for part in html.split(NEXT_SLIDE):
+                p = copy.deepcopy(o)
+                p["data"]["text/html"] = part
+                pieces.append((p, True))
+        else:
+            pieces.append((o, False))
+    groups: list[list] = [[]]
+    for o, cut in pieces:
+        if groups[-1] and (cut or _big(o) or any(_big(x) for x in groups[-1])):
+            groups.append([])
+        groups[-1].append(o)
+    return groups
+
+
+def slide_layout(nb) -> None:
+    """Lay a static notebook out for a 16:9 deck, in place: a stepper or the verdict matrix gets a slide of
+    its own (so does what follows it), and an output marked with tdxlab.widgets.stepper.NEXT_SLIDE (the
+    matrix, then its chosen counterexample) is cut into two slides."""
+    import copy
+
+    cells = []
+    for cell in nb.cells:
+        groups = _slide_groups(cell.get("outputs", [])) if cell.get("outputs") else [None]
+        for k, group in enumerate(groups):
+            c = cell if k == 0 else copy.deepcopy(cell)
+            if group is not None:
+                c["outputs"] = group
+            if k and "id" in c:
+                c["id"] = f"{cell['id'][:56]}-{k}"
+            if k:
+                c.setdefault("metadata", {}).setdefault("slideshow", {})["slide_type"] = "subslide"
+            cells.append(c)
+    start_next = False
+    for cell in cells:
+        meta = cell.setdefault("metadata", {}).setdefault("slideshow", {})
+        kind = meta.get("slide_type", "-")
+        big = any(_big(o) for o in cell.get("outputs", []))
+        if (big or start_next) and kind not in ("slide", "subslide", "skip", "notes"):
+            meta["slide_type"] = "subslide"
+        if kind not in ("skip", "notes"):
+            start_next = big
+    nb.cells = cells
+
+
 # ------------------------------------------------------------------------------------------ exporting
 CSS = """
 <style>
@@ -276,8 +346,8 @@ def _exporter(kind: str):
         e.reveal_theme = "white"
         e.reveal_scroll = True
         e.reveal_transition = "none"
-        e.reveal_width = "1280"
-        e.reveal_height = "800"
+        e.reveal_width = str(SLIDE_WIDTH)
+        e.reveal_height = str(SLIDE_HEIGHT)
         e.reveal_number = "c/t"
     e.exclude_input_prompt = True
     e.exclude_output_prompt = True
@@ -298,6 +368,8 @@ def export(nbs: dict, kind: str, out: Path, log=print) -> list[Path]:
     written = []
     for name, nb in nbs.items():
         nb = copy.deepcopy(nb)
+        if kind == "slides":
+            slide_layout(nb)
         body, _ = exp.from_notebook_node(nb, resources={"metadata": {"name": name}})
         body = _link_fix(body, suffix)
         p = out / f"{name}{suffix}"

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.browserlib import (NOTEBOOK, ROOT, SCREENSHOTS, VENV_BIN, chromium_available, chromium_page, free_port,
-                              stop_group,
+from tests.browserlib import (NOTEBOOK, ROOT, SCREENSHOTS, SIZES, VENV_BIN, chromium_available, chromium_page,
+                              free_port, legibility_problems, stop_group,
                               jupyter_server, open_notebook, run_all)
 
 pytestmark = [pytest.mark.browser,
@@ -72,6 +72,33 @@ def _fresh(page):
 
 def pictures(page) -> int:
     return page.locator("svg, img[src^='data:image/svg']").count()
+
+
+# ------------------------------------------------------------------------------------------ slide layout
+def test_slide_layout_gives_a_stepper_its_own_slide_and_cuts_marked_outputs():
+    import nbformat
+
+    from tdxlab import present
+    from tdxlab.widgets.stepper import NEXT_SLIDE
+
+    def out(html):
+        return nbformat.v4.new_output("display_data", data={"text/html": html})
+
+    nb = nbformat.v4.new_notebook()
+    checked, stepper = out("<b>checked</b>"), out("<div class='tdxlab-frames'>x</div>")
+    c1 = nbformat.v4.new_code_cell("check(); Stepper()", outputs=[checked, stepper])
+    c2 = nbformat.v4.new_markdown_cell("the text after it")
+    c3 = nbformat.v4.new_code_cell("m", outputs=[out(f"<div class='tdxlab-review-static'>m{NEXT_SLIDE}y</div>")])
+    nb.cells = [c1, c2, c3]
+    present.slide_layout(nb)
+    kinds = [(c.cell_type, c.metadata.get("slideshow", {}).get("slide_type", "-"),
+              [o["data"]["text/html"] for o in c.get("outputs", [])]) for c in nb.cells]
+    assert kinds == [("code", "-", ["<b>checked</b>"]),
+                     ("code", "subslide", ["<div class='tdxlab-frames'>x</div>"]),
+                     ("markdown", "subslide", []),
+                     ("code", "subslide", ["<div class='tdxlab-review-static'>m"]),
+                     ("code", "subslide", ["y</div>"])]
+    assert len({c.get("id") for c in nb.cells}) == len(nb.cells)  # cell ids stay unique
 
 
 # ------------------------------------------------------------------------------------------ the files
@@ -127,6 +154,15 @@ def test_static_page_offline(built, offline_page, stem):
     assert page.attempted == [], page.attempted
     assert n > 0, f"{stem}.html shows no SVG picture"
     assert not page.errors, page.errors
+    problems = []
+    try:
+        for w, h in SIZES:  # what a reader of the page sees: everything fits, nothing under 11 px, alt text
+            page.set_viewport_size({"width": w, "height": h})
+            page.wait_for_timeout(300)
+            problems += [f"{w}x{h}: {p}" for p in legibility_problems(page, "body")]
+    finally:
+        page.set_viewport_size({"width": 1400, "height": 900})
+    assert not problems, "\n".join(problems[:30])
 
 
 def _frames(page) -> list[dict]:
@@ -207,6 +243,52 @@ def test_slides_offline(built, offline_page, stem):
     assert not page.errors, page.errors
 
 
+SLIDE = (1280, 720)
+
+
+@pytest.mark.parametrize("stem", STEMS)
+def test_slides_fit_16_9(built, offline_page, stem):
+    """At 1280x720 (16:9) every slide with a picture or a stepper shows it whole: its content is no taller
+    than the slide (long text and tables may scroll inside their slide)."""
+    page = offline_page
+    _fresh(page)
+    page.set_viewport_size({"width": SLIDE[0], "height": SLIDE[1]})
+    try:
+        page.goto((built / "slides" / f"{stem}.slides.html").as_uri())
+        page.wait_for_selector(".reveal.ready", timeout=20_000)
+        tall = page.evaluate("""(h) => [...document.querySelectorAll('.reveal .slides section')]
+            .filter(s => !s.querySelector('section') && s.querySelector('img, svg, .tdxlab-frames'))
+            .map(s => { const d = s.style.display; s.style.display = 'block'; const r = [s.scrollHeight,
+                       s.innerText.trim().slice(0, 60).replace(/\\s+/g, ' ')]; s.style.display = d; return r; })
+            .filter(r => r[0] > h + 4)""", SLIDE[1])
+    finally:
+        page.set_viewport_size({"width": 1400, "height": 900})
+    assert not tall, f"slides taller than {SLIDE[1]} px: {tall}"
+
+
+def test_slides_step_a_stepper_without_changing_slide(built, offline_page):
+    page = offline_page
+    _fresh(page)
+    page.goto((built / "slides" / "03-irq-safety.slides.html").as_uri())
+    page.wait_for_selector(".reveal.ready", timeout=20_000)
+    block = page.locator(".tdxlab-frames").nth(1)
+    hv = page.evaluate("""e => { const leaf = e.closest('section'); const top = leaf.parentElement.closest('section') || leaf;
+        const h = [...document.querySelectorAll('.reveal .slides > section')].indexOf(top);
+        const v = top === leaf ? 0 : [...top.children].filter(c => c.tagName === 'SECTION').indexOf(leaf);
+        return h + '/' + v; }""", block.element_handle())
+    page.goto((built / "slides" / "03-irq-safety.slides.html").as_uri() + "#/" + hv)
+    page.wait_for_selector(".reveal.ready", timeout=20_000)
+    page.wait_for_timeout(500)
+    url = page.url
+    at = block.get_attribute("data-at")
+    block.locator(".tdxlab-frames-at").click()
+    page.keyboard.press("ArrowLeft")
+    assert block.get_attribute("data-at") == str(int(at) - 1)
+    assert page.url == url, "the arrow key changed the slide"
+    page.screenshot(path=str(SCREENSHOTS / "slides-stepper.png"))
+    assert page.attempted == [] and not page.errors
+
+
 def test_slides_navigate(built, offline_page):
     page = offline_page
     _fresh(page)
@@ -258,7 +340,8 @@ def _click_cell_and_see_the_stepper_change(page, scope: str, shot: str) -> None:
     stepper.scroll_into_view_if_needed()
     page.wait_for_function("el => { const d = el.querySelector('.tdxlab-title'); return d && d.textContent.trim(); }",
                            arg=stepper.element_handle(), timeout=30_000)
-    title0, svg0 = stepper.locator(".tdxlab-title").first.text_content().strip(), svg.inner_html()
+    last = stepper.locator(".tdxlab-last").first
+    title0, last0 = stepper.locator(".tdxlab-title").first.text_content().strip(), last.inner_html()
     assert title0.startswith("v19-2024 +kvm-lock-first / no-deadlock"), title0  # the default cell
     # a violated cell in another row: v7-2022's first red cell
     cell = review.locator(".tdxlab-matrix-cell.violated").first
@@ -273,7 +356,8 @@ def _click_cell_and_see_the_stepper_change(page, scope: str, shot: str) -> None:
         page.screenshot(path=str(SCREENSHOTS / f"{shot}-failed.png"))
         raise AssertionError(f"clicking {cell.inner_text()!r} did not load its counterexample: title was {title0[:60]!r}, now "
                              f"{stepper.locator('.tdxlab-title').first.inner_text()[:100]!r}") from None
-    page.wait_for_function("([el, s]) => el.innerHTML !== s", arg=[svg.element_handle(), svg0], timeout=20_000)
+    # the step in words changes (the module's picture may not: both runs can end in the same module state)
+    page.wait_for_function("([el, s]) => el.innerHTML !== s", arg=[last.element_handle(), last0], timeout=20_000)
     assert "shortest counterexample" in stepper.locator(".tdxlab-title").first.inner_text()
     assert "chosen" in (cell.get_attribute("class") or "")
     # the counterexample plays: reset, then step forward; the lanes table changes
@@ -330,6 +414,21 @@ def test_lab_verdict_matrix_replays_a_counterexample(lab):
     open_notebook(page, srv, "05-design-review.ipynb")
     run_all(page)
     _click_cell_and_see_the_stepper_change(page, NOTEBOOK, "lab-review-matrix")
+    # on a 768 px screen the matrix scrolls inside its box and keeps its header row on screen
+    page.set_viewport_size({"width": 1366, "height": 768})
+    try:
+        grid = page.locator(f"{NOTEBOOK} .tdxlab-matrix").first
+        grid.scroll_into_view_if_needed()
+        page.wait_for_timeout(500)
+        moved = page.evaluate("""g => { if (g.scrollHeight <= g.clientHeight) return null;
+            g.scrollTop = g.scrollHeight; const h = g.querySelector('.tdxlab-matrix-headcell');
+            return [h.getBoundingClientRect().top - g.getBoundingClientRect().top, g.scrollTop]; }""",
+                              grid.element_handle())
+        assert moved is not None, "the matrix does not scroll in its own box at 1366x768"
+        assert moved[1] > 0 and abs(moved[0]) <= 2, moved  # scrolled, and the header is still at the top
+        grid.screenshot(path=str(SCREENSHOTS / "lab-matrix-scrolled.png"))
+    finally:
+        page.set_viewport_size({"width": 1500, "height": 1100})
 
 
 def test_lab_exercise_solution_button(lab):

@@ -351,3 +351,28 @@ def test_exported_frames_open_at_the_step_that_matters(monkeypatch):
     assert "data-at='0'" in h and "first enabled step each time" in h and h.count("class='tdxlab-frame'") > 1
     # the same module picture is written once however many steps show it
     assert h.count("class='tdxlab-frame-svg'") < h.count("class='tdxlab-frame'")
+
+
+def test_the_code_beside_the_step_marks_each_contexts_next_line():
+    s = Stepper("irq-race-second-user")
+    s.goto(8)
+    st = s.state
+    code = s.code.value
+    for t in st.threads:
+        if not t.stack:
+            continue
+        frame = t.stack[-1]
+        rows = function_listing(s.scenario, frame.fn).rows
+        nxt = next(text for pc, _, text, _, _ in rows if pc == frame.pc)
+        assert f"{t.name}</b>" in code and f"<code>{frame.fn}()</code>" in code
+        assert re.search(rf"<tr class='cur[^']*'><td>&#9654;</td><td class='pc'>{frame.pc}</td><td><code>"
+                         rf"{re.escape(panels_esc(nxt))}</code>", code), (t.name, nxt)
+    assert code.count("class='cur") == sum(1 for t in st.threads if t.stack)
+    s.step()
+    assert s.code.value != code
+
+
+def panels_esc(x):
+    from tdxlab.widgets.panels import esc
+
+    return esc(x)

@@ -61,6 +61,14 @@ S .tdxlab-svg svg {max-width: 100%; height: auto; display: block;}
 S .history {font-size: 12px; color: #333; max-height: 9em; overflow-y: auto;}
 S .history .cur {background: #fff3b0; font-weight: 600;}
 S .tdxlab-keys {font-size: 12px; color: #555555;}
+S .tdxlab-code {display: flex; flex-wrap: wrap; gap: 10px; align-items: flex-start;}
+S .tdxlab-code-ctx {border: 1px solid #c8c8c8; border-radius: 3px; padding: 3px 6px; max-width: 100%;}
+S table.tdxlab-listing {border-collapse: collapse; font-size: 12px; margin-top: 2px;}
+S table.tdxlab-listing td {padding: 0 4px; vertical-align: top; color: INK;}
+S table.tdxlab-listing td.pc {color: #555555; text-align: right;}
+S table.tdxlab-listing tr.local td {color: #555555;}
+S table.tdxlab-listing tr.label td {font-style: italic; color: #555555;}
+S table.tdxlab-listing tr.cur td {background: #fff0b3; font-weight: 600; color: INK;}
 S:focus, S:focus-within {outline: 2px solid #4a7fb5; outline-offset: 1px;}
 S .widget-label, S .widget-readout, S .widget-button, S .jupyter-button, S select, S .widget-html,
 S .widget-html-content, S .widget-inline-hbox, S summary, S .lm-AccordionPanel, S .jupyter-widget-Collapse-header,
@@ -326,3 +334,41 @@ def stack_svgs(svgs: list[str], title: str = "") -> str:
 
 def cpu_online(state, cpu: int) -> bool:
     return state.cpus[cpu].hp in IN_ONLINE_MASK
+
+
+def code_html(state, scenario) -> str:
+    """Where each context is, as code, in the manner of a debugger: per CPU, each context's call stack and
+    its current function as the model writes it (:func:`tdxlab.widgets.source.function_listing`), the line
+    it runs next marked; a blocked context says what it waits for."""
+    from tdxlab.widgets.source import function_listing
+
+    listings: dict[str, list] = {}
+    desc = {c["name"]: c for c in scenario.describe(state)["contexts"]}
+    boxes = []
+    for t in sorted(state.threads, key=lambda t: (t.cpu if t.cpu is not None else 1 << 16, t.name)):
+        if not t.stack:
+            continue
+        frame = t.stack[-1]
+        if frame.fn not in listings:
+            try:
+                listings[frame.fn] = function_listing(scenario, frame.fn).rows
+            except Exception:  # noqa: BLE001 - a function the listing cannot show: its name only
+                listings[frame.fn] = []
+        rows = []
+        for pc, labels, text, local, _fact in listings[frame.fn]:
+            for lab in labels:
+                rows.append(f"<tr class='label'><td></td><td></td><td>{esc(lab)}:</td></tr>")
+            cur = pc == frame.pc
+            rows.append(f"<tr class='{'cur' if cur else ''}{' local' if local else ''}'>"
+                        f"<td>{'&#9654;' if cur else ''}</td><td class='pc'>{pc}</td><td><code>{esc(text)}</code></td></tr>")
+        c = desc.get(t.name, {})
+        where = f"CPU{t.cpu}" if t.cpu is not None else "admin"
+        callers = " &rsaquo; ".join(f"{esc(f.fn)}()" for f in t.stack[:-1])
+        waits = (f"<div class='waits'>&#9632; blocked: {esc(readable(c['waits']))}</div>" if c.get("waits") else "")
+        boxes.append(f"<div class='tdxlab-code-ctx'><div><b>{esc(where)} &middot; {esc(t.name)}</b> "
+                     f"<span class='muted'>{callers}{' &rsaquo; ' if callers else ''}</span>"
+                     f"<code>{esc(frame.fn)}()</code></div>{waits}"
+                     f"<table class='tdxlab-listing'>{''.join(rows)}</table></div>")
+    if not boxes:
+        return "<div class='muted'>No context is running kernel code now.</div>"
+    return "<div class='tdxlab-code'>" + "".join(boxes) + "</div>"

@@ -6,9 +6,12 @@ CPU 0, or a CPU the machine does not have) shows as one line in the stepper's me
 """
 from __future__ import annotations
 
+import html
+import os
+
 import ipywidgets as W
 
-from tdxlab.widgets.stepper import Stepper, _one_line
+from tdxlab.widgets.stepper import EXPORT_ENV, Stepper, _one_line
 
 
 class TopologyPicker(W.VBox):
@@ -54,6 +57,17 @@ class TopologyPicker(W.VBox):
                   self.mode):
             w.observe(lambda ch: self.rebuild(), names="value")
         self.rebuild()
+
+    def _repr_mimebundle_(self, **kwargs):
+        data = super()._repr_mimebundle_(**kwargs)
+        if os.environ.get(EXPORT_ENV):  # a static page: the choices in words, then the stepper's frames
+            choices = (f"design {self.design.value}, {self.rule.value} rule, {self.topology()} "
+                       f"(packages x cores x threads){', nosmt' if self.nosmt.value else ''}"
+                       f"{', offline at boot: ' + self.offline.value if self.offline.value.strip() else ''}")
+            data["text/html"] = (f"<div class='tdxlab-picker-static'><p>The machine picked: "
+                                 f"<b>{html.escape(choices)}</b>. In the notebook you change it and the stepper "
+                                 f"below follows.</p>{self.stepper.frames_html()}</div>")
+        return data
 
     def topology(self) -> str:
         return f"{self.packages.value}x{self.cores.value}x{self.threads.value}"

@@ -15,7 +15,7 @@ import os
 import ipywidgets as W
 
 from tdxlab.widgets import panels
-from tdxlab.widgets.stepper import EXPORT_ENV, Stepper, _one_line
+from tdxlab.widgets.stepper import EXPORT_ENV, NEXT_SLIDE, Stepper, _one_line
 
 SHORT = {"vmx-before-seamcall": "VMX before\nSEAMCALL", "lp-init-before-seamcall": "LP.INIT before\nSEAMCALL",
          "init-succeeds": "init\nsucceeds", "online-cpus-ready": "online CPUs\nready",
@@ -205,6 +205,7 @@ class ReviewMatrix(W.VBox):
         out = [self.review.styler().to_html()]
         if self.chosen and self.stepper.steps:
             row, prop = self.chosen
+            out.append(NEXT_SLIDE)  # a deck shows the matrix, then the counterexample on the next slide
             out.append(f"<p><b>Chosen cell: {panels.esc(row)} / {panels.esc(prop)}</b>. "
                        f"{self.note.value}</p>")
             if os.environ.get(EXPORT_ENV):  # a static page: every step of it, pre-rendered

@@ -13,7 +13,8 @@ What it shows, updated in place (HTML widgets whose ``value`` changes; no ``clea
   Keys, once the stepper has the focus (click it): left/right arrows step, Home/End go to the first/last
   step, F jumps to the step that breaks a property;
 * per-CPU lanes (contexts, IRQs, VMX, LP.INIT, the kernel's per-CPU flag, locks held, what a context
-  waits for), the module's state graph with the current state lit (``tdxlab.views.module_graph``), the
+  waits for), the code each context runs with the line it runs next marked (as in a debugger; the model's
+  listing of the function, tdxlab.widgets.source), the module's state graph with the current state lit (``tdxlab.views.module_graph``), the
   locks with holders and waiters, and the last step in words with its SEAMCALL status decoded;
 * in scheduler mode, one button per enabled step (which context runs, which IPI arrives, which CPU goes
   online or offline) and why each other context is blocked; Play is hidden there (you are the scheduler),
@@ -46,6 +47,7 @@ MAX_BUTTON_TEXT = 80
 #: Play's speeds: label -> milliseconds per step
 SPEEDS = {"slow": 1500, "normal": 800, "fast": 300, "fastest": 100}
 EXPORT_ENV = "TDXLAB_EXPORT"  # set by tdxlab.present: mimebundles carry the static, pre-rendered frames
+NEXT_SLIDE = "<!-- tdxlab:next-slide -->"  # in a static output: a deck (tdxlab.present) cuts it into two slides here
 KEYS_HELP = ("Keys (click the stepper first): &larr; &rarr; step, Home / End: first / last step, "
              "F: the step that breaks a property")
 # Keyboard support without a custom widget: an HTML widget's markup is set with innerHTML, so an image that
@@ -239,6 +241,10 @@ class Stepper(W.VBox):
         self.blocked.add_class("tdxlab-blocked")
         self.sched_box = W.VBox([self.sched_help, self.sched_buttons, self.blocked])
         self._pool: list[W.Button] = []
+        self.code = W.HTML("")
+        self.code.add_class("tdxlab-code-panel")
+        self.code_box = W.Accordion(children=[self.code], selected_index=0)
+        self.code_box.set_title(0, "the code: where each context is (▶ runs next)")
         self.history = W.HTML("")
         self.history_box = W.Accordion(children=[self.history], selected_index=None)
         self.history_box.set_title(0, "steps so far")
@@ -249,7 +255,7 @@ class Stepper(W.VBox):
         self.result_html = W.HTML("")
         self.result_html.add_class("tdxlab-result")
         self.children = [self.css, self.title_html, controls, self.keys_html, self.message, self.last_html,
-                         self.sched_box, self.body, self.history_box,
+                         self.sched_box, self.body, self.code_box, self.history_box,
                          W.HBox([self.progress, self.progress_text]), self.result_html]
         self.slider.observe(self._on_slider, names="value")
 
@@ -316,7 +322,7 @@ class Stepper(W.VBox):
             self.play.value = last
 
     def _clear_panels(self) -> None:
-        for w in (self.last_html, self.table, self.locks_html, self.progress_html, self.svg, self.blocked,
+        for w in (self.last_html, self.table, self.locks_html, self.progress_html, self.svg, self.code, self.blocked,
                   self.history, self.counter, self.result_html):
             w.value = ""
         self.failure_button.layout.display = "none"
@@ -490,6 +496,7 @@ class Stepper(W.VBox):
                 svg = f"<div class='tdxlab-message'>{panels.esc(str(e))}</div>"
             p = {"lanes": panels.lanes_html(desc), "locks": panels.locks_html(desc),
                  "progress": panels.progress_html(state, self.scenario),
+                 "code": panels.code_html(state, self.scenario),
                  "blocked": panels.blocked_html(desc), "svg": svg, "enabled": self.scenario.enabled(state)}
             self._cache[state] = p
         return p
@@ -507,6 +514,7 @@ class Stepper(W.VBox):
             self.locks_html.value = p["locks"]
             self.progress_html.value = p["progress"]
             self.svg.value = p["svg"]
+            self.code.value = p["code"]
             self.counter.value = (f"<span class='muted'>of {total} (your choices)</span>" if self.mode == "scheduler"
                                   else f"<span class='muted'>of {total}</span>")
             fail = self.failure_index()
@@ -710,7 +718,9 @@ class Stepper(W.VBox):
             frames.append(f"<div class='tdxlab-frame' data-svg='{k}'{hidden}>"
                           + panels.last_step_html(info, i, total, "static")
                           + f"<div class='tdxlab-frame-body'><div>{p['lanes']}<div class='tdxlab-side'>{p['locks']}"
-                          + f"<div>{p['progress']}</div></div></div></div></div>")
+                          + f"<div>{p['progress']}</div></div></div></div>"
+                          + f"<details class='tdxlab-frame-code' open><summary>the code: where each context is "
+                          f"(&#9654; runs next)</summary>{p['code']}</details></div>")
         pics = "".join(f"<div class='tdxlab-frame-svg' data-svg='{k}'{'' if k == at_svg else ' hidden'}>"
                        f"{svg}</div>" for svg, k in svgs.items())
         fail = self.failure_index() if steps is self.steps else None
