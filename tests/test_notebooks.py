@@ -326,3 +326,21 @@ def test_make_lab_opens_the_index_with_its_pictures(tmp_path):
             page.locator(f"{NOTEBOOK} .jp-CodeCell").nth(1).scroll_into_view_if_needed()
             page.locator(f"{NOTEBOOK} .tdxlab-stepper").first.wait_for(timeout=60_000)
             screenshot(page, "make-lab-00-stepper-1366x768")
+
+
+def test_the_first_table_of_00_shows_every_story_whole():
+    """00's first table (the scenarios) tells each scenario's whole story, not its first words."""
+    import html
+
+    from tdxlab.scenario import list_scenarios
+
+    nb = nbs.read_source(NB_DIR / "00-start-here.md")
+    first = next(c for c in nb.cells if c.cell_type == "code")
+    one = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(first.source)])
+    out = run_notebook(one).cells[0].outputs
+    shown = " ".join(html.unescape(o.get("data", {}).get("text/html", "")) for o in out)
+    shown = " ".join(re.sub(r"<[^>]+>", " ", shown).split())
+    stories = {n: " ".join(s.story.split()) for n, s in list_scenarios().items()}
+    assert stories and all(story in shown for story in stories.values()), \
+        [n for n, story in stories.items() if story not in shown]
+    assert "…" not in shown
