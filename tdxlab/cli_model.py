@@ -14,9 +14,16 @@ from tdxlab.errors import BadInput
 from tdxlab.inputs import printable, whole_number
 
 EXIT_OK, EXIT_VIOLATED, EXIT_BAD_INPUT, EXIT_INCOMPLETE = 0, 1, 2, 3
-#: `tdxlab graph --kind lanes` draws at most this many steps (a longer trace is cut, and the command says so
-#: and exits 3): Graphviz's layout of thousands of table rows takes minutes and gigabytes.
+#: `tdxlab graph --kind lanes` draws at most this many steps, and at most MAX_LANES_CELLS table cells (steps
+#: times CPU lanes): a longer trace is cut, and the command says so and exits 3. Graphviz's layout of
+#: thousands of table rows on dozens of lanes takes minutes and gigabytes.
 MAX_LANES_STEPS = 200
+MAX_LANES_CELLS = 4000
+
+
+def lanes_cap(ncpus: int) -> int:
+    """How many steps `graph --kind lanes` draws on a machine of ``ncpus`` CPUs."""
+    return max(20, min(MAX_LANES_STEPS, MAX_LANES_CELLS // (ncpus + 1)))
 
 
 def _scenario_options(p) -> None:
@@ -269,10 +276,10 @@ def cmd_graph(args) -> int:
             if kind == "module":
                 g = views.module_graph(steps[-1][1], sc.topology)
             else:
-                if len(steps) - 1 > MAX_LANES_STEPS:
-                    partial.append(f"the trace has {len(steps) - 1:,} steps: the lanes show the first "
-                                   f"{MAX_LANES_STEPS}")
-                    steps = steps[:MAX_LANES_STEPS + 1]
+                cap = lanes_cap(sc.topology.ncpus)
+                if len(steps) - 1 > cap:
+                    partial.append(f"the trace has {len(steps) - 1:,} steps: the lanes show the first {cap}")
+                    steps = steps[:cap + 1]
                 g = views.lanes(sc, steps)
     views.save_view(g, out)
     print(f"wrote {out}")

@@ -240,4 +240,4 @@ def test_the_lanes_of_a_long_trace_are_cut_and_say_so(tmp_path, capsys):
                      "--out", str(out)])
     err = capsys.readouterr().err
     assert code == 3 and out.exists()
-    assert f"the lanes show the first {cli_model.MAX_LANES_STEPS}" in err
+    assert f"the lanes show the first {cli_model.lanes_cap(64)}" in err and cli_model.lanes_cap(64) < 100
