@@ -17,6 +17,7 @@ stderr and exit 2.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sys
@@ -210,16 +211,33 @@ def _has_error(nb) -> bool:
     return any(o.get("output_type") == "error" for c in nb.cells for o in c.get("outputs", []))
 
 
+@contextlib.contextmanager
+def quiet_kernel():
+    """A python3 kernel on local sockets of its own (IPC: no "running over TCP without encryption" warning
+    per kernel), shut down and its sockets removed afterwards."""
+    import shutil
+    import tempfile
+
+    from jupyter_client.manager import KernelManager
+
+    where = tempfile.mkdtemp(prefix="tdxlab-kernel-")
+    km = KernelManager(kernel_name="python3", transport="ipc", connection_file=os.path.join(where, "kernel.json"))
+    try:
+        yield km
+    finally:
+        if km.has_kernel:
+            km.shutdown_kernel(now=False)
+        shutil.rmtree(where, ignore_errors=True)
+
+
 def _execute_one(path: str) -> str | None:
     """Run one built notebook on a fresh kernel, widget state stored; write it back. The first error, or None."""
     import nbformat
     from nbclient import NotebookClient
 
-    from tdxlab.present import local_kernel
-
     p = Path(path)
     nb = nbformat.read(p, as_version=4)
-    with local_kernel() as km:
+    with quiet_kernel() as km:
         NotebookClient(nb, km=km, timeout=CELL_TIMEOUT, allow_errors=True, store_widget_state=True,
                        resources={"metadata": {"path": str(p.parent)}}).execute()
     # trusted, as if run in JupyterLab: else JupyterLab shows the pictures and widgets as plain text

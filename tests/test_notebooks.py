@@ -267,27 +267,13 @@ def test_a_tdxlab_error_in_a_notebook_is_one_line_not_a_traceback(tmp_path):
     assert "tdxlab-error" in html and "0 CPUs" in html and "Traceback" not in html
 
 
-def _scroll_to(page, selector: str, index: int, tries: int = 20) -> None:
-    """Scroll the index-th match into view; JupyterLab re-renders cells as they scroll, so a match may be
-    replaced under the call: try again."""
-    for i in range(tries):
-        try:
-            loc = page.locator(selector)
-            (loc.last if index == -1 else loc.nth(index)).scroll_into_view_if_needed(timeout=5_000)
-            return
-        except Exception:  # noqa: BLE001 - detached while re-rendered
-            if i == tries - 1:
-                raise
-            page.wait_for_timeout(500)
-
-
 @pytest.mark.browser
 @pytest.mark.notebooks
 def test_make_lab_opens_the_index_with_its_pictures(tmp_path):
     """What `make lab` runs (read from `make -n lab`): the notebooks are run once before JupyterLab starts, only
     when a source changed, and are trusted; JupyterLab opens index.ipynb (not the Launcher), token kept, and
     the first look has pictures and widgets, not empty cells."""
-    from tests.browserlib import NOTEBOOK, chromium_available, chromium_page, jupyter_server, screenshot, wait_idle
+    from tests.browserlib import NOTEBOOK, chromium_available, chromium_page, jupyter_server, screenshot
 
     if not chromium_available():
         pytest.skip("/usr/bin/chromium is not installed")
@@ -325,21 +311,19 @@ def test_make_lab_opens_the_index_with_its_pictures(tmp_path):
                 assert page.locator(".jp-Launcher").count() == 0
                 tab = page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current .lm-TabBar-tabLabel")
                 assert tab.first.inner_text() == "index.ipynb"
-                wait_idle(page)
-                screenshot(page, f"make-lab-first-look-{width}x{height}")
-                _scroll_to(page, f"{NOTEBOOK} .jp-CodeCell", -1)
+                cells = page.locator(f"{NOTEBOOK} .jp-CodeCell")
+                cells.last.scroll_into_view_if_needed()
                 picture = page.locator(f"{NOTEBOOK} .jp-CodeCell .jp-OutputArea-output[data-mime-type='image/svg+xml']")
                 picture.first.wait_for(timeout=60_000)
                 prompts = page.eval_on_selector_all(f"{NOTEBOOK} .jp-CodeCell .jp-InputPrompt",
                                                     "els => els.map(e => e.innerText.trim())")
                 assert prompts and all(re.fullmatch(r"\[\d+\]:", p) for p in prompts), prompts
-                screenshot(page, f"make-lab-first-look-{width}x{height}-picture")
+                screenshot(page, f"make-lab-first-look-{width}x{height}")
         # the next notebook opens with its widgets drawn (trusted, widget state saved)
         with chromium_page(1366, 768) as page:
             page.goto(f"{srv.url}/lab/tree/00-start-here.ipynb?token={srv.token}")
             page.wait_for_selector(f"{NOTEBOOK} .jp-Cell", timeout=90_000)
-            wait_idle(page)
-            _scroll_to(page, f"{NOTEBOOK} .jp-CodeCell", 1)
+            page.locator(f"{NOTEBOOK} .jp-CodeCell").nth(1).scroll_into_view_if_needed()
             page.locator(f"{NOTEBOOK} .tdxlab-stepper").first.wait_for(timeout=60_000)
             screenshot(page, "make-lab-00-stepper-1366x768")
 
@@ -360,24 +344,3 @@ def test_the_first_table_of_00_shows_every_story_whole():
     assert stories and all(story in shown for story in stories.values()), \
         [n for n, story in stories.items() if story not in shown]
     assert "…" not in shown
-
-
-def test_a_fresh_clone_builds_its_notebooks_before_anything_reads_them(tmp_path):
-    """A clone holds the sources only; every make target that reads notebooks/*.ipynb builds them first, and
-    the build leaves the clone's git clean."""
-    clone = tmp_path / "clone"
-    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
-    assert sorted(p.name for p in (clone / "notebooks").glob("*.md")) and not list((clone / "notebooks").glob("*.ipynb"))
-    for target, reader in (("lab", "bin/jupyter lab"), ("slides", "tdxlab.present slides"),
-                           ("html", "tdxlab.present html"), ("voila", "bin/voila")):
-        lines = subprocess.run(["make", "-n", target], cwd=clone, capture_output=True, text=True,
-                               check=True).stdout.splitlines()
-        build = [i for i, line in enumerate(lines) if "scripts/notebooks.py build" in line]
-        read = [i for i, line in enumerate(lines) if reader in line]
-        assert build and read and build[0] < read[0], (target, lines)
-    r = subprocess.run([sys.executable, str(clone / "scripts" / "notebooks.py"), "build"], capture_output=True,
-                       text=True)
-    assert r.returncode == 0, r.stderr
-    assert sorted(p.stem for p in (clone / "notebooks").glob("*.ipynb")) == \
-        sorted(p.stem for p in (clone / "notebooks").glob("*.md"))
-    assert git(clone, "status", "--porcelain") == ""

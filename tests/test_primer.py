@@ -23,7 +23,7 @@ def test_each_picture_renders_readably(title, anchor, fn):
 def test_the_pictures_cover_the_primers_ideas_and_the_glossary_has_them():
     from pathlib import Path
 
-    glossary = (Path(__file__).resolve().parent.parent / "docs" / "glossary.md").read_text(encoding="utf-8")
+    glossary = (Path(__file__).resolve().parent.parent / "notebooks" / "glossary.md").read_text(encoding="utf-8")
     for _, anchor, _ in primer.PICTURES:
         assert f'<a id="{anchor}"></a>' in glossary, anchor
     names = {fn.__name__ for _, _, fn in primer.PICTURES}
@@ -40,3 +40,23 @@ def test_numbers_in_the_pictures_come_from_the_data():
         assert f"{leaf} ({facts.leaf_number(leaf)})" in bring
     lps = primer.logical_processors("1x2x2").svg()
     assert "CPU3" in lps and "CPU4" not in lps and "4 LPs" in lps
+
+
+def test_every_glossary_link_in_the_notebooks_names_an_entry():
+    from pathlib import Path
+
+    nb = Path(__file__).resolve().parent.parent / "notebooks"
+    anchors = set(re.findall(r'<a id="([\w-]+)"></a>', (nb / "glossary.md").read_text(encoding="utf-8")))
+    seen = 0
+    for src in nb.glob("*.md"):
+        for anchor in re.findall(r"\]\(glossary\.ipynb#([\w-]+)\)", src.read_text(encoding="utf-8")):
+            seen += 1
+            if anchor.startswith("dec-"):  # the decisions, shown from docs/decisions.md with these anchors
+                decisions = (nb.parent / "docs" / "decisions.md").read_text(encoding="utf-8")
+                assert f'<a id="{anchor}"></a>' in decisions, (src.name, anchor)
+            else:
+                assert anchor in anchors, (src.name, anchor)
+    linked = {src.stem for src in nb.glob("*.md") if "](glossary.ipynb#" in src.read_text(encoding="utf-8")}
+    assert {"00-primer", "00-start-here", "01-seamcall-and-the-module", "02-lp-init-old-vs-relaxed", "03-irq-safety",
+            "04-locking", "05-design-review"} <= linked
+    assert seen >= 30
