@@ -64,7 +64,7 @@ def test_notebook_runs_in_jupyterlab(server, page, name):
     screenshot(page, f"lab-{Path(name).stem}")
     assert not errs and tracebacks == 0, errs
     n = page.locator(f"{NOTEBOOK} .tdxlab-stepper").count()
-    if name.startswith("0"):
+    if name.startswith("0") and name != "00-primer.ipynb":  # the primer has pictures, no stepper
         assert n >= 1, "the stepper did not render"
     if n:
         page.wait_for_selector(f"{NOTEBOOK} .tdxlab-stepper .tdxlab-svg svg", state="attached", timeout=30_000)

@@ -14,7 +14,7 @@ from tdxlab.errors import BadInput, RenderError
 from tdxlab.scenario import Scenario
 from tdxlab.views import (lanes, lock_graph, module_graph, save_trace, save_view, state_graph, to_svg,
                           trace_frame, trace_styler)
-from tdxlab.views._dot import KIND_BORDER, KIND_FILL, RED
+from tdxlab.views._dot import KIND_BORDER, KIND_FILL, RED, with_alt
 from tdxlab.views.modulegraph import LIT
 from tdxlab.views.trace import CHANGED_CSS, COLUMNS, ERROR_CSS
 
@@ -312,3 +312,55 @@ def test_missing_dot_gives_tdxlab_render_error(tmp_path, monkeypatch):
             call()
     assert save_view(g, tmp_path / "m.dot").read_text() == g.source  # .dot needs no Graphviz
     render.clear_cache()
+
+
+# ---- fitting a notebook, words for a screen reader --------------------------------------------------
+def _size_pt(svg: str) -> tuple[float, float]:
+    m = re.search(r'<svg[^>]*?width="([\d.]+)pt"[^>]*?height="([\d.]+)pt"', svg, re.S)
+    return float(m.group(1)), float(m.group(2))
+
+
+@needs_dot
+def test_module_graphs_fit_a_notebook_beside_the_file_browser():
+    """JupyterLab beside its file browser leaves a 1366-pixel screen about 930 px: the module graphs are laid
+    out top to bottom to fit it at their own size (so their 9-10 pt text stays over 11 px)."""
+    area_pt = 930 * 3 / 4
+    sc = Scenario("kvm-6.16", topology="2x2x2")
+    st = sc.run_first()[-1][1]
+    for g in (module_graph(rule="old"), module_graph(rule="relaxed"), module_graph(st, sc),
+              module_graph(st, sc, compact=True)):
+        w, _ = _size_pt(render.render_svg(g))
+        assert w <= area_pt, (g.alt, w)
+    compact = module_graph(st, sc, compact=True)
+    assert "progress" not in compact.source and "tdx-facts" not in compact.source  # the stepper shows them as HTML
+    assert _size_pt(render.render_svg(compact))[0] < 0.5 * area_pt  # room for the lanes beside it
+    big = module_graph(Scenario("kvm-6.16", topology="1x4x2").run_first()[-1][1], "1x4x2").source
+    assert big.count("<TR>") >= 4  # eight LPs of one package wrap into rows of four
+
+
+def test_views_carry_words_for_a_screen_reader():
+    g = module_graph(rule="old")
+    assert g.alt.startswith("TDX module system states")
+    svg = with_alt('<svg width="1pt" height="1pt"><g id="graph0" class="graph" transform="x">\n<title>module_graph'
+                   '</title></g></svg>', 'a "quoted" <alt>')
+    assert 'aria-label="a &quot;quoted&quot; &lt;alt&gt;"' in svg and "<title>a &quot;quoted&quot; &lt;alt&gt;</title>" in svg
+    assert svg.count('role="img"') == 1
+
+
+def test_fit_wraps_a_table_and_refuses_other_things():
+    from tdxlab.views import fit
+
+    df = pd.DataFrame({"a": ["TDX_SYS_LP_INIT_DONE" * 3], "b": [1]})
+    html = fit(df).to_html()
+    assert "overflow-wrap: anywhere" in html and "font-size: 12px" in html
+    assert "overflow-wrap: anywhere" in fit(df.style).to_html()
+    with pytest.raises(BadInput):
+        fit([1, 2])
+
+
+def test_trace_table_fits_its_columns(race):
+    sc, _, steps = race
+    html = trace_styler(trace_frame(sc, steps)).to_html()
+    head = re.findall(r"<th [^>]*>([^<]*)</th>", html)
+    assert "key" not in head and "fact" not in head and "action" in head  # hidden on screen, kept in the data
+    assert "key" in trace_frame(sc, steps).columns

@@ -77,7 +77,8 @@ def module_graph(state=None, topology=None, rule: str | None = None, compact: bo
 
     def edge(a, b, *label, **attrs):
         if compact and a == b:  # one loop per state, one line per leaf: the picture stays narrow
-            loops.setdefault(a, []).append(label[0] + (" (relaxed)" if "relaxed" in " ".join(label) else ""))
+            leaf = label[0].split(" per ")[0].replace("TDH.SYS.", "", 1)  # "KEY.CONFIG (31)"
+            loops.setdefault(a, []).append(leaf + (", relaxed rule" if "relaxed" in " ".join(label) else ""))
             return
         g.edge(a, b, lines(*label[:1]) if compact else lines(*label), **attrs)
 

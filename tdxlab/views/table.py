@@ -2,7 +2,8 @@
 
 JupyterLab beside its file browser leaves a 1366-pixel screen about 930 px for an output; a wide pandas
 table scrolls sideways there and a reader loses its right-hand columns. ``fit`` returns a Styler whose
-cells wrap (long identifiers such as TDX_SYS_LP_INIT_DONE too) at 12 px, with no index column.
+cells wrap (long identifiers such as TDX_SYS_LP_INIT_DONE too) at 12 px, with no index column; its
+tooltips take no room until shown.
 """
 from __future__ import annotations
 
@@ -11,6 +12,10 @@ FIT_STYLES = [
     {"selector": "th", "props": "text-align: left; vertical-align: bottom; padding: 3px 5px;"},
     {"selector": "td", "props": "text-align: left; vertical-align: top; padding: 3px 5px; white-space: normal; "
                                 "overflow-wrap: anywhere;"},
+    # a hidden tooltip (Styler.set_tooltips) takes no room: hidden by visibility alone, its box would widen
+    # the output and give it a sideways scrollbar
+    {"selector": ".pd-t", "props": "display: none;"},
+    {"selector": "td:hover .pd-t", "props": "display: block;"},
 ]
 
 

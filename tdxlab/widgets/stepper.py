@@ -622,7 +622,8 @@ class Stepper(W.VBox):
         return res
 
     def show_counterexample(self, result, prop: str, title: str | None = None) -> bool:
-        """Load the shortest counterexample of ``prop`` from ``result`` (replay mode)."""
+        """Load the shortest counterexample of ``prop`` from ``result`` (replay mode), shown at its violating
+        step (the first button, Home, or the slider goes back to the start)."""
         v = getattr(result, "verdicts", {}).get(prop)
         if v is None:
             names = ", ".join(getattr(result, "verdicts", {})) or "(none)"
@@ -635,9 +636,9 @@ class Stepper(W.VBox):
         sc = result.scenario
         ok = self.load(sc, schedule=list(v.path), mode="replay",
                        title=title or f"{prop}: the shortest counterexample, {len(v.path)} steps ({sc.title()})")
-        if ok:
-            self.violation = len(self.steps) - 1  # a counterexample ends where the property breaks
-            self._render(self.index)
+        if ok:  # a counterexample ends where the property breaks: it opens there
+            self.violation = len(self.steps) - 1
+            self._goto(self.violation)
         if ok and v.detail:
             self.result_html.value = (f"<div class='last err'><span class='broke'>&#9888; {panels.esc(prop)} "
                                       f"violated</span>: {panels.esc(v.detail)}</div>")
