@@ -17,7 +17,6 @@ stderr and exit 2.
 """
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import sys
@@ -211,35 +210,34 @@ def _has_error(nb) -> bool:
     return any(o.get("output_type") == "error" for c in nb.cells for o in c.get("outputs", []))
 
 
-@contextlib.contextmanager
-def quiet_kernel():
-    """A python3 kernel on local sockets of its own (IPC: no "running over TCP without encryption" warning
-    per kernel), shut down and its sockets removed afterwards."""
-    import shutil
-    import tempfile
+def _worker_signals() -> None:
+    """In a worker: Ctrl-C is the parent's to handle; SIGTERM (the parent stopping it) unwinds, so the kernel
+    is shut down and its sockets removed."""
+    import signal
 
-    from jupyter_client.manager import KernelManager
+    def stop(*_):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 2)  # the interrupted run's teardown has nothing to say
+        sys.exit(130)
 
-    where = tempfile.mkdtemp(prefix="tdxlab-kernel-")
-    km = KernelManager(kernel_name="python3", transport="ipc", connection_file=os.path.join(where, "kernel.json"))
-    try:
-        yield km
-    finally:
-        if km.has_kernel:
-            km.shutdown_kernel(now=False)
-        shutil.rmtree(where, ignore_errors=True)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, stop)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 def _execute_one(path: str) -> str | None:
     """Run one built notebook on a fresh kernel, widget state stored; write it back. The first error, or None."""
+    import subprocess
+
     import nbformat
     from nbclient import NotebookClient
 
+    from tdxlab.present import local_kernel
+
     p = Path(path)
     nb = nbformat.read(p, as_version=4)
-    with quiet_kernel() as km:
+    with local_kernel() as km:
         NotebookClient(nb, km=km, timeout=CELL_TIMEOUT, allow_errors=True, store_widget_state=True,
-                       resources={"metadata": {"path": str(p.parent)}}).execute()
+                       resources={"metadata": {"path": str(p.parent)}}).execute(stderr=subprocess.DEVNULL)
     # trusted, as if run in JupyterLab: else JupyterLab shows the pictures and widgets as plain text
     from nbformat.sign import NotebookNotary
 
@@ -267,8 +265,24 @@ def execute(nb_dir: Path = NB_DIR, log=print, jobs: int = 2) -> list[Path]:
         return []
     log(f"notebooks: running {len(todo)} notebook(s) once, so they open with their pictures "
         f"(again only when a source changes)")
-    with ProcessPoolExecutor(max_workers=max(1, min(jobs, len(todo), os.cpu_count() or 1))) as pool:
-        errors = [e for e in pool.map(_execute_one, [str(p) for p in todo]) if e]
+    import signal
+
+    pool = ProcessPoolExecutor(max_workers=max(1, min(jobs, len(todo), os.cpu_count() or 1)),
+                               initializer=_worker_signals)
+    try:
+        # Ctrl-C waits until the workers exist and ignore it (they inherit the blocked signal)
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            results = pool.map(_execute_one, [str(p) for p in todo])
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        errors = [e for e in results if e]
+    except KeyboardInterrupt:  # Ctrl-C: stop the runs (each shuts its kernel down), write nothing more
+        for proc in list(getattr(pool, "_processes", {}).values()):
+            proc.terminate()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown()
     for e in errors:
         log(f"notebooks: {e}")
     return todo
@@ -312,6 +326,9 @@ def main(argv: list[str]) -> int:
     except NotebookError as e:
         print(f"notebooks: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # a notebook is written only once it ran to the end: nothing half-written
+        print("notebooks: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":
