@@ -42,10 +42,16 @@ def _jupytext():
         import jupytext
         from jupytext.config import load_jupytext_config
     except ImportError:  # the [lab] extra may not list jupytext yet: fetch it into this venv, once
+        import importlib
         import subprocess
 
         print("notebooks: installing jupytext (reads the notebooks' sources)", file=sys.stderr)
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "jupytext>=1.16"], check=True)
+        r = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "jupytext>=1.16"], capture_output=True,
+                           text=True)
+        if r.returncode != 0:
+            raise NotebookError(f"jupytext is missing and pip could not install it: run  {sys.executable} -m pip "
+                                f"install jupytext")
+        importlib.invalidate_caches()
         import jupytext
         from jupytext.config import load_jupytext_config
     return jupytext, load_jupytext_config(str(NB_DIR))
