@@ -376,3 +376,21 @@ def panels_esc(x):
     from tdxlab.widgets.panels import esc
 
     return esc(x)
+
+
+def test_other_widgets_refuse_wrong_arguments_in_one_line():
+    from tdxlab.errors import BadInput
+    from tdxlab.widgets import at_step
+
+    for kw in ({"topology": "2x"}, {"topology": "0x1x1"}, {"design": "nope"}, {"rule": "weird"},
+               {"mode": "fast"}):
+        with pytest.raises(BadInput) as e:
+            TopologyPicker(**kw)
+        assert "\n" not in str(e.value)
+    for kw in ({"max_states": -1}, {"max_states": "many"}, {"max_seconds": -2}):
+        with pytest.raises(BadInput):
+            check("v7-2022-boot", display=False, **kw)
+    assert "a listing needs a scenario" in str(show_function(None, "tdx_cpu_enable"))
+    assert "named by text" in str(show_function("irq-race-second-user", 5))
+    with pytest.raises(BadInput):
+        at_step(Stepper("v7-2022-boot"), "x")

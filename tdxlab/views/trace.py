@@ -130,10 +130,12 @@ def trace_styler(df: "pd.DataFrame"):
             out["result"] = [ERROR_CSS if is_error(r) else "" for r in frame["result"]]
         return out
 
-    st = Styler(df, uuid="tdxlab", cell_ids=False)
+    from tdxlab.views.table import cell_html
+
+    st = Styler(df, uuid="tdxlab", cell_ids=False).format(cell_html)
     st = st.apply(css, axis=None).hide(axis="index")
     # shown to fit a notebook's width: the step key and the fact section are in the data (and in saved
-    # files), not on screen; long identifiers (TDX_SYS_LP_INIT_DONE, lock lists) may wrap
+    # files), not on screen; long identifiers (TDX_SYS_LP_INIT_DONE, lock lists) may wrap after _ and .
     st = st.hide(subset=[c for c in HIDDEN if c in df.columns], axis="columns")
     short = [c for c in df.columns if c in SHORT]
     st = st.set_properties(subset=short, **{"white-space": "nowrap"})
@@ -141,7 +143,7 @@ def trace_styler(df: "pd.DataFrame"):
         {"selector": "", "props": "border-collapse: collapse; font-size: 12px; max-width: 100%;"},
         {"selector": "th", "props": "text-align: left; border-bottom: 1px solid #888; padding: 2px 5px;"},
         {"selector": "td", "props": "text-align: left; vertical-align: top; padding: 2px 5px; "
-                                    "overflow-wrap: anywhere;"},
+                                    "overflow-wrap: break-word;"},
     ])
     return st
 

@@ -11,6 +11,7 @@ import os
 
 import ipywidgets as W
 
+from tdxlab.errors import BadInput, UnknownName
 from tdxlab.widgets.stepper import EXPORT_ENV, Stepper, _one_line
 
 
@@ -24,10 +25,19 @@ class TopologyPicker(W.VBox):
         self.add_class("tdxlab-picker")
         from tdxlab.designs import DESIGNS
 
+        if design not in DESIGNS:
+            raise UnknownName(f"unknown design {str(design)[:40]!r}: choose one of {', '.join(DESIGNS)}")
+        if rule not in ("old", "relaxed"):
+            raise UnknownName(f"unknown rule {str(rule)[:40]!r}: choose old or relaxed")
+        if mode not in ("replay", "scheduler"):
+            raise UnknownName(f"unknown stepper mode {str(mode)[:40]!r}: choose replay or scheduler")
         try:
             p, c, t = (int(x) for x in str(topology).split("x"))
+            if not (1 <= p <= 4 and 1 <= c <= 4 and 1 <= t <= 2):
+                raise ValueError
         except ValueError:
-            p, c, t = 1, 2, 2
+            raise BadInput(f"topology {str(topology)[:40]!r} is not PxCxT with 1-4 packages, 1-4 cores per "
+                           f"package and 1-2 threads per core (say 1x2x2)") from None
         small = W.Layout(width="200px")
         full = {"description_width": "initial"}  # a label is never cut ("threads/c...")
         self.packages = W.BoundedIntText(value=p, min=1, max=4, description="packages", layout=small, style=full)
@@ -38,12 +48,12 @@ class TopologyPicker(W.VBox):
         self.nosmt = W.Checkbox(value=nosmt, description="nosmt (park SMT siblings)", indent=False)
         self.offline = W.Text(value=offline, description="offline", placeholder="CPUs offline at boot, e.g. 1,3",
                               continuous_update=False, layout=W.Layout(width="300px"), style=full)
-        self.design = W.Dropdown(options=list(DESIGNS), value=design if design in DESIGNS else "kvm-6.16",
+        self.design = W.Dropdown(options=list(DESIGNS), value=design,
                                  description="design", layout=W.Layout(width="230px"), style=full)
-        self.rule = W.ToggleButtons(options=["old", "relaxed"], value=rule if rule in ("old", "relaxed") else "old",
+        self.rule = W.ToggleButtons(options=["old", "relaxed"], value=rule,
                                     description="LP.INIT rule", style={"button_width": "96px", **full})
-        self.mode = W.ToggleButtons(options=["replay", "scheduler"], value=mode if mode in ("replay", "scheduler")
-                                    else "replay", description="mode", style={"button_width": "96px", **full})
+        self.mode = W.ToggleButtons(options=["replay", "scheduler"], value=mode, description="mode",
+                                    style={"button_width": "96px", **full})
         for w in (self.packages, self.cores, self.threads, self.nosmt, self.offline, self.design, self.rule,
                   self.mode):
             w.add_class("tdxlab-pick")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipywidgets as W
 
 from tdxlab.widgets import panels
-from tdxlab.widgets.stepper import _one_line, verdicts_html
+from tdxlab.widgets.stepper import _check_budget, _one_line, verdicts_html
 
 
 class CheckView(W.VBox):
@@ -40,6 +40,9 @@ def check(scenario, max_states: int = 200_000, max_seconds: float | None = None,
     ``CheckResult``, or None after showing a one-line message (an unknown scenario, a bad budget)."""
     from tdxlab.check.explore import explore
 
+    _check_budget("max_states", max_states, int)
+    if max_seconds is not None:
+        _check_budget("max_seconds", max_seconds, (int, float))
     view = CheckView(max_states)
     if display:
         from IPython.display import display as show

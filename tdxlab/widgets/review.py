@@ -14,6 +14,7 @@ import os
 
 import ipywidgets as W
 
+from tdxlab.errors import BadInput
 from tdxlab.widgets import panels
 from tdxlab.widgets.stepper import EXPORT_ENV, NEXT_SLIDE, Stepper, _one_line
 
@@ -252,6 +253,8 @@ def review_matrix(rows=None, workloads=None, rule: str = "relaxed", choose=None)
 def at_step(stepper: Stepper, i: int | None = None) -> Stepper:
     """Show step ``i`` (default: the last) and keep it when the widget is displayed later: Play and the
     slider are jslinked in the browser, and a new view copies Play's value into the slider."""
+    if i is not None and (isinstance(i, bool) or not isinstance(i, int)):
+        raise BadInput(f"at_step() takes a step number, not {type(i).__name__}")
     if stepper.steps:
         last = len(stepper.steps) - 1
         i = last if i is None else max(0, min(i, last))

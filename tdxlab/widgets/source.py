@@ -11,7 +11,7 @@ import html
 from dataclasses import dataclass
 
 from tdxlab import sources
-from tdxlab.errors import TdxlabError, UnknownName
+from tdxlab.errors import BadInput, TdxlabError, UnknownName
 
 from tdxlab.widgets.panels import ASSERT_TEXT, readable
 
@@ -85,6 +85,10 @@ def function_listing(scenario, name: str) -> Listing:
     from tdxlab.scenario import get_scenario
 
     sc = get_scenario(scenario) if isinstance(scenario, str) else scenario
+    if not hasattr(sc, "machine"):
+        raise BadInput(f"a listing needs a scenario name or a Scenario, not {type(scenario).__name__}")
+    if not isinstance(name, str):
+        raise BadInput(f"a kernel function is named by text, not {type(name).__name__}")
     funcs = sc.machine.funcs
     if name not in funcs:
         raise UnknownName(f"design {sc.design_name} has no kernel function {name!r}: choose one of "
