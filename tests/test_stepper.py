@@ -368,6 +368,13 @@ def test_the_code_beside_the_step_marks_each_contexts_next_line():
         assert re.search(rf"<tr class='cur[^']*'><td>&#9654;</td><td class='pc'>{frame.pc}</td><td><code>"
                          rf"{re.escape(panels_esc(nxt))}</code>", code), (t.name, nxt)
     assert code.count("class='cur") == sum(1 for t in st.threads if t.stack)
+    # each function the kernel really has links to its source at the commit of the design's era
+    from tdxlab.sources import function_link
+
+    for t in st.threads:
+        href = function_link(t.stack[-1].fn, s.scenario.design_name) if t.stack else None
+        if href:
+            assert f"<a href='{panels_esc(href)}'" in code
     s.step()
     assert s.code.value != code
 

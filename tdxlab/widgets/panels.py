@@ -336,10 +336,27 @@ def cpu_online(state, cpu: int) -> bool:
     return state.cpus[cpu].hp in IN_ONLINE_MASK
 
 
+def _function_ref(name: str, scenario) -> str:
+    """A function's name, linked to the real kernel function at the commit of the design's era when there is
+    one (tdxlab.sources.function_link); the model's own helpers stay plain."""
+    try:
+        from tdxlab.sources import function_link
+
+        href = function_link(name, getattr(scenario, "design_name", ""))
+    except Exception:  # noqa: BLE001 - no link is better than no listing
+        href = None
+    code = f"<code>{esc(name)}()</code>"
+    if not href:
+        return code
+    return (f"<a href='{esc(href)}' target='_blank' rel='noopener' title='the kernel source of this era'>"
+            f"{code}</a>")
+
+
 def code_html(state, scenario) -> str:
     """Where each context is, as code, in the manner of a debugger: per CPU, each context's call stack and
     its current function as the model writes it (:func:`tdxlab.widgets.source.function_listing`), the line
-    it runs next marked; a blocked context says what it waits for."""
+    it runs next marked, its name linked to the kernel source of the design's era; a blocked context says
+    what it waits for."""
     from tdxlab.widgets.source import function_listing
 
     listings: dict[str, list] = {}
@@ -367,7 +384,7 @@ def code_html(state, scenario) -> str:
         waits = (f"<div class='waits'>&#9632; blocked: {esc(readable(c['waits']))}</div>" if c.get("waits") else "")
         boxes.append(f"<div class='tdxlab-code-ctx'><div><b>{esc(where)} &middot; {esc(t.name)}</b> "
                      f"<span class='muted'>{callers}{' &rsaquo; ' if callers else ''}</span>"
-                     f"<code>{esc(frame.fn)}()</code></div>{waits}"
+                     f"{_function_ref(frame.fn, scenario)}</div>{waits}"
                      f"<table class='tdxlab-listing'>{''.join(rows)}</table></div>")
     if not boxes:
         return "<div class='muted'>No context is running kernel code now.</div>"

@@ -203,7 +203,9 @@ class ReviewMatrix(W.VBox):
         without a running kernel shows in place of the widget."""
         if self.review is None:
             return f"<div>{panels.esc(self.message.value)}</div>"
-        out = [self.review.styler().to_html()]
+        out = ["<p class='tdxlab-matrix-note'>On this page the matrix is a table (hover over a red cell for what "
+               "broke); the chosen cell's counterexample follows, every step drawn in advance.</p>",
+               self.review.styler().to_html()]
         if self.chosen and self.stepper.steps:
             row, prop = self.chosen
             out.append(NEXT_SLIDE)  # a deck shows the matrix, then the counterexample on the next slide
