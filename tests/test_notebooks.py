@@ -332,6 +332,7 @@ def test_make_lab_opens_the_index_with_its_pictures(tmp_path):
                 tab = page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current .lm-TabBar-tabLabel")
                 assert tab.first.inner_text() == "index.ipynb"
                 wait_idle(page)
+                page.locator(".jp-DirListing-item").first.wait_for(timeout=30_000)
                 screenshot(page, f"make-lab-first-look-{width}x{height}")
                 _scroll_to(page, f"{NOTEBOOK} .jp-CodeCell", -1)
                 picture = page.locator(f"{NOTEBOOK} .jp-CodeCell .jp-OutputArea-output[data-mime-type='image/svg+xml']")
