@@ -142,7 +142,11 @@ def test_claim(claim):
         last = sc.replay(path)[-1][0]
         assert last.function == claim["function"], f"{words!r}: the violating step runs in {last.function}()"
     elif kind == "topology":
-        assert str(get_scenario(claim["scenario"]).topology) == claim["topology"]
+        topo = get_scenario(claim["scenario"]).topology
+        assert str(topo) == claim["topology"], f"{claim['scenario']} runs on {topo}"
+        m = re.search(rf"({NUM})\s+packages", words, re.I)
+        if m:
+            assert number(m.group(1)) == topo.packages, f"{words!r}: {topo.packages} packages"
 
 
 def test_every_number_the_prose_states_is_claimed():
