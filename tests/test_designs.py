@@ -2,6 +2,7 @@
 import pytest
 from helpers import Scenario, counterexample
 
+from tdxlab import sources
 from tdxlab.designs import DESIGNS
 from tdxlab.module import SYS_READY
 
@@ -19,7 +20,9 @@ def test_happy_path_replays_to_a_ready_module_on_two_packages(design):
     assert not final.threads
     # every step names a kernel function and a fact
     for info, _ in steps[1:]:
-        assert info.function and info.fact.startswith("§"), info
+        assert info.function and sources.keys_in(info.fact), info
+        for key in sources.keys_in(info.fact):
+            sources.get(key)
 
 
 BREAKS = [

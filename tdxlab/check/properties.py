@@ -21,33 +21,33 @@ class Property(NamedTuple):
 
 
 PROPERTIES = {p.name: p for p in (
-    Property("vmx-before-seamcall", "transition", "§4.2, §8.2",
+    Property("vmx-before-seamcall", "transition", "k-tdxcall-s, lore-sean-2024-04-22",
              "no SEAMCALL on a CPU outside VMX operation (it would #UD: TDX_SEAMCALL_UD, -EACCES)"),
-    Property("lp-init-before-seamcall", "transition", "§5.1, §5.3, §10.3",
+    Property("lp-init-before-seamcall", "transition", "lore-tglx-2022-11-22b, k-tdx-rst-618, dec-relaxed-gates",
              "no other SEAMCALL on a logical CPU before its LP.INIT, and no module rule error "
              "(TDX_SYS_LP_INIT_NOT_PENDING, TDX_SYS_CONFIG_NOT_PENDING, TDX_SYS_LP_INIT_NOT_DONE)"),
-    Property("init-succeeds", "transition", "§1.2",
+    Property("init-succeeds", "transition", "k-tdx-c-618",
              "module initialization never ends in failure"),
-    Property("online-cpus-ready", "state", "§5.3, §10.8",
+    Property("online-cpus-ready", "state", "k-tdx-rst-618, dec-online-vs-active",
              "once initialization has succeeded, every active CPU has done LP.INIT whenever a TDX user "
-             "may use it (cpu_active, not cpu_online: §10.8; not while an IPI handler or an IRQs-off "
+             "may use it (cpu_active, not cpu_online: dec-online-vs-active; not while an IPI handler or an IRQs-off "
              "context holds the CPU, as no TDX user can run there then)"),
-    Property("package-keys", "state", "§1.1, §1.3, §3.1",
+    Property("package-keys", "state", "m-dispatcher, k-kvm-tdx-c-616, k-tdx-c-618",
              "every package gets KEY.CONFIG before the module is reported ready, and keeps an online CPU "
              "while guest KeyIDs are in use"),
-    Property("cpu-online-succeeds", "transition", "§7.1, §7.3",
+    Property("cpu-online-succeeds", "transition", "k-cpu-hotplug-rst, k-cpu-c",
              "every CPU online request the platform allows succeeds, and an offline is refused only where "
              "the design means to (the last CPU of a package while KeyIDs are in use)"),
-    Property("no-spurious-error", "transition", "§2.1, §2.2, §10.1",
+    Property("no-spurious-error", "transition", "k-tdx-c-618, dec-v19-pass-vmxon",
              "no tdx_cpu_enable() or online callback fails because of a race (TDX_SYS_LP_INIT_DONE, "
              "TDX_SYS_BUSY, a second TDH.SYS.INIT, a double VMXON)"),
-    Property("no-deadlock", "state", "§2.2, §3.2, §3.3",
+    Property("no-deadlock", "state", "k-tdx-c-618, lore-sean-2024-04-23, lore-sean-2024-06-08",
              "no reachable state where contexts wait forever (a spinlock self-deadlock from an IPI included)"),
-    Property("lock-order", "lockdep", "§3.3, §3.2, §2.2",
+    Property("lock-order", "lockdep", "k-kvm-locking-rst, lore-isaku-2024-02-26, k-tdx-c-618",
              "lockdep's rules: no cycle in the taken-while-holding graph, no recursive read of "
              "cpu_hotplug_lock, no sleeping lock with IRQs off or in IRQ context, no spinlock used both "
              "from IRQ context and with IRQs on"),
-    Property("kernel-asserts", "transition", "§2.2, §3.1, §1.3",
+    Property("kernel-asserts", "transition", "k-tdx-c-618, k-kvm-tdx-c-616",
              "lockdep_assert_irqs_disabled(), lockdep_assert_cpus_held() and the CR4.VMXE warning never fire"),
 )}
 

@@ -97,7 +97,7 @@ class Design:
         if ev == "smt-on":
             return st.phase == "user" and any(cs.hp == PARKED for cs in st.cpus)
         if ev == "create-td":
-            # KVM checks the packages under cpus_read_lock() (§10.7): not while a CPU is coming or going
+            # KVM checks the packages under cpus_read_lock() (dec-keyid-alloc): not while a CPU is coming or going
             w, _, ww = st.locks[0]
             return self.tdx_usable(st) and w is None and ww is None
         return False
@@ -128,34 +128,34 @@ class Design:
             if x.cpus[c].hp == PARKED:
                 x.note(f"CPU{c} is a parked nosmt sibling: cpu_bootable() is false, the request fails "
                        f"with -EPERM")
-                return "cpu_up", "§7.3"
+                return "cpu_up", "k-cpu-c"
             x.spawn(f"cpu_up/{c}", c, HOTPLUG, "_cpu_up")
             x.note(f"CPU{c} online requested")
-            return "cpu_up", "§7.1"
+            return "cpu_up", "k-cpu-c"
         if ev.startswith("offline:"):
             c = int(ev[8:])
             x.spawn(f"cpu_down/{c}", c, HOTPLUG, "_cpu_down")
             x.note(f"CPU{c} offline requested")
-            return "cpu_down", "§7.1"
+            return "cpu_down", "k-cpu-c"
         if ev == "smt-on":
             parked = [c for c, cs in enumerate(x.cpus) if cs.hp == PARKED]
             for c in parked:
                 x.set_cpu(c, x.cpus[c]._replace(hp=OFFLINE))
-            x.note(f"SMT control on: {', '.join(f'CPU{c}' for c in parked)} may now be onlined (§7.3: "
+            x.note(f"SMT control on: {', '.join(f'CPU{c}' for c in parked)} may now be onlined (k-cpu-c: "
                    f"runtime SMT control; with nosmt=force it could not)")
-            return "cpuhp_smt_enable", "§7.3"
+            return "cpuhp_smt_enable", "k-cpu-c"
         if ev == "create-td":
             topo = m.topology
             empty = [p for p in range(topo.packages)
                      if not any(x.cpus[c].hp in IN_ONLINE_MASK for c in topo.cpus_of_package(p))]
             if empty:
-                x.note(f"KVM refuses the TD: package {empty[0]} has no online CPU (§10.7: the KeyID is "
+                x.note(f"KVM refuses the TD: package {empty[0]} has no online CPU (dec-keyid-alloc: the KeyID is "
                        f"allocated and the packages checked under cpus_read_lock(), one step here)")
             else:
                 x.set_kern(keyids_in_use=True)
-                x.note("a guest KeyID (HKID) is allocated; every package has an online CPU (§10.7: "
+                x.note("a guest KeyID (HKID) is allocated; every package has an online CPU (dec-keyid-alloc: "
                        "allocation and the check under cpus_read_lock() are one step here)")
-            return "tdx_td_init", "§1.3, §10.7"
+            return "tdx_td_init", "k-kvm-tdx-c-616, dec-keyid-alloc"
         raise AssertionError(ev)
 
     def root_finished(self, x, t, v, fn: str) -> None:

@@ -1,17 +1,17 @@
-"""``kvm-6.16``: KVM's TDX bring-up as merged in 6.16 (K-kvmtdx-616, tdx-facts §1.3, §6.1, §6.2).
+"""``kvm-6.16``: KVM's TDX bring-up as merged in 6.16 (k-kvm-tdx-c-616, k-kvm-main-c-616).
 
 ``tdx_bringup()`` at module load:
 
 1. ``kvm_enable_virtualization()``: under ``kvm_usage_lock``, on the 0 -> 1 transition
    ``cpuhp_setup_state(CPUHP_AP_KVM_ONLINE, "kvm/cpu:online", ...)`` (which takes ``cpus_read_lock()``
-   itself) does VMXON on every online CPU (§3.3, order: kvm_usage_lock outside cpu_hotplug_lock);
+   itself) does VMXON on every online CPU (k-kvm-main-c-616, order: kvm_usage_lock outside cpu_hotplug_lock);
 2. ``cpus_read_lock()``; ``cpuhp_setup_state_cpuslocked("kvm/cpu/tdx:online")`` runs ``tdx_online_cpu()``
    on each online CPU: WARN if CR4.VMXE is clear, ``local_irq_save()``, ``tdx_cpu_enable()``,
    ``local_irq_restore()``; then ``tdx_enable()``; on failure the state is removed;
    ``cpus_read_unlock()``.
 
 ``tdx_offline_cpu()`` refuses (-EBUSY) to offline the last online CPU of a package while HKIDs are in use.
-KVM's static state runs before the dynamic TDX state on the way up and after it on the way down (§7.1).
+KVM's static state runs before the dynamic TDX state on the way up and after it on the way down (k-cpuhotplug-h).
 """
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ class KVM_616(Design):
     era = "Linux 6.16 (2025)"
     summary = ("KVM at load: kvm_enable_virtualization, then under cpus_read_lock "
                "cpuhp_setup_state_cpuslocked(kvm/cpu/tdx:online) and tdx_enable")
-    fact = "§1.3"
+    fact = "k-kvm-tdx-c-616"
     loader_function = "tdx_bringup"
     offline_refusal = True
     mutation_notes = {
@@ -73,10 +73,10 @@ class KVM_616(Design):
         fns = tdx_functions("6.8") + [
             CPUHP.cpuhp_setup_state(KVM_STATE, cpuslocked=False),
             setup, remove,
-            KFunc("tdx_bringup", "§1.3", [
+            KFunc("tdx_bringup", "k-kvm-tdx-c-616", [
                 Call("kvm_enable_virtualization"),
                 If(failed, "out", "kvm_enable_virtualization() failed"),
-            ] + ([Lock("cpu_hotplug_lock", "r", "§1.3")] if locked else []) + [
+            ] + ([Lock("cpu_hotplug_lock", "r", "k-kvm-tdx-c-616")] if locked else []) + [
                 Call(setup.name),
                 If(failed, "unlock", "the cpuhp setup failed"),
                 Call("tdx_enable"),
@@ -85,31 +85,31 @@ class KVM_616(Design):
                 Call(remove.name),
                 Do("", lambda x: x.set_ret(x.loc), local=True),
                 Label("unlock"),
-            ] + ([Unlock("cpu_hotplug_lock", "r", "§1.3")] if locked else []) + [
+            ] + ([Unlock("cpu_hotplug_lock", "r", "k-kvm-tdx-c-616")] if locked else []) + [
                 Label("out"),
                 Ret(),
             ]),
-            KFunc("kvm_enable_virtualization", "§3.3, §6.2", [
-                Lock("kvm_usage_lock", fact="§3.3"),
+            KFunc("kvm_enable_virtualization", "k-kvm-main-c-616", [
+                Lock("kvm_usage_lock", fact="k-kvm-main-c-616"),
                 If(lambda x: x.kern.kvm_usage_count != 0, "inc", "already enabled"),
                 Call(f"cpuhp_setup_state:{KVM_STATE}"),
                 If(failed, "unlock", "VMXON failed on a CPU"),
                 Label("inc"),
                 Do("kvm_usage_count++", lambda x: x.set_kern(kvm_usage_count=x.kern.kvm_usage_count + 1),
-                   "§3.3"),
+                   "k-kvm-main-c-616"),
                 Label("unlock"),
-                Unlock("kvm_usage_lock", fact="§3.3"),
+                Unlock("kvm_usage_lock", fact="k-kvm-main-c-616"),
                 Ret(),
             ]),
-            KFunc("kvm_online_cpu", "§6.2", ([Vmxon("kvm_arch_enable_virtualization_cpu", fact="§6.2")]
+            KFunc("kvm_online_cpu", "k-kvm-main-c-616", ([Vmxon("kvm_arch_enable_virtualization_cpu", fact="k-kvm-main-c-616")]
                                              if "no-vmxon" not in mu else []) + [Ret()]),
-            KFunc("kvm_offline_cpu", "§6.2", [Vmxoff("kvm_arch_disable_virtualization_cpu", fact="§6.2"),
+            KFunc("kvm_offline_cpu", "k-kvm-main-c-616", [Vmxoff("kvm_arch_disable_virtualization_cpu", fact="k-kvm-main-c-616"),
                                               Ret(0)]),
-            KFunc("tdx_online_cpu", "§1.3", [WarnVmxeClear("§1.3")] + (
-                [LocalIrqSave("§1.3, §2.2")] if irqsave else []) + [
+            KFunc("tdx_online_cpu", "k-kvm-tdx-c-616", [WarnVmxeClear("k-kvm-tdx-c-616")] + (
+                [LocalIrqSave("k-kvm-tdx-c-616, k-tdx-c-618")] if irqsave else []) + [
                 Call("tdx_cpu_enable"),
-            ] + ([LocalIrqRestore("§1.3")] if irqsave else []) + [Ret()]),
-            KFunc("tdx_offline_cpu", "§1.3", offline_refusal("§1.3", [])),
+            ] + ([LocalIrqRestore("k-kvm-tdx-c-616")] if irqsave else []) + [Ret()]),
+            KFunc("tdx_offline_cpu", "k-kvm-tdx-c-616", offline_refusal("k-kvm-tdx-c-616", [])),
         ]
         if "second-user" in mu:
             fns += second_user.functions()

@@ -1,20 +1,20 @@
 """``v19-2024``: "KVM: TDX: Initialize the TDX module when loading the KVM intel kernel module" (v19,
-Feb 2024), the design of the April 2024 review (§3.2), on the 6.8 TDX core (§1.2, §2).
+Feb 2024), the design of the April 2024 review (lore-kai-2024-04-18), on the 6.8 TDX core (k-tdx-c-618).
 
 * Module load, ``tdx_hardware_setup()``: ``cpus_read_lock()``; ``on_each_cpu(vmx_tdx_on)`` doing VMXON and
   ``tdx_cpu_enable()`` on every online CPU (errors into an atomic); ``tdx_enable()``;
-  ``on_each_cpu(vmx_off)``; ``cpus_read_unlock()`` (§3.2, the confirmed v16 shape).
+  ``on_each_cpu(vmx_off)``; ``cpus_read_unlock()`` (lore-isaku-2023-10-16, the confirmed v16 shape).
 * ``kvm_online_cpu()`` (static cpuhp state ``kvm/cpu:online``): takes ``kvm_lock`` and, while
   ``kvm_usage_count`` is non-zero, does VMXON plus ``tdx_cpu_enable()`` with IRQs saved.
 * ``hardware_enable_all()`` (creating a VM): ``cpus_read_lock()``, then ``kvm_lock``; on the 0 -> 1
-  transition ``on_each_cpu(hardware_enable_nolock)``: VMXON and ``tdx_cpu_enable()`` (§3.3).
+  transition ``on_each_cpu(hardware_enable_nolock)``: VMXON and ``tdx_cpu_enable()`` (k-kvm-main-c-68).
 
-Decision (§10.1): the per-CPU pass does its own VMXON (option ``pass_vmxon = true``, the v16 code). With
+Decision (dec-v19-pass-vmxon): the per-CPU pass does its own VMXON (option ``pass_vmxon = true``, the v16 code). With
 ``pass_vmxon = false`` (the reading after 6.12) KVM has already enabled virtualization, so VMX is on and
 ``kvm_usage_count`` is 1 before the pass, which then only calls ``tdx_cpu_enable()``.
-Decision (§10.5): KVM's per-CPU ``hardware_enabled`` guard is not modelled: the hotplug lock already keeps
+Decision (dec-kvm-enabled-guard): KVM's per-CPU ``hardware_enabled`` guard is not modelled: the hotplug lock already keeps
 ``hardware_enable_all()`` and ``kvm_online_cpu()`` apart; a mutation that removes it shows the second
-VMXON (-EBUSY). There is no offline refusal: v19 had no ``tdx_offline_cpu()`` check (§1.3 is 6.16).
+VMXON (-EBUSY). There is no offline refusal: v19 had no ``tdx_offline_cpu()`` check (k-kvm-tdx-c-616 is 6.16).
 """
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ class V19_2024(Design):
     era = "Feb to Apr 2024 (KVM TDX series v19, reviewed in April 2024)"
     summary = ("KVM at load: cpus_read_lock, on_each_cpu(VMXON + tdx_cpu_enable), tdx_enable; "
                "kvm_online_cpu under kvm_lock")
-    fact = "§3.2"
+    fact = "lore-isaku-2024-02-26"
     loader_function = "tdx_hardware_setup"
     extra_events = ("create-vm", "create-vm2")
     mutation_notes = {
@@ -45,7 +45,7 @@ class V19_2024(Design):
         "no-kvm-lock": "kvm_online_cpu() and hardware_enable_all() do without kvm_lock",
         "kvm-lock-first": "hardware_enable_all() takes kvm_lock, then cpus_read_lock()",
     }
-    options_doc = {"pass_vmxon": "§10.1: the per-CPU pass does its own VMXON (default true)"}
+    options_doc = {"pass_vmxon": "dec-v19-pass-vmxon: the per-CPU pass does its own VMXON (default true)"}
 
     def __init__(self, mutations=frozenset(), options=None, platform=None):
         super().__init__(mutations, options, platform)
@@ -67,14 +67,14 @@ class V19_2024(Design):
         vmxon = "no-vmxon" not in mu
         pass_vmxon = self.pass_vmxon and vmxon
         irqsave = "irqs-on" not in mu
-        hotplug_lock = [Lock("cpu_hotplug_lock", "r", "§3.3")]
-        klock = [Lock("kvm_lock", fact="§3.3")] if kvm_lock else []
+        hotplug_lock = [Lock("cpu_hotplug_lock", "r", "k-kvm-locking-rst")]
+        klock = [Lock("kvm_lock", fact="k-kvm-locking-rst")] if kvm_lock else []
         first = (klock + hotplug_lock) if "kvm-lock-first" in mu else (hotplug_lock + klock)
-        unlock = ([Unlock("kvm_lock", fact="§3.3")] if kvm_lock else []) + [Unlock("cpu_hotplug_lock", "r")]
+        unlock = ([Unlock("kvm_lock", fact="k-kvm-locking-rst")] if kvm_lock else []) + [Unlock("cpu_hotplug_lock", "r")]
         fns = tdx_functions("6.8") + [
-            KFunc("tdx_hardware_setup", "§3.2",
-                  ([Lock("cpu_hotplug_lock", "r", "§3.1")] if locked else []) + [
-                *on_each_cpu("vmx_tdx_on", "§3.2"),
+            KFunc("tdx_hardware_setup", "lore-isaku-2024-02-26",
+                  ([Lock("cpu_hotplug_lock", "r", "k-tdx-c-618")] if locked else []) + [
+                *on_each_cpu("vmx_tdx_on", "lore-isaku-2024-02-26"),
                 If(lambda x: x.kern.on_each_cpu_err != 0, "failed", "a CPU failed VMXON or tdx_cpu_enable()"),
                 Call("tdx_enable"),
                 Do("", lambda x: x.set_loc(x.retval), local=True),
@@ -82,49 +82,49 @@ class V19_2024(Design):
                 Label("failed"),
                 Do("", lambda x: x.set_loc(x.kern.on_each_cpu_err), local=True),
                 Label("off"),
-            ] + ([*on_each_cpu("vmx_off", "§3.2")] if self.pass_vmxon else []) + (
-                [Unlock("cpu_hotplug_lock", "r", "§3.1")] if locked else []) + [
+            ] + ([*on_each_cpu("vmx_off", "lore-isaku-2023-10-16")] if self.pass_vmxon else []) + (
+                [Unlock("cpu_hotplug_lock", "r", "k-tdx-c-618")] if locked else []) + [
                 Ret(lambda x: x.loc),
             ]),
-            KFunc("vmx_tdx_on", "§3.2", ([Vmxon("vmx_hardware_enable", fact="§3.2"),
+            KFunc("vmx_tdx_on", "lore-isaku-2024-02-26", ([Vmxon("vmx_hardware_enable", fact="lore-isaku-2024-02-26"),
                                           If(failed, "err", "VMXON failed")] if pass_vmxon else []) + [
                 Call("tdx_cpu_enable"),
                 If(failed, "err", "tdx_cpu_enable() failed"),
                 Ret(0),
                 Label("err"),
-                Do("atomic_set(&err, ret)", lambda x: x.set_kern(on_each_cpu_err=x.retval), "§3.2"),
+                Do("atomic_set(&err, ret)", lambda x: x.set_kern(on_each_cpu_err=x.retval), "lore-isaku-2024-02-26"),
                 Ret(),
             ]),
-            KFunc("vmx_off", "§3.2", [Vmxoff("vmx_hardware_disable", fact="§3.2"), Ret(0)]),
-            KFunc("kvm_online_cpu", "§3.3", klock + [
+            KFunc("vmx_off", "lore-isaku-2023-10-16", [Vmxoff("vmx_hardware_disable", fact="lore-isaku-2023-10-16"), Ret(0)]),
+            KFunc("kvm_online_cpu", "k-kvm-main-c-68", klock + [
                 If(lambda x: x.kern.kvm_usage_count == 0, "unlock", "kvm_usage_count is 0: nothing to do",
                    local=False, check="read kvm_usage_count", else_text="kvm_usage_count > 0: enable"),
-            ] + ([LocalIrqSave("§2.2")] if irqsave else []) + (
-                [Vmxon("hardware_enable_nolock", fact="§3.3"), If(failed, "restore", "VMXON failed")]
+            ] + ([LocalIrqSave("k-tdx-c-618")] if irqsave else []) + (
+                [Vmxon("hardware_enable_nolock", fact="k-kvm-main-c-68"), If(failed, "restore", "VMXON failed")]
                 if vmxon else []) + [
                 Call("tdx_cpu_enable"),
                 Label("restore"),
-            ] + ([LocalIrqRestore("§2.2")] if irqsave else []) + [
+            ] + ([LocalIrqRestore("k-tdx-c-618")] if irqsave else []) + [
                 Label("unlock"),
-            ] + ([Unlock("kvm_lock", fact="§3.3")] if kvm_lock else []) + [Ret()]),
-            KFunc("kvm_offline_cpu", "§3.3", klock + [
+            ] + ([Unlock("kvm_lock", fact="k-kvm-locking-rst")] if kvm_lock else []) + [Ret()]),
+            KFunc("kvm_offline_cpu", "k-kvm-main-c-68", klock + [
                 If(lambda x: x.kern.kvm_usage_count == 0, "unlock", "kvm_usage_count is 0", local=False,
                    check="read kvm_usage_count", else_text="kvm_usage_count > 0: disable"),
-                Vmxoff("hardware_disable_nolock", fact="§3.3"),
+                Vmxoff("hardware_disable_nolock", fact="k-kvm-locking-rst"),
                 Label("unlock"),
-            ] + ([Unlock("kvm_lock", fact="§3.3")] if kvm_lock else []) + [Ret(0)]),
-            KFunc("hardware_enable_all", "§3.3", first + [
+            ] + ([Unlock("kvm_lock", fact="k-kvm-locking-rst")] if kvm_lock else []) + [Ret(0)]),
+            KFunc("hardware_enable_all", "k-kvm-main-c-68", first + [
                 If(lambda x: x.kern.kvm_usage_count != 0, "inc", "kvm_usage_count > 0: already enabled",
                    local=False, check="read kvm_usage_count", else_text="kvm_usage_count is 0: enable"),
-                Do("kvm_usage_count: 0 -> 1", lambda x: x.set_kern(kvm_usage_count=1), "§3.3"),
-                *on_each_cpu("hardware_enable_nolock", "§3.3"),
+                Do("kvm_usage_count: 0 -> 1", lambda x: x.set_kern(kvm_usage_count=1), "k-kvm-main-c-68"),
+                *on_each_cpu("hardware_enable_nolock", "k-kvm-main-c-68"),
                 Goto("unlock"),
                 Label("inc"),
                 Do("kvm_usage_count++", lambda x: x.set_kern(kvm_usage_count=x.kern.kvm_usage_count + 1),
-                   "§3.3"),
+                   "k-kvm-locking-rst"),
                 Label("unlock"),
             ] + unlock + [Ret(0)]),
-            KFunc("hardware_enable_nolock", "§3.3", ([Vmxon("hardware_enable_nolock", fact="§3.3"),
+            KFunc("hardware_enable_nolock", "k-kvm-main-c-68", ([Vmxon("hardware_enable_nolock", fact="k-kvm-main-c-68"),
                                                       If(failed, "out", "VMXON failed")] if vmxon else []) + [
                 Call("tdx_cpu_enable"),
                 Label("out"),
@@ -147,7 +147,7 @@ class V19_2024(Design):
             cpu = 0 if ev == "create-vm" else online[-1]  # the second process: the highest online CPU
             x.spawn(ev, cpu, TASK, "hardware_enable_all")
             x.note(f"a process on CPU{cpu} creates a VM: kvm_create_vm() calls hardware_enable_all()")
-            return "kvm_create_vm", "§3.3"
+            return "kvm_create_vm", "k-kvm-locking-rst"
         return super().fire_event(m, x, ev)
 
     def tdx_usable(self, st):

@@ -1,11 +1,11 @@
-"""``v7-2022``: "TDX host kernel support" v7 (Nov 2022), under the old rule's assumptions (§5.1, §5.2).
+"""``v7-2022``: "TDX host kernel support" v7 (Nov 2022), under the old rule's assumptions (lore-kai-2022-11-21, lore-tglx-2022-11-22a).
 
 Module initialization does TDH.SYS.INIT, then TDH.SYS.LP.INIT on every online CPU through on_each_cpu(),
 then the rest, inside cpus_read_lock(). There is no CPU-online callback: a CPU that comes online later
 never gets LP.INIT (under the old rule it never could: LP.INIT is accepted only in SYSINIT_DONE).
 
 Simplification: v7 read TDSYSINFO_STRUCT with TDH.SYS.INFO; the model issues TDH.SYS.RD, which has the
-same gate (LP.INIT done on the calling LP, §1.1). The caller (KVM) does VMXON on every online CPU first.
+same gate (LP.INIT done on the calling LP, m-sys-lp-init). The caller (KVM) does VMXON on every online CPU first.
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ class V7_2022(Design):
     name = "v7-2022"
     era = "Nov 2022 (patch series v7)"
     summary = "TDH.SYS.INIT, then LP.INIT on every online CPU by IPI, then the rest; no hotplug callback"
-    fact = "§5.1"
+    fact = "lore-kai-2022-11-21"
     loader_function = "tdx_enable"
     mutation_notes = {
         "no-hotplug-lock": "the caller does not take cpus_read_lock() around tdx_enable()",
@@ -33,20 +33,20 @@ class V7_2022(Design):
         locked = "no-hotplug-lock" not in self.mut
         vmxon = "no-vmxon" not in self.mut
         return [
-            KFunc("tdx_enable", "§5.1", ([Lock("cpu_hotplug_lock", "r", "§5.1")] if locked else []) + (
-                [*on_each_cpu("cpu_vmxon_ipi", "§5.1")] if vmxon else []) + [
-                Lock("tdx_module_lock", fact="§1.2"),
+            KFunc("tdx_enable", "lore-kai-2022-11-21", ([Lock("cpu_hotplug_lock", "r", "lore-kai-2022-11-21")] if locked else []) + (
+                [*on_each_cpu("cpu_vmxon_ipi", "lore-kai-2022-11-21")] if vmxon else []) + [
+                Lock("tdx_module_lock", fact="k-tdx-c-618"),
                 If(lambda x: x.kern.tdx_module_status != "UNINITIALIZED", "unlock", "already tried"),
                 Call("init_tdx_module_v7"),
-                Do("record the result in tdx_module_status", _set_status, "§1.2"),
+                Do("record the result in tdx_module_status", _set_status, "k-tdx-c-618"),
                 Label("unlock"),
-                Unlock("tdx_module_lock", fact="§1.2"),
-            ] + ([Unlock("cpu_hotplug_lock", "r", "§5.1")] if locked else []) + [Ret()]),
-            KFunc("cpu_vmxon_ipi", "§5.1", [Vmxon("cpu_vmxon"), Ret(0)]),
-            KFunc("init_tdx_module_v7", "§5.1", [
-                Seamcall(M.SYS_INIT, "§5.1"),
+                Unlock("tdx_module_lock", fact="k-tdx-c-618"),
+            ] + ([Unlock("cpu_hotplug_lock", "r", "lore-kai-2022-11-21")] if locked else []) + [Ret()]),
+            KFunc("cpu_vmxon_ipi", "lore-kai-2022-11-21", [Vmxon("cpu_vmxon"), Ret(0)]),
+            KFunc("init_tdx_module_v7", "lore-kai-2022-11-21", [
+                Seamcall(M.SYS_INIT, "lore-kai-2022-11-21"),
                 If(lambda x: x.retval != 0, "out", "TDH.SYS.INIT failed"),
-                *on_each_cpu("tdx_lp_init_ipi", "§5.1"),
+                *on_each_cpu("tdx_lp_init_ipi", "lore-kai-2022-11-21"),
                 If(lambda x: x.kern.on_each_cpu_err != 0, "lp_err", "an LP.INIT failed"),
                 Call("init_tdx_module"),
                 Goto("out"),
@@ -55,10 +55,10 @@ class V7_2022(Design):
                 Label("out"),
                 Ret(),
             ]),
-            KFunc("tdx_lp_init_ipi", "§5.1", [
-                Seamcall(M.LP_INIT, "§5.1"),
+            KFunc("tdx_lp_init_ipi", "lore-kai-2022-11-21", [
+                Seamcall(M.LP_INIT, "lore-kai-2022-11-21"),
                 If(lambda x: x.retval == 0, "ok"),
-                Do("atomic_set(&err, ret)", lambda x: x.set_kern(on_each_cpu_err=x.retval), "§5.1"),
+                Do("atomic_set(&err, ret)", lambda x: x.set_kern(on_each_cpu_err=x.retval), "lore-kai-2022-11-21"),
                 Label("ok"),
                 Ret(),
             ]),

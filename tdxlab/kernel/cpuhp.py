@@ -1,15 +1,15 @@
-"""The CPU-hotplug core, as kernel functions (kernel/cpu.c; tdx-facts §7.1, §7.2, §7.3).
+"""The CPU-hotplug core, as kernel functions (kernel/cpu.c; k-cpu-hotplug-rst, k-cpu-c).
 
 * A CPU comes online under ``cpus_write_lock()``: it enters cpu_online_mask, then its ONLINE callbacks run
   in its hotplug thread in ascending state order (KVM's static CPUHP_AP_KVM_ONLINE before every dynamic
-  state; dynamic states in slot order), with IRQs on; only then is it active (§10.8). If a callback fails,
+  state; dynamic states in slot order), with IRQs on; only then is it active (dec-online-vs-active). If a callback fails,
   the states already passed are torn down in reverse and the CPU goes back offline.
 * A CPU goes offline under ``cpus_write_lock()``: teardown callbacks in reverse order; if one fails, the
   ones already torn down are brought back up and the CPU stays online.
 * ``cpuhp_setup_state()`` takes ``cpus_read_lock()`` itself, installs the callbacks and runs the startup
   callback on every online CPU in that CPU's hotplug thread, one CPU at a time; if one fails, teardown runs
   on the CPUs already done and the state is removed. ``cpuhp_setup_state_cpuslocked()`` is the same for a
-  caller that already holds the lock (§3.2: calling the plain one under the lock deadlocks once a writer
+  caller that already holds the lock (lore-sean-2024-04-23: calling the plain one under the lock deadlocks once a writer
   waits). ``cpuhp_remove_state*()`` run teardown on the online CPUs.
 
 Simplification: the writer (an administrator writing /sys/devices/system/cpu/cpuN/online) and the target
@@ -24,8 +24,8 @@ from tdxlab.kernel.lang import (Call, Do, Goto, If, KFunc, Label, Lock, Ret, Spa
 from tdxlab.kernel.state import HARDIRQ, HOTPLUG
 from tdxlab.platform import OFFLINE, ONLINE, UP, DOWN
 
-KVM_STATIC_ORDER = 10  # CPUHP_AP_KVM_ONLINE: static, right after CPUHP_AP_ONLINE_IDLE (§7.1)
-DYN_BASE = 100  # CPUHP_AP_ONLINE_DYN .. _END: first free slot (§7.1)
+KVM_STATIC_ORDER = 10  # CPUHP_AP_KVM_ONLINE: static, right after CPUHP_AP_ONLINE_IDLE (k-cpuhotplug-h)
+DYN_BASE = 100  # CPUHP_AP_ONLINE_DYN .. _END: first free slot (k-cpuhotplug-h)
 
 
 def _states(x, reverse=False):
@@ -43,10 +43,10 @@ def _set_hp(x, hp, vmx_reset=False):
     cs = x.cpus[c]
     x.set_cpu(c, cs._replace(hp=hp, vmx=0 if vmx_reset else cs.vmx))
     if hp == OFFLINE and not x.m.offline_keeps_lp_init and x.module.lp_done(c):
-        # §10.2, the other reading: the LP loses its LP.INIT when it goes offline (the kernel's
-        # tdx_lp_initialized flag is never cleared, §2.1, so nothing redoes it)
+        # dec-offline-keeps-lp-init, the other reading: the LP loses its LP.INIT when it goes offline (the kernel's
+        # tdx_lp_initialized flag is never cleared, k-tdx-c-618, so nothing redoes it)
         x.module = x.module._replace(lp_init=x.module.lp_init & ~(1 << c))
-        x.note(f"the module forgets CPU{c}'s LP.INIT (offline_keeps_lp_init = false, §10.2)")
+        x.note(f"the module forgets CPU{c}'s LP.INIT (offline_keeps_lp_init = false, dec-offline-keeps-lp-init)")
 
 
 def _pop(x):
@@ -81,19 +81,19 @@ def _undo_in_reverse(x) -> None:
 
 
 def cpu_up() -> KFunc:
-    return KFunc("_cpu_up", "§7.1", [
+    return KFunc("_cpu_up", "k-cpu-c", [
         WriteLockAnnounce(),
         WriteLockAcquire(),
         Do("CPU enters cpu_online_mask; ONLINE callbacks run in its hotplug thread",
-           lambda x: (_set_hp(x, UP), x.set_loc((_states(x), (), 0))), "§7.1, §10.8"),
+           lambda x: (_set_hp(x, UP), x.set_loc((_states(x), (), 0))), "k-cpu-hotplug-rst, dec-online-vs-active"),
         *_each_callback("startup", "up", "rollback", "a startup callback failed: roll back"),
-        Do("CPU is active: tasks (and TDX users) may run on it", lambda x: _set_hp(x, ONLINE), "§10.8"),
+        Do("CPU is active: tasks (and TDX users) may run on it", lambda x: _set_hp(x, ONLINE), "dec-online-vs-active"),
         WriteUnlock(),
         Ret(0),
         Label("rollback"),
         Do("", _undo_in_reverse, local=True),
         *_each_callback("teardown", "undo"),
-        Do("CPU leaves cpu_online_mask: the online request fails", lambda x: _set_hp(x, OFFLINE, True), "§7.1"),
+        Do("CPU leaves cpu_online_mask: the online request fails", lambda x: _set_hp(x, OFFLINE, True), "k-cpu-hotplug-rst"),
         WriteUnlock(),
         Ret(lambda x: x.loc[2]),
     ])
@@ -106,21 +106,21 @@ def _no_work_left(st, t):
 
 
 def cpu_down() -> KFunc:
-    return KFunc("_cpu_down", "§7.1", [
+    return KFunc("_cpu_down", "k-cpu-c", [
         WriteLockAnnounce(),
         WriteLockAcquire(),
         Do("CPU starts going down: teardown callbacks in reverse order",
-           lambda x: (_set_hp(x, DOWN), x.set_loc((_states(x, reverse=True), (), 0))), "§7.1"),
+           lambda x: (_set_hp(x, DOWN), x.set_loc((_states(x, reverse=True), (), 0))), "k-cpu-hotplug-rst"),
         *_each_callback("teardown", "down", "rollback", "a teardown callback refused: the CPU stays online"),
         WaitUntil(_no_work_left, "the IPIs and work queued on this CPU to run",
-                  effect=lambda x: _set_hp(x, OFFLINE, True), fact="§7.1",
+                  effect=lambda x: _set_hp(x, OFFLINE, True), fact="k-cpu-hotplug-rst",
                   text="CPU leaves cpu_online_mask and is offline (its VMX state is gone)"),
         WriteUnlock(),
         Ret(0),
         Label("rollback"),
         Do("", _undo_in_reverse, local=True),
         *_each_callback("startup", "redo"),
-        Do("CPU stays online: the offline request fails", lambda x: _set_hp(x, ONLINE), "§7.1"),
+        Do("CPU stays online: the offline request fails", lambda x: _set_hp(x, ONLINE), "k-cpu-hotplug-rst"),
         WriteUnlock(),
         Ret(lambda x: x.loc[2]),
     ])
@@ -164,7 +164,7 @@ def _hotplug_lock(cpuslocked: bool) -> tuple[list, list]:
     """The plain calls take cpus_read_lock() themselves; the _cpuslocked ones assert it is held."""
     if cpuslocked:
         return [], []
-    return [Lock("cpu_hotplug_lock", "r", "§7.1")], [Unlock("cpu_hotplug_lock", "r", "§7.1")]
+    return [Lock("cpu_hotplug_lock", "r", "k-cpu-hotplug-rst")], [Unlock("cpu_hotplug_lock", "r", "k-cpu-hotplug-rst")]
 
 
 def cpuhp_setup_state(state: str, cpuslocked: bool) -> KFunc:
@@ -172,8 +172,8 @@ def cpuhp_setup_state(state: str, cpuslocked: bool) -> KFunc:
     startup = lambda x: x.m.design.cpuhp[state][1]  # noqa: E731
     teardown = lambda x: x.m.design.cpuhp[state][2]  # noqa: E731
     lock, unlock = _hotplug_lock(cpuslocked)
-    head = [AssertCpusHeld("§7.1")] if cpuslocked else lock
-    return KFunc(f"{api}:{state}", "§7.1", head + [
+    head = [AssertCpusHeld("k-cpu-hotplug-rst")] if cpuslocked else lock
+    return KFunc(f"{api}:{state}", "k-cpu-hotplug-rst", head + [
         Do(f'install "{state}"; run its startup callback on each online CPU', lambda x: _register(x, state)),
         *_on_each_online_cpu(startup, "up", "fail", "a startup callback failed: undo"),
         *unlock,
@@ -191,7 +191,7 @@ def cpuhp_remove_state(state: str, cpuslocked: bool) -> KFunc:
     api = "cpuhp_remove_state_cpuslocked" if cpuslocked else "cpuhp_remove_state"
     teardown = lambda x: x.m.design.cpuhp[state][2]  # noqa: E731
     lock, unlock = _hotplug_lock(cpuslocked)
-    return KFunc(f"{api}:{state}", "§7.1", lock + [
+    return KFunc(f"{api}:{state}", "k-cpu-hotplug-rst", lock + [
         Do(f'remove "{state}": teardown on each online CPU',
            lambda x: x.set_loc((tuple(c for c, cs in enumerate(x.cpus) if cs.hp == ONLINE), (), 0))),
         *_on_each_online_cpu(teardown, "down"),

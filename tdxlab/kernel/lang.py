@@ -39,7 +39,7 @@ class Label:
 
 
 class KFunc:
-    """A kernel function: ``KFunc("tdx_cpu_enable", "§2.1", [...])``."""
+    """A kernel function: ``KFunc("tdx_cpu_enable", "k-tdx-c-618", [...])``."""
 
     def __init__(self, name: str, fact: str, body: list, doc: str = ""):
         self.name, self.fact, self.doc = name, fact, doc
@@ -214,11 +214,11 @@ class WaitUntil(Instr):
 
 # --- the kernel's own checks (local: they read only the running context) ------------------------------
 class AssertIrqsDisabled(Instr):
-    """lockdep_assert_irqs_disabled() (§2.2): warns when the context runs with IRQs on."""
+    """lockdep_assert_irqs_disabled() (k-tdx-c-618): warns when the context runs with IRQs on."""
 
     local = True
 
-    def __init__(self, fact: str = "§2.2"):
+    def __init__(self, fact: str = "k-tdx-c-618"):
         self.fact = fact
 
     def run(self, x):
@@ -229,11 +229,11 @@ class AssertIrqsDisabled(Instr):
 
 
 class AssertCpusHeld(Instr):
-    """lockdep_assert_cpus_held() (§1.2, §3.1): the caller must hold cpu_hotplug_lock."""
+    """lockdep_assert_cpus_held() (k-tdx-c-618): the caller must hold cpu_hotplug_lock."""
 
     local = True
 
-    def __init__(self, fact: str = "§3.1"):
+    def __init__(self, fact: str = "k-tdx-c-618"):
         self.fact = fact
 
     def run(self, x):
@@ -246,11 +246,11 @@ class AssertCpusHeld(Instr):
 
 
 class WarnVmxeClear(Instr):
-    """KVM 6.16 tdx_online_cpu(): WARN_ON_ONCE(!(cr4_read_shadow() & X86_CR4_VMXE)) (§1.3)."""
+    """KVM 6.16 tdx_online_cpu(): WARN_ON_ONCE(!(cr4_read_shadow() & X86_CR4_VMXE)) (k-kvm-tdx-c-616)."""
 
     local = True
 
-    def __init__(self, fact: str = "§1.3"):
+    def __init__(self, fact: str = "k-kvm-tdx-c-616"):
         self.fact = fact
 
     def run(self, x):
@@ -261,7 +261,7 @@ class WarnVmxeClear(Instr):
 
 # --- IRQs -----------------------------------------------------------------------------------------------
 class LocalIrqSave(Instr):
-    def __init__(self, fact: str = "§7.4"):
+    def __init__(self, fact: str = "k-smp-c"):
         self.fact = fact
 
     def text(self, st, t):
@@ -274,7 +274,7 @@ class LocalIrqSave(Instr):
 
 
 class LocalIrqRestore(Instr):
-    def __init__(self, fact: str = "§7.4"):
+    def __init__(self, fact: str = "k-smp-c"):
         self.fact = fact
 
     def text(self, st, t):
@@ -300,7 +300,7 @@ def _holder_text(w, rs):
 
 class Lock(Instr):
     """mutex_lock / raw_spin_lock / cpus_read_lock (mode "r"). A raw spinlock spins with preemption
-    off; a mutex or an rwsem sleeps (§3, §7.2)."""
+    off; a mutex or an rwsem sleeps (k-kvm-locking-rst, k-cpu-c)."""
 
     API = {"mutex": "mutex_lock", "raw-spinlock": "raw_spin_lock", "percpu-rwsem": "cpus_read_lock"}
 
@@ -382,10 +382,10 @@ class Unlock(Instr):
 
 
 class WriteLockAnnounce(Instr):
-    """cpus_write_lock(), first half: the writer announces itself; from now on new readers wait (§3.3:
+    """cpus_write_lock(), first half: the writer announces itself; from now on new readers wait (k-kvm-locking-rst:
     "rwsem fairness"; percpu_down_write() makes readers take the slow path)."""
 
-    def __init__(self, fact: str = "§7.2"):
+    def __init__(self, fact: str = "k-cpu-c"):
         self.fact = fact
 
     acq = ("cpu_hotplug_lock", "w")
@@ -416,7 +416,7 @@ class WriteLockAnnounce(Instr):
 class WriteLockAcquire(Instr):
     owner_holds_off = False
 
-    def __init__(self, fact: str = "§7.2"):
+    def __init__(self, fact: str = "k-cpu-c"):
         self.fact = fact
 
     def text(self, st, t):
@@ -438,7 +438,7 @@ class WriteLockAcquire(Instr):
 
 
 class WriteUnlock(Instr):
-    def __init__(self, fact: str = "§7.2"):
+    def __init__(self, fact: str = "k-cpu-c"):
         self.fact = fact
 
     def text(self, st, t):
@@ -454,10 +454,10 @@ class WriteUnlock(Instr):
 
 # --- cross-CPU calls ---------------------------------------------------------------------------------------
 class OnEachCpu(Instr):
-    """on_each_cpu(fn, NULL, 1), first half (§7.4): send IPIs to every other CPU in cpu_online_mask, then
+    """on_each_cpu(fn, NULL, 1), first half (k-smp-c): send IPIs to every other CPU in cpu_online_mask, then
     run ``fn`` here with IRQs saved and preemption disabled. :class:`OnEachCpuWait` follows."""
 
-    def __init__(self, callee: str, fact: str = "§7.4"):
+    def __init__(self, callee: str, fact: str = "k-smp-c"):
         self.callee, self.fact = callee, fact
 
     def text(self, st, t):
@@ -483,7 +483,7 @@ class OnEachCpuLocalDone(Instr):
         x.advance()
 
 
-def on_each_cpu(callee: str, fact: str = "§7.4") -> list:
+def on_each_cpu(callee: str, fact: str = "k-smp-c") -> list:
     """``on_each_cpu(callee, NULL, 1)`` as instructions: IPIs + local call, IRQs back on, wait."""
     return [OnEachCpu(callee, fact), OnEachCpuLocalDone(), OnEachCpuWait(fact)]
 
@@ -491,7 +491,7 @@ def on_each_cpu(callee: str, fact: str = "§7.4") -> list:
 class OnEachCpuWait(Instr):
     """on_each_cpu(), last part: wait (preemption off) until every IPI handler ran."""
 
-    def __init__(self, fact: str = "§7.4"):
+    def __init__(self, fact: str = "k-smp-c"):
         self.fact = fact
 
     def text(self, st, t):
@@ -522,7 +522,7 @@ class OnEachCpuWait(Instr):
 
 class SpawnOn(Instr):
     """Run ``callee`` in another context on CPU ``cpu(x)`` and wait for it (:class:`WaitChild` follows):
-    smp_call_on_cpu() (a kworker: task context, §1.2) or a cpuhp callback (the CPU's hotplug thread)."""
+    smp_call_on_cpu() (a kworker: task context, k-tdx-c-618) or a cpuhp callback (the CPU's hotplug thread)."""
 
     # ``cpu(state_or_exec, thread)`` picks the target CPU from the caller's frame locals.
     def __init__(self, api: str, kind: str, cpu: Callable, callee: str | Callable, fact: str = "",
@@ -544,7 +544,7 @@ class SpawnOn(Instr):
         callee = self.callee(x) if callable(self.callee) else self.callee
         x.advance()
         if self.require_online and x.cpus[cpu].hp not in IN_ONLINE_MASK:
-            x.set_ret(E("ENXIO"))  # §10.6: the target went offline
+            x.set_ret(E("ENXIO"))  # dec-smp-call-on-cpu-offline: the target went offline
             x.note(f"{self.api}(CPU{cpu}, {callee}): CPU{cpu} is offline: -ENXIO")
             return
         name = ("kworker/" if self.kind == "task" else "cpuhp/") + str(cpu)

@@ -1,12 +1,12 @@
 """The interpreter: which steps are enabled in a state, what a step does, and how a state describes itself.
 
-Scheduling rules (tdx-facts §7.1, §7.4; the kernel's preemption model):
+Scheduling rules (k-cpu-hotplug-rst, k-smp-c; the kernel's preemption model):
 
 * a CPU runs one context at a time; an IPI handler (hardirq) runs on a CPU only while every context there
   has IRQs on, and once started it runs to the end before anything else on that CPU;
 * a context with IRQs off or preemption off (a raw spinlock held, inside on_each_cpu()) keeps its CPU:
   no other task or hotplug thread runs there until it lets go; a context spinning on a raw spinlock keeps
-  its CPU too, which is how a spinlock taken from an IPI deadlocks against its own CPU (§2.2);
+  its CPU too, which is how a spinlock taken from an IPI deadlocks against its own CPU (k-tdx-c-618);
 * otherwise tasks on a CPU are preemptible and interleave freely;
 * a hotplug operation's context for a CPU that is not in cpu_online_mask runs on the control CPU and
   interleaves freely (a simplification: the writer and the target's hotplug thread are one context);
@@ -250,7 +250,7 @@ class Machine:
         self._scan = {name: [(ins.owner_holds_off, ins.acq, ins.waits if ins.can_block else None)
                              for ins in kf.body] for name, kf in funcs.items()}
         self._ipi_keys: dict[tuple, tuple[str, str]] = {}  # pending IPI -> its step, as scan() gives it
-        # num_of_lps as MCHECK reports it: every BIOS-enabled LP; parked nosmt siblings too (§10.9)
+        # num_of_lps as MCHECK reports it: every BIOS-enabled LP; parked nosmt siblings too (dec-nosmt-lp-count)
         self.num_lps = sum(1 for c in topology.cpus()
                            if parked_siblings_counted or platform.boot_state(c) != "parked")
 
@@ -437,7 +437,7 @@ class Machine:
             action = ""
         else:
             action = "; ".join(notes) if len(notes) > delivered else "; ".join(notes + [label])
-        return _new(StepInfo, (key, label, cpu, name, main_fn, action, fact or ("§7.4" if delivered else ""),
+        return _new(StepInfo, (key, label, cpu, name, main_fn, action, fact or ("k-smp-c" if delivered else ""),
                                x.leaf, x.result, x.errno, x.evs)), x.freeze()
 
     # --- description ---

@@ -1,11 +1,11 @@
 """Instructions that touch the hardware: the SEAMCALL instruction, VMXON/VMXOFF, the per-CPU flag.
 
-* SEAMCALL (§4.2, §8.2): on a CPU that is not post-VMXON it raises #UD; the kernel's exception fixup turns
+* SEAMCALL (k-tdxcall-s, lore-sean-2024-04-22): on a CPU that is not post-VMXON it raises #UD; the kernel's exception fixup turns
   that into TDX_SEAMCALL_UD and ``sc_retry_prerr()`` into -EACCES; **the TDX module never sees the call**.
   With no module loaded the SEAMCALL fails with VMfailInvalid (TDX_SEAMCALL_VMFAILINVALID, -ENODEV).
   Otherwise the module answers (:func:`tdxlab.module.call`); TDX_SUCCESS is 0, anything else -EIO.
-* VMXON (§6.5, §3.2): before 7.1 each user does its own VMXON; KVM's ``vmx_hardware_enable()`` refuses
-  with -EBUSY when CR4.VMXE is already set (kernel source of that era; not in the fact sheet). In 7.1
+* VMXON (k-hw-c, lore-isaku-2024-02-26): before 7.1 each user does its own VMXON; KVM's ``vmx_hardware_enable()`` refuses
+  with -EBUSY when CR4.VMXE is already set (kernel source of that era). In 7.1
   ``x86_virt_get_ref()``/``x86_virt_put_ref()`` count users per CPU and do VMXON on 0->1, VMXOFF on 1->0.
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ _new = tuple.__new__
 
 @lru_cache(maxsize=None)
 def errno_of(status: str) -> int:
-    """The kernel's return value for a status name (sc_retry_prerr(), §4.2)."""
+    """The kernel's return value for a status name (sc_retry_prerr(), k-tdx-c-618)."""
     s = facts.kernel_errno(facts.status_value(status))
     return 0 if s == "0" else E(s.lstrip("-"))
 
@@ -37,7 +37,7 @@ def _errno_text(err: int) -> str:
 class Seamcall(Instr):
     """``seamcall_prerr(TDH_...)``: one SEAMCALL on the running CPU, converted to an errno."""
 
-    def __init__(self, leaf: str, fact: str = "§1.1", then=None):
+    def __init__(self, leaf: str, fact: str = "m-dispatcher", then=None):
         self.leaf, self.fact, self.then = leaf, fact, then
 
     def text(self, st, t):
@@ -64,9 +64,9 @@ class Seamcall(Instr):
                 why = ""
                 if status == "TDX_SYS_CONFIG_NOT_PENDING" and before.sys == module.SYSINIT_DONE:
                     why = (f": not every BIOS-enabled LP did LP.INIT ({before.num_init_lps} of "
-                           f"{before.num_lps}, §5.1)")
+                           f"{before.num_lps}, lore-tglx-2022-11-22b)")
                 elif status == "TDX_SYS_LP_INIT_NOT_PENDING" and before.sys > module.SYSINIT_DONE:
-                    why = ": LP.INIT after TDH.SYS.CONFIG (§5.1)"
+                    why = ": LP.INIT after TDH.SYS.CONFIG (m-sys-config)"
                 x.event("lp-init-before-seamcall", f"{leaf} on CPU{c}: {status} under the {m.rule} rule{why}")
             if status in module.RACE_RESULTS:
                 x.event("no-spurious-error", f"{leaf} on CPU{c}: {status}: another context already did "
@@ -86,7 +86,7 @@ class _VmxInstr(Instr):
 
     percpu = True
 
-    def __init__(self, api: str, refcounted: bool = False, fact: str = "§6.5"):
+    def __init__(self, api: str, refcounted: bool = False, fact: str = "k-hw-c"):
         self.api, self.refcounted, self.fact = api, refcounted, fact
 
     def text(self, st, t):
@@ -94,9 +94,9 @@ class _VmxInstr(Instr):
 
 
 class Vmxon(_VmxInstr):
-    """VMXON on this CPU. ``refcounted`` is 7.1's x86_virt_get_ref(X86_FEATURE_VMX) (§6.5)."""
+    """VMXON on this CPU. ``refcounted`` is 7.1's x86_virt_get_ref(X86_FEATURE_VMX) (k-hw-c)."""
 
-    def __init__(self, api: str = "cpu_vmxon", refcounted: bool = False, fact: str = "§6.5"):
+    def __init__(self, api: str = "cpu_vmxon", refcounted: bool = False, fact: str = "k-hw-c"):
         super().__init__(api, refcounted, fact)
 
     def run(self, x):
@@ -111,7 +111,7 @@ class Vmxon(_VmxInstr):
         elif cs.vmx:
             x.set_ret(E("EBUSY"))
             x.event("no-spurious-error", f"{self.api}() on CPU{c}: CR4.VMXE already set by another "
-                                         f"context (a double VMXON, §10.1): -EBUSY")
+                                         f"context (a double VMXON, dec-v19-pass-vmxon): -EBUSY")
             x.note(f"{self.api}(): CR4.VMXE already set: -EBUSY")
         else:
             x.set_cpu(c, _new(CpuState, (cs[0], 1, cs[2])))
@@ -122,9 +122,9 @@ class Vmxon(_VmxInstr):
 
 
 class Vmxoff(_VmxInstr):
-    """VMXOFF on this CPU; ``refcounted``: 7.1's x86_virt_put_ref(), VMXOFF on the last user (§6.5)."""
+    """VMXOFF on this CPU; ``refcounted``: 7.1's x86_virt_put_ref(), VMXOFF on the last user (k-hw-c)."""
 
-    def __init__(self, api: str = "cpu_vmxoff", refcounted: bool = False, fact: str = "§6.5"):
+    def __init__(self, api: str = "cpu_vmxoff", refcounted: bool = False, fact: str = "k-hw-c"):
         super().__init__(api, refcounted, fact)
 
     def run(self, x):
@@ -138,12 +138,12 @@ class Vmxoff(_VmxInstr):
 
 
 def lp_flag(x) -> bool:
-    """``__this_cpu_read(tdx_lp_initialized)`` (§2.1)."""
+    """``__this_cpu_read(tdx_lp_initialized)`` (k-tdx-c-618)."""
     return x.cpus[x.cpu].lp_flag
 
 
 def set_lp_flag(x) -> None:
-    """``__this_cpu_write(tdx_lp_initialized, true)`` (§2.1): never cleared in 6.8 to 7.1."""
+    """``__this_cpu_write(tdx_lp_initialized, true)`` (k-tdx-c-618): never cleared in 6.8 to 7.1."""
     c = x.cpu
     cs = x.cpus[c]
     x.set_cpu(c, _new(CpuState, (cs[0], cs[1], True)))

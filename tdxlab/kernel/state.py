@@ -8,24 +8,24 @@ from typing import NamedTuple
 
 from tdxlab.module import ModuleState
 
-# Contexts a kernel function runs in (tdx-facts §7.1, §7.4):
+# Contexts a kernel function runs in (k-cpu-hotplug-rst, k-smp-c):
 TASK = "task"  # an ordinary task (modprobe, a kworker of smp_call_on_cpu, a second TDX user)
 HOTPLUG = "hotplug"  # the CPU's per-CPU hotplug thread (cpuhp/N): ONLINE callbacks, IRQs on
 HARDIRQ = "hardirq"  # an IPI handler of on_each_cpu: IRQs off, must not sleep
 
-# Locks with their real kinds (§3, §7.2).
+# Locks with their real kinds (k-kvm-locking-rst, k-cpu-c).
 LOCKS = ("cpu_hotplug_lock", "kvm_usage_lock", "kvm_lock", "tdx_module_lock", "sysinit_lock")
 LOCK_KIND = {
     "cpu_hotplug_lock": "percpu-rwsem",  # cpus_read_lock(); CPU online/offline take it for write
     "kvm_usage_lock": "mutex",
     "kvm_lock": "mutex",
     "tdx_module_lock": "mutex",
-    "sysinit_lock": "raw-spinlock",  # try_init_module_global(), not the irqsave variant (§2.1)
+    "sysinit_lock": "raw-spinlock",  # try_init_module_global(), not the irqsave variant (k-tdx-c-618)
 }
 SLEEPING = frozenset(n for n, k in LOCK_KIND.items() if k != "raw-spinlock")
 LOCK_INDEX = {n: i for i, n in enumerate(LOCKS)}
 
-# tdx_module_status (§1.2); 7.1's plain bool maps to UNINITIALIZED / INITIALIZED / ERROR too.
+# tdx_module_status (k-tdx-c-618); 7.1's plain bool maps to UNINITIALIZED / INITIALIZED / ERROR too.
 UNINITIALIZED, INITIALIZED, ERROR = "UNINITIALIZED", "INITIALIZED", "ERROR"
 
 
@@ -60,13 +60,13 @@ class Thread(NamedTuple):
 class Kern(NamedTuple):
     """Kernel globals of the designs (names as in the kernel)."""
 
-    sysinit_done: bool = False  # try_init_module_global() (§2.1)
+    sysinit_done: bool = False  # try_init_module_global() (k-tdx-c-618)
     sysinit_ret: int = 0
-    tdx_module_status: str = UNINITIALIZED  # §1.2 (7.1: tdx_module_initialized)
-    kvm_usage_count: int = 0  # §3.3
+    tdx_module_status: str = UNINITIALIZED  # k-tdx-c-618 (7.1: tdx_module_initialized)
+    kvm_usage_count: int = 0  # k-kvm-main-c-68
     keyids_in_use: bool = False  # guest KeyIDs allocated (6.16 nr_configured_hkid, 7.1 !ida_is_empty)
-    cpuhp_states: tuple = ()  # registered cpuhp states, (order, name), ascending = startup order (§7.1)
-    on_each_cpu_err: int = 0  # the atomic_t of v16's vmx_tdx_on (§3.2)
+    cpuhp_states: tuple = ()  # registered cpuhp states, (order, name), ascending = startup order (k-cpu-hotplug-rst)
+    on_each_cpu_err: int = 0  # the atomic_t of v16's vmx_tdx_on (lore-isaku-2023-10-16)
     init_done: bool = False  # the bring-up path (modprobe / initcall) has returned
     init_ret: int | None = None
 
@@ -110,7 +110,7 @@ class StepInfo(NamedTuple):
     context: str
     function: str  # kernel function
     action: str  # what happened, in words
-    fact: str  # section of tdx-facts.md
+    fact: str  # keys of data/sources.toml
     leaf: str | None = None  # SEAMCALL leaf, if one was issued
     result: str | None = None  # its status name (TDX_SUCCESS, TDX_SEAMCALL_UD, ...)
     errno: str | None = None  # what the kernel made of it
