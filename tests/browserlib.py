@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import signal
 import socket
@@ -320,3 +321,39 @@ COLOURS_JS = r"""(sel) => {
   }
   return out;
 }"""
+
+
+# ------------------------------------------------------------------------------------------ internal names
+#: The text of outputs as a reader sees it, one line per text node (whatever JupyterLab renders lazily;
+#: the text of <style> and <script> left out).
+TEXT_JS = """els => els.map(e => { const w = document.createTreeWalker(e, NodeFilter.SHOW_TEXT), out = [];
+    while (w.nextNode()) { const p = w.currentNode.parentElement;
+        if (p && !p.closest('style, script')) out.push(w.currentNode.textContent.trim()); }
+    return out.filter(t => t).join('\\n'); })"""
+
+
+def internal_names() -> re.Pattern:
+    """What must not reach a reader: the model's instruction classes by their Python names, Python tuples of
+    names such as (SYSINIT_DONE,), object reprs, a function listing's bare ``Do`` row."""
+    from tdxlab.kernel import lang
+
+    def subclasses(c):
+        for s in c.__subclasses__():
+            yield s
+            yield from subclasses(s)
+
+    names = sorted({c.__name__ for c in subclasses(lang.Instr)} - {"Call", "Goto", "If", "Do", "Ret", "Lock",
+                                                                    "Unlock"})
+    return re.compile(r"\b(" + "|".join(names) + r")\b|\(\s*'?[A-Z_]{3,}'?\s*,\s*\)|<[\w.]+ object at 0x"
+                      r"|^\s*\d+\s+Do\s*$|^Do$|\bIPY_MODEL_", re.M)
+
+
+#: A pointer into the source for a developer, such as "kernel/lang.py (SpawnOn)" in the decisions table: the
+#: file names the class, so the name is where to look, not an internal spelling in place of the kernel's.
+CODE_POINTER = re.compile(r"[\w/]+\.py\s*\(\s*\w+\s*\)")
+
+
+def leaked_names(page, selector: str) -> list[str]:
+    """The internal names (:func:`internal_names`) in the text of what ``selector`` matches, each once."""
+    text = CODE_POINTER.sub(" ", "\n".join(page.eval_on_selector_all(selector, TEXT_JS)))
+    return sorted({m.group(0).strip() for m in internal_names().finditer(text)})

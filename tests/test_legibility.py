@@ -10,13 +10,13 @@ Screenshots of each notebook, size and theme go to screenshots/ (git-ignored).
 """
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
 
-from tests.browserlib import (COLOURS_JS, NOTEBOOK, ROOT, SIZES, chromium_available, chromium_page, contrast,
-                              jupyter_server, legibility_problems, open_notebook, run_all, screenshot)
+from tests.browserlib import (CODE_POINTER, COLOURS_JS, NOTEBOOK, ROOT, SIZES, chromium_available, chromium_page,
+                              contrast, internal_names, jupyter_server, leaked_names, legibility_problems,
+                              open_notebook, run_all, screenshot)
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(not chromium_available(), reason="/usr/bin/chromium is not installed "
@@ -27,38 +27,15 @@ NOTEBOOKS = sorted(p.name for p in NB_DIR.glob("*.ipynb"))
 OUTPUTS = f"{NOTEBOOK} .jp-OutputArea-output, {NOTEBOOK} .jp-MarkdownOutput"
 VERDICTS = ".tdxlab-matrix-cell, .tdxlab-verdict, .tdxlab-stepper .last, .tdxlab-stepper .tdxlab-title"
 AA = 4.5
-#: The text of outputs as a reader sees it, one line per text node (whatever JupyterLab renders lazily;
-#: the text of <style> and <script> left out).
-TEXT_JS = """els => els.map(e => { const w = document.createTreeWalker(e, NodeFilter.SHOW_TEXT), out = [];
-    while (w.nextNode()) { const p = w.currentNode.parentElement;
-        if (p && !p.closest('style, script')) out.push(w.currentNode.textContent.trim()); }
-    return out.filter(t => t).join('\\n'); })"""
-
-
-def internal_names() -> re.Pattern:
-    """What must not reach a reader: the model's instruction classes by their Python names, Python tuples of
-    names such as (SYSINIT_DONE,), object reprs, a function listing's bare ``Do`` row."""
-    from tdxlab.kernel import lang
-
-    def subclasses(c):
-        for s in c.__subclasses__():
-            yield s
-            yield from subclasses(s)
-
-    names = sorted({c.__name__ for c in subclasses(lang.Instr)} - {"Call", "Goto", "If", "Do", "Ret", "Lock",
-                                                                    "Unlock"})
-    return re.compile(r"\b(" + "|".join(names) + r")\b|\(\s*'?[A-Z_]{3,}'?\s*,\s*\)|<[\w.]+ object at 0x"
-                      r"|^\s*\d+\s+Do\s*$|^Do$|\bIPY_MODEL_", re.M)
-
-
 def test_the_pattern_catches_what_it_should():
     pat = internal_names()
     for bad in ("tdx_online_cpu(): WarnVmxeClear", "(SYSINIT_DONE,)", "<tdxlab.scenario.Scenario object at 0x7f>",
                 "5 Do", "line\nDo\nline", "AssertIrqsDisabled"):
         assert pat.search(bad), bad
     for good in ("WARN_ON_ONCE(!(cr4_read_shadow() & X86_CR4_VMXE))", "lockdep_assert_irqs_disabled()",
-                 "TDH.SYS.LP.INIT (35)", "a Do-nothing step"):
+                 "TDH.SYS.LP.INIT (35)", "a Do-nothing step", CODE_POINTER.sub(" ", "kernel/lang.py\n(\nSpawnOn\n)")):
         assert not pat.search(good), good
+    assert pat.search(CODE_POINTER.sub(" ", "runs SpawnOn here"))
 
 
 @pytest.fixture(scope="module")
@@ -100,8 +77,7 @@ def test_every_picture_and_table_reads_at_both_sizes_and_themes(server, page, na
         page.wait_for_timeout(1200)  # JupyterLab lays the notebook out again
         problems += [f"{w}x{h}: {p}" for p in legibility_problems(page, NOTEBOOK)]
         screenshot(page, f"legible-{stem}-{w}")
-    text = "\n".join(page.eval_on_selector_all(OUTPUTS, TEXT_JS))  # cells off screen too (not innerText)
-    leaks = sorted({m.group(0).strip() for m in internal_names().finditer(text)})
+    leaks = leaked_names(page, OUTPUTS)
     for theme in ("JupyterLab Dark", "JupyterLab Light"):
         _theme(page, theme)
         for c in page.evaluate(COLOURS_JS, VERDICTS):

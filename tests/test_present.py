@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.browserlib import (NOTEBOOK, ROOT, SCREENSHOTS, SIZES, VENV_BIN, chromium_available, chromium_page,
-                              free_port, legibility_problems, stop_group,
+                              free_port, leaked_names, legibility_problems, stop_group,
                               jupyter_server, open_notebook, run_all)
 
 pytestmark = [pytest.mark.browser,
@@ -163,6 +163,7 @@ def test_static_page_offline(built, offline_page, stem):
     finally:
         page.set_viewport_size({"width": 1400, "height": 900})
     assert not problems, "\n".join(problems[:30])
+    assert not leaked_names(page, "body"), f"internal names on {stem}.html"
 
 
 def _frames(page) -> list[dict]:
@@ -240,6 +241,7 @@ def test_slides_offline(built, offline_page, stem):
     assert page.attempted == [], page.attempted
     assert sections > 1, "reveal.js did not make slides"
     assert n > 0, f"{stem}.slides.html shows no SVG picture"
+    assert not leaked_names(page, ".reveal .slides"), f"internal names in {stem}.slides.html"
     assert not page.errors, page.errors
 
 
