@@ -263,9 +263,52 @@ def _big(output) -> bool:
     return bool(m) and float(m.group(1)) * (4 / 3 if m.group(2) == "pt" else 1) > SLIDE_HEIGHT / 2
 
 
+TABLE_HEIGHT = 540  # px of table rows a slide holds under its header (and a line of text)
+ROW_LINE = 22  # px per line of a table row on a slide
+LINE_CHARS = 36  # characters per line of a wrapped table cell, about
+_TBODY = re.compile(r"(<tbody>\s*)(.*?)(\s*</tbody>)", re.S)  # a pandas table's rows
+_ROW = re.compile(r"<tr\b.*?</tr>", re.S)
+_CELL = re.compile(r"<t[dh]\b[^>]*>(.*?)</t[dh]>", re.S)
+
+
+def _row_height(row: str) -> int:
+    """About how tall a table row is on a slide: its longest cell, wrapped."""
+    longest = max((len(re.sub(r"<[^>]+>", "", c)) for c in _CELL.findall(row)), default=0)
+    return ROW_LINE * max(1, -(-longest // LINE_CHARS))
+
+
+def split_table(html: str, height: int = TABLE_HEIGHT) -> list[str]:
+    """An output that is one table (a pandas table with its style) too tall for a slide, cut into tables
+    that fit one (each with the header and style); anything else as it is (a list of one)."""
+    if html.count("<table") != 1 or html.count("<tbody>") > 1 or "rowspan" in html.lower():
+        return [html]  # not one table, or rows this cannot cut apart safely: as it is
+    m = _TBODY.search(html)
+    if m is not None:
+        start, end = m.start(2), m.end(2)
+    else:  # a table without <tbody>: its first row is the header when it has <th> cells
+        rows = list(_ROW.finditer(html))
+        if len(rows) < 2 or "<th" not in rows[0].group(0):
+            return [html]
+        start, end = rows[1].start(), rows[-1].end()
+    chunks: list[list[str]] = [[]]
+    used = 0
+    for row in _ROW.findall(html[start:end]):
+        h = _row_height(row)
+        if chunks[-1] and used + h > height:
+            chunks.append([])
+            used = 0
+        chunks[-1].append(row)
+        used += h
+    if len(chunks) == 1:
+        return [html]
+    head, tail = html[:start], html[end:]
+    return [head + "\n".join(rows) + tail for rows in chunks]
+
+
 def _slide_groups(outputs) -> list[list]:
-    """A cell's outputs cut into slides: a big output (a stepper, the matrix) alone, and an output marked
-    with tdxlab.widgets.stepper.NEXT_SLIDE cut in two there."""
+    """A cell's outputs cut into slides: a big output (a stepper, the matrix) alone, an output marked with
+    tdxlab.widgets.stepper.NEXT_SLIDE cut in two there, and a table too tall for a slide cut into tables
+    that fit (:func:`split_table`)."""
     import copy
 
     from tdxlab.widgets.stepper import NEXT_SLIDE
@@ -273,8 +316,9 @@ def _slide_groups(outputs) -> list[list]:
     pieces = []
     for o in outputs:
         html = o.get("data", {}).get("text/html", "")
-        if NEXT_SLIDE in html:
-            for part in html.split(NEXT_SLIDE):
+        parts = html.split(NEXT_SLIDE) if NEXT_SLIDE in html else split_table(html)
+        if len(parts) > 1:
+            for part in parts:
                 p = copy.deepcopy(o)
                 p["data"]["text/html"] = part
                 pieces.append((p, True))

@@ -267,8 +267,10 @@ MEASURE_JS = r"""(sel) => {
     if (!n.textContent.trim() || !el || el.closest('svg') || seen.has(el)) continue;
     seen.add(el);
     if (!el.closest('.jp-OutputArea-output, .jp-MarkdownOutput, .tdxlab-frames') || !visible(el)) continue;
-    const f = parseFloat(getComputedStyle(el).fontSize);
-    if (f < MIN) res.small.push({font: f, text: n.textContent.trim().slice(0, 40)});
+    // CSS px as displayed: a transformed ancestor (reveal.js scales its slides) scales the text too
+    const scale = el.offsetWidth ? el.getBoundingClientRect().width / el.offsetWidth : 1;
+    const f = parseFloat(getComputedStyle(el).fontSize) * scale;
+    if (f < MIN - 0.05) res.small.push({font: f, text: n.textContent.trim().slice(0, 40)});
   }
   scratch.remove();
   return res;

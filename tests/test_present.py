@@ -101,6 +101,27 @@ def test_slide_layout_gives_a_stepper_its_own_slide_and_cuts_marked_outputs():
     assert len({c.get("id") for c in nb.cells}) == len(nb.cells)  # cell ids stay unique
 
 
+def test_a_table_too_tall_for_a_slide_is_cut_with_its_header_on_each_part():
+    import pandas as pd
+
+    from tdxlab import present
+
+    df = pd.DataFrame({"name": [f"TDH.SYS.LEAF{i}" for i in range(40)], "note": ["a few words"] * 40})
+    html = df.style.to_html()
+    parts = present.split_table(html)
+    assert len(parts) > 1
+    assert all(p.count("<thead>") == 1 and p.startswith(html[:html.index("<tbody>")]) for p in parts)
+    rows = [re.findall(r"TDH\.SYS\.LEAF\d+", p) for p in parts]
+    assert sum(rows, []) == list(df["name"])  # every row once, in order
+    short = df.head(5).style.to_html()
+    assert present.split_table(short) == [short]  # it fits: as it is
+    assert present.split_table("<p>text</p>") == ["<p>text</p>"]
+    plain = "<table><tr><th>key</th></tr>" + "".join(f"<tr><td>{'x' * 80} {i}</td></tr>" for i in range(30)) + "</table>"
+    cut = present.split_table(plain)  # a table without <tbody>: its first row is the header
+    assert len(cut) > 1 and all(p.startswith("<table><tr><th>key</th></tr>") and p.endswith("</table>") for p in cut)
+    assert sum(p.count("<td>") for p in cut) == 30
+
+
 # ------------------------------------------------------------------------------------------ the files
 def test_every_notebook_is_exported(built):
     for stem in STEMS:
@@ -250,8 +271,8 @@ SLIDE = (1280, 720)
 
 @pytest.mark.parametrize("stem", STEMS)
 def test_slides_fit_16_9(built, offline_page, stem):
-    """At 1280x720 (16:9) every slide with a picture or a stepper shows it whole: its content is no taller
-    than the slide (long text and tables may scroll inside their slide)."""
+    """At 1280x720 (16:9) every slide with a picture, a stepper or a table shows it whole: its content is no
+    taller than the slide (a long table is cut over several slides; only long prose may scroll)."""
     page = offline_page
     _fresh(page)
     page.set_viewport_size({"width": SLIDE[0], "height": SLIDE[1]})
@@ -259,13 +280,39 @@ def test_slides_fit_16_9(built, offline_page, stem):
         page.goto((built / "slides" / f"{stem}.slides.html").as_uri())
         page.wait_for_selector(".reveal.ready", timeout=20_000)
         tall = page.evaluate("""(h) => [...document.querySelectorAll('.reveal .slides section')]
-            .filter(s => !s.querySelector('section') && s.querySelector('img, svg, .tdxlab-frames'))
+            .filter(s => !s.querySelector('section') && s.querySelector('img, svg, .tdxlab-frames, table'))
             .map(s => { const d = s.style.display; s.style.display = 'block'; const r = [s.scrollHeight,
                        s.innerText.trim().slice(0, 60).replace(/\\s+/g, ' ')]; s.style.display = d; return r; })
             .filter(r => r[0] > h + 4)""", SLIDE[1])
     finally:
         page.set_viewport_size({"width": 1400, "height": 900})
     assert not tall, f"slides taller than {SLIDE[1]} px: {tall}"
+
+
+@pytest.mark.parametrize("stem", STEMS)
+def test_slides_read_at_16_9(built, offline_page, stem):
+    """Every slide at 1280x720, as reveal.js scales it: no text under 11 px, no picture or table wider than
+    its slide, words for every picture."""
+    page = offline_page
+    _fresh(page)
+    page.set_viewport_size({"width": SLIDE[0], "height": SLIDE[1]})
+    url = (built / "slides" / f"{stem}.slides.html").as_uri()
+    problems = []
+    try:
+        page.goto(url)
+        page.wait_for_selector(".reveal.ready", timeout=20_000)
+        shape = page.evaluate("""() => [...document.querySelectorAll('.reveal .slides > section')]
+            .map(s => Math.max(1, s.querySelectorAll(':scope > section').length))""")
+        for h, n in enumerate(shape):
+            for v in range(n):
+                page.goto(f"{url}#/{h}/{v}")
+                page.wait_for_timeout(150)
+                problems += [f"slide {h}/{v}: {p}" for p in
+                             legibility_problems(page, ".reveal .slides section.present:not(.stack)")
+                             if "hides" not in p]  # a long slide may scroll (test_slides_fit_16_9)
+    finally:
+        page.set_viewport_size({"width": 1400, "height": 900})
+    assert not problems, "\n".join(problems[:30])
 
 
 def test_slides_step_a_stepper_without_changing_slide(built, offline_page):
