@@ -409,7 +409,7 @@ def _click_cell_and_see_the_stepper_change(page, scope: str, shot: str) -> None:
     page.wait_for_function("([el, s]) => el.innerHTML !== s", arg=[last.element_handle(), last0], timeout=20_000)
     assert "shortest counterexample" in stepper.locator(".tdxlab-title").first.inner_text()
     assert "chosen" in (cell.get_attribute("class") or "")
-    # the counterexample plays: reset, then step forward; the lanes table changes
+    # the counterexample plays: first, then step forward; the lanes table changes
     table = stepper.locator(".tdxlab-table").first
     stepper.locator(".tdxlab-first").first.click()
     page.wait_for_function("el => el.innerText.trim() === '0'",

@@ -179,7 +179,7 @@ class ReviewMatrix(W.VBox):
             self.note.value = (f"<b>{panels.esc(row_label)}</b> violates <code>{panels.esc(prop)}</code> "
                                f"({FAMILY.get(prop, '')} rules) under <i>{panels.esc(c.workload)}</i> in "
                                f"{c.steps} steps: {panels.esc(c.detail)}. The stepper shows the last step; "
-                               f"press reset, then Play, to watch it happen.")
+                               f"◀◀ first (or Home), then Play or the right arrow, to watch it happen.")
         else:
             from tdxlab.review import scenario_for, WORKLOADS
 
@@ -267,5 +267,5 @@ def at_step(stepper: Stepper, i: int | None = None) -> Stepper:
 
 def counterexample_stepper(result, prop: str, title: str | None = None) -> Stepper:
     """``Stepper.from_counterexample`` opened at the step that breaks ``prop`` (so a static export shows the
-    violation); reset, then Play, to watch the run from the start."""
+    violation); ◀◀ first (or Home), then Play, to watch the run from the start."""
     return at_step(Stepper.from_counterexample(result, prop, title))
