@@ -2,12 +2,17 @@
 (``data/exercises.toml``), the answers are computed by the model checker every time.
 
 >>> from tdxlab.exercises import load, solve
->>> ex = load()["irq-race-steps"]
+>>> ex = load()["irq-race-status"]
 >>> sol = solve(ex)                  # explores the scenario
->>> sol.answer, sol.steps
-(13, 13)
->>> sol.grade(12)
-'close: the model says 13'
+>>> sol.answer
+'TDX_SYS_LP_INIT_DONE'
+>>> sol.grade("TDX_SYS_BUSY")
+'not quite: the model says TDX_SYS_LP_INIT_DONE'
+
+Questions ask about mechanisms (which status, which property, which lock, does a design survive an event),
+never about a number of steps: how many steps a run takes depends on how the model merges steps. Before the
+answer is shown an exercise names its model by its parameters (:meth:`Exercise.where`), never by the scenario's
+name, which may give the answer away.
 """
 from __future__ import annotations
 
@@ -18,7 +23,7 @@ from tdxlab.check.properties import PROPERTIES
 from tdxlab.errors import BadInput, ScenarioError, UnknownName
 from tdxlab.inputs import read_toml_file
 
-ASKS = ("verdict", "steps", "status", "which", "any")
+ASKS = ("verdict", "status", "which", "any", "lock")
 FAMILIES = ("LP.INIT", "IRQ safety", "locking")
 ANY_CHOICES = ["every property holds", "something breaks"]
 VERDICT_CHOICES = ["holds", "violated"]
@@ -36,6 +41,7 @@ class Exercise:
     args: tuple = ()  # sorted ((key, value), ...) of Scenario kwargs
     prop: str | None = None  # the property asked about (field 'property' in the TOML)
     choices: tuple = ()
+    waiter: str = ""  # ask 'lock': the context (a prefix such as 'cpu_up') whose awaited lock is asked
 
     @property
     def options(self) -> list[str] | None:
@@ -44,9 +50,7 @@ class Exercise:
             return list(VERDICT_CHOICES)
         if self.ask == "any":
             return list(ANY_CHOICES)
-        if self.ask in ("status", "which"):
-            return list(self.choices) or None
-        return None
+        return list(self.choices)
 
     def make_scenario(self):
         from tdxlab.scenario import Scenario, get_scenario
@@ -56,7 +60,23 @@ class Exercise:
         return Scenario(**{k: (list(v) if isinstance(v, tuple) else v) for k, v in self.args})
 
     def where(self) -> str:
-        return self.scenario or ", ".join(f"{k}={v}" for k, v in self.args)
+        """The model's parameters (design, rule, topology, ...), never the scenario's name."""
+        sc = self.make_scenario()
+        parts = [f"design {sc.design_name}", f"{sc.rule} LP.INIT rule", f"topology {sc.topology}"]
+        if sc.nosmt:
+            parts.append("nosmt")
+        if sc.offline:
+            parts.append("offline at boot: " + ",".join(f"CPU{c}" for c in sorted(sc.offline)))
+        if sc.mutations:
+            parts.append("mutations: " + ", ".join(sc.mutations))
+        if sc.options:
+            parts.append("options: " + ", ".join(f"{k}={str(v).lower() if isinstance(v, bool) else v}"
+                                                for k, v in sorted(sc.options.items())))
+        if not sc.offline_keeps_lp_init:
+            parts.append("offline_keeps_lp_init=false")
+        if sc.events:
+            parts.append("events: " + ", ".join(sc.events))
+        return "; ".join(parts)
 
 
 def exercises_path():
@@ -79,7 +99,8 @@ def parse(data: dict, where: str = "exercises.toml") -> dict[str, Exercise]:
     items = data.get("exercise")
     if not isinstance(items, list) or not items:
         raise ScenarioError(f"{where}: no [[exercise]] tables")
-    known = {"id", "family", "question", "ask", "explanation", "fact", "scenario", "args", "property", "choices"}
+    known = {"id", "family", "question", "ask", "explanation", "fact", "scenario", "args", "property", "choices",
+             "waiter"}
     for i, e in enumerate(items):
         name = e.get("id", f"#{i + 1}")
         bad = set(e) - known
@@ -95,7 +116,11 @@ def parse(data: dict, where: str = "exercises.toml") -> dict[str, Exercise]:
         if ("scenario" in e) == ("args" in e):
             raise ScenarioError(f"{where}: exercise {name}: give exactly one of scenario or args")
         prop = e.get("property")
-        if e["ask"] in ("verdict", "steps", "status") and prop is None:
+        if e["ask"] in ("status", "which", "lock") and not (isinstance(e.get("choices"), list) and e["choices"]):
+            raise ScenarioError(f"{where}: exercise {name}: ask {e['ask']!r} needs choices")
+        if e["ask"] == "lock" and not isinstance(e.get("waiter"), str):
+            raise ScenarioError(f"{where}: exercise {name}: ask 'lock' needs a waiter (a context such as 'cpu_up')")
+        if e["ask"] in ("verdict", "status", "lock") and prop is None:
             raise ScenarioError(f"{where}: exercise {name}: ask {e['ask']!r} needs a property")
         if prop is not None and prop not in PROPERTIES:
             raise ScenarioError(f"{where}: exercise {name}: unknown property {prop!r}")
@@ -106,7 +131,8 @@ def parse(data: dict, where: str = "exercises.toml") -> dict[str, Exercise]:
             raise ScenarioError(f"{where}: exercise {name}: args must be a table of Scenario arguments")
         out[name] = Exercise(name, e["family"], " ".join(e["question"].split()), e["ask"],
                              " ".join(e["explanation"].split()), e.get("fact", ""), e.get("scenario"),
-                             _freeze(args or {}), prop, tuple(e.get("choices", ())))
+                             _freeze(args or {}), prop, tuple(e.get("choices", ())),
+                             e.get("waiter", ""))
     return out
 
 
@@ -134,6 +160,16 @@ def _explore(key: tuple):
 
     ex = key[0]
     return explore(ex.make_scenario(), max_states=200_000)
+
+
+def awaited_lock(detail: str, waiter: str) -> str | None:
+    """In a deadlock's detail ('cpu_up/1 waits for kvm_lock, held by ...'), the lock ``waiter`` waits for."""
+    import re
+
+    for who, lock in re.findall(r"(\S+) waits for (\w+)", detail):
+        if who.startswith(waiter):
+            return lock
+    return None
 
 
 def first_failed_status(steps) -> str | None:
@@ -170,21 +206,10 @@ class Solution:
             raise ScenarioError(f"exercise {self.exercise.id}: bad placeholder in its explanation: {e}") from None
 
     def grade(self, prediction) -> str:
-        """A one-line verdict on a prediction: 'right', 'close: ...' or 'not quite: ...'."""
+        """A one-line verdict on a prediction: 'right' or 'not quite: ...'; with no prediction, 'revealed,
+        not graded (no prediction)'."""
         if prediction is None or prediction == "":
-            return f"no prediction: the model says {self.answer}"
-        if self.exercise.ask == "steps":
-            try:
-                p = int(prediction)
-            except (TypeError, ValueError):
-                raise BadInput(f"a prediction of a number of steps must be a whole number, not {prediction!r}") from None
-            if self.answer is None:
-                return "the property holds: there is no counterexample at all"
-            if p == self.answer:
-                return "right"
-            if abs(p - self.answer) <= max(2, self.answer // 10):
-                return f"close: the model says {self.answer}"
-            return f"not quite: the model says {self.answer}"
+            return "revealed, not graded (no prediction)"
         return "right" if str(prediction) == str(self.answer) else f"not quite: the model says {self.answer}"
 
     def counterexample(self):
@@ -216,9 +241,9 @@ def solve(ex: "Exercise | str") -> Solution:
         fill(ex.prop)
         v = res.verdicts[ex.prop].holds
         sol.answer = "holds" if v else ("violated" if v is False else "unknown (budget reached)")
-    elif ex.ask == "steps":
+    elif ex.ask == "lock":
         fill(ex.prop)
-        sol.answer = sol.steps
+        sol.answer = awaited_lock(sol.detail, ex.waiter) or "none"
     elif ex.ask == "status":
         fill(ex.prop)
         sol.answer = sol.status

@@ -480,17 +480,37 @@ def test_lab_verdict_matrix_replays_a_counterexample(lab):
         page.set_viewport_size({"width": 1500, "height": 1100})
 
 
-def test_lab_exercise_solution_button(lab):
+def test_lab_exercises_grade_a_guessing_learner(lab):
+    """As a learner who guesses: reveal with no prediction, predict after the reveal, guess wrong."""
     srv, page = lab
-    if True:
-        open_notebook(page, srv, "06-exercises.ipynb")
-        run_all(page)
-        ex = page.locator(f"{NOTEBOOK} .tdxlab-exercise").first
-        ex.scroll_into_view_if_needed()
-        text = ex.locator(".tdxlab-solution-text").first
-        assert not text.is_visible()
-        ex.locator(".tdxlab-prediction button").first.click()
-        ex.locator(".tdxlab-solution .tdxlab-solution-button").first.click()
-        text.wait_for(state="visible", timeout=10_000)
-        assert "The model's answer" in text.inner_text()
-        ex.screenshot(path=str(SCREENSHOTS / "lab-exercise.png"))
+    open_notebook(page, srv, "06-exercises.ipynb")
+    run_all(page)
+    exs = page.locator(f"{NOTEBOOK} .tdxlab-exercise")
+    first, second = exs.nth(0), exs.nth(1)
+    first.scroll_into_view_if_needed()
+    text = first.locator(".tdxlab-solution-text").first
+    assert not text.is_visible()
+    # reveal without predicting: the answer shows, marked not graded, and the prediction is locked
+    first.locator(".tdxlab-solution .tdxlab-solution-button").first.click()
+    text.wait_for(state="visible", timeout=10_000)
+    assert "revealed, not graded" in text.inner_text()
+    buttons = first.locator(".tdxlab-prediction button")
+    assert all(buttons.nth(i).is_disabled() for i in range(buttons.count()))
+    buttons.first.click(force=True)  # predicting after the reveal changes nothing
+    assert "revealed, not graded" in text.inner_text() and "right." not in text.inner_text()
+    first.screenshot(path=str(SCREENSHOTS / "lab-exercise-not-graded.png"))
+    # a guess, then a change of mind, then the reveal: the last guess before the reveal is graded
+    second.scroll_into_view_if_needed()
+    sbuttons = second.locator(".tdxlab-prediction button")
+    sbuttons.nth(0).click()
+    sbuttons.nth(1).click()
+    check = second.locator(".tdxlab-solution .tdxlab-solution-button").first
+    assert "check my prediction" in check.inner_text()
+    check.click()
+    stext = second.locator(".tdxlab-solution-text").first
+    stext.wait_for(state="visible", timeout=10_000)
+    said = stext.inner_text()
+    assert "The model's answer" in said and "not graded" not in said
+    assert ("right." in said) != ("not quite" in said)
+    assert check.is_disabled() and sbuttons.nth(0).is_disabled()
+    second.screenshot(path=str(SCREENSHOTS / "lab-exercise.png"))

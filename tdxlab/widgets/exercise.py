@@ -1,11 +1,16 @@
-"""A predict-then-check exercise as a widget: the question, a prediction (a choice or a number), and the
+"""A predict-then-check exercise as a widget: the question, a prediction (one of the offered answers), and the
 solution behind a button (the whole solution box has CSS class ``tdxlab-solution``; its button
 ``tdxlab-solution-button``, the revealed text ``tdxlab-solution-text``). The answer is computed by the model
 checker (tdxlab.exercises.solve) when the widget is made; the solution can also replay its counterexample
 in a Stepper given as ``stepper``.
 
+Grading is honest: the prediction locks when the solution is shown, and only a prediction made before the
+reveal is graded. Revealing with no prediction shows the answer marked "revealed, not graded"; a prediction
+changed after the reveal (through the kernel, since the buttons are disabled) is not graded either.
+:attr:`Exercise.outcome` is ``"unanswered"``, ``"right"``, ``"wrong"`` or ``"revealed, not graded"``.
+
 >>> from tdxlab.widgets import Exercise
->>> Exercise("irq-race-steps")
+>>> Exercise("irq-race-status")
 """
 from __future__ import annotations
 
@@ -64,17 +69,14 @@ class Exercise(W.VBox):
             f"{panels.esc(ex.family)}</span><b>{num}</b>{panels.esc(ex.question)}<br>"
             f"<span class='tdxlab-where'>model: <code>{panels.esc(ex.where())}</code>"
             f"{' · source ' + sources.cite(ex.fact, 'notebooks') if ex.fact else ''}</span></div>")
-        opts = ex.options
-        if opts:
-            self.prediction = W.ToggleButtons(options=opts, value=None, description="I predict:",
-                                              style={"button_width": "auto", "description_width": "initial"})
-        else:
-            self.prediction = W.BoundedIntText(value=0, min=0, max=100_000, description="I predict:",
-                                               style={"description_width": "initial"},
-                                               layout=W.Layout(width="200px"))
+        self.outcome = "unanswered"
+        self.graded_prediction = None
+        self.prediction = W.ToggleButtons(options=ex.options, value=None, description="I predict:",
+                                          style={"button_width": "auto", "description_width": "initial"})
         self.prediction.add_class("tdxlab-prediction")
-        self.button = W.Button(description="check my prediction: show the solution", button_style="info",
-                               icon="", layout=W.Layout(width="auto"))
+        self.prediction.observe(self._prediction_changed, names="value")
+        self.button = W.Button(description=self.BUTTON_NO_PREDICTION, button_style="", icon="",
+                               layout=W.Layout(width="auto"))
         self.button.add_class("tdxlab-solution-button")
         self.text = W.HTML("", layout=W.Layout(display="none"))
         self.text.add_class("tdxlab-solution-text")
@@ -88,9 +90,23 @@ class Exercise(W.VBox):
         self.replay_button.on_click(lambda _: self.replay())
         self.children = [W.HTML(CSS), self.question, self.prediction, box, self.message]
 
+    BUTTON_NO_PREDICTION = "show the answer without a prediction (not graded)"
+    BUTTON_CHECK = "check my prediction: lock it and show the solution"
+
     @property
     def revealed(self) -> bool:
         return self.text.layout.display != "none"
+
+    def _prediction_changed(self, change) -> None:
+        if not self.revealed:
+            self.button.description = self.BUTTON_CHECK if change["new"] is not None else self.BUTTON_NO_PREDICTION
+            self.button.button_style = "info" if change["new"] is not None else ""
+            return
+        if change["new"] != self.graded_prediction:
+            self.outcome = "revealed, not graded"
+            note = (f"<div class='grade off tdxlab-late'>prediction changed to {panels.esc(change['new'])} after "
+                    f"the answer was shown: not graded.</div>")
+            self.text.value = self.solution_html(graded=False) + note
 
     def solution_html(self, prediction=None, graded: bool = True) -> str:
         sol = self.solution
@@ -107,17 +123,26 @@ class Exercise(W.VBox):
         return "".join(parts)
 
     def reveal(self) -> None:
-        """Show the solution, graded against the prediction made."""
-        if self.solution is None:
+        """Lock the prediction and show the solution, graded against the prediction made before the reveal
+        (none: "revealed, not graded"). A second call changes nothing."""
+        if self.solution is None or self.revealed:
             return
+        pred = self.prediction.value
+        self.graded_prediction = pred
+        self.prediction.disabled = True
+        self.button.disabled = True
         try:
-            pred = self.prediction.value
             self.text.value = self.solution_html(pred)
+            if pred is None:
+                self.outcome = "revealed, not graded"
+            else:
+                self.outcome = "right" if self.solution.grade(pred) == "right" else "wrong"
         except Exception as e:  # noqa: BLE001
             self.text.value = f"&#9888; {panels.esc(_one_line(e))}"
         self.text.layout.display = None
-        self.button.description = "solution shown (graded against your prediction)"
-        self.button.button_style = "success"
+        self.button.description = ("answer shown: not graded (no prediction)" if pred is None
+                                   else f"prediction locked: {pred}")
+        self.button.button_style = "success" if self.outcome == "right" else "warning"
         if self.stepper is not None and self.solution.steps:
             self.replay_button.layout.display = None
 
@@ -142,12 +167,12 @@ class Exercise(W.VBox):
         if self.solution is None:
             return f"<div>{self.message.value}</div>"
         ex = self.exercise
-        opts = ex.options
-        choice = (" / ".join(f"<code>{panels.esc(o)}</code>" for o in opts) if opts else "a number")
+        choice = " / ".join(f"<code>{panels.esc(o)}</code>" for o in ex.options)
         return (f"{CSS}<div class='tdxlab-exercise'>{self.question.value}"
                 f"<div style='margin:4px 0'>Predict: {choice}</div>"
                 f"<details class='tdxlab-solution'><summary style='cursor:pointer;color:#1f4e8c'>"
-                f"<b>show the solution</b></summary><div class='tdxlab-solution-text'>"
+                f"<b>show the solution</b> (predict first: a static page does not grade)</summary>"
+                f"<div class='tdxlab-solution-text'>"
                 f"{self.solution_html(graded=False)}</div></details></div>")
 
     def _repr_mimebundle_(self, **kwargs):
