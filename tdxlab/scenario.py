@@ -73,7 +73,7 @@ class Scenario:
         if not isinstance(design, str):
             raise BadInput(f"design {cut(design)} is not a design name: choose one of {', '.join(DESIGNS)}")
         cls = get_design(design)
-        self.design_name = design
+        self.design_name = design = cls.name  # (a design file's path gives the name it defines)
         if rule is not None and not isinstance(rule, str):
             raise BadInput(f"rule {cut(rule)} must be 'old' or 'relaxed'")
         self.rule = check_rule(rule if rule is not None else DEFAULT_RULE.get(design, "relaxed"))
@@ -173,7 +173,7 @@ class Scenario:
         cpus = []
         for c in self.topology.cpus():
             hp = self.platform.boot_state(c)
-            cpus.append(CpuState(hp, d.initial_vmx(c, hp), False))
+            cpus.append(CpuState(hp, d.initial_vmx(c, hp), False, d.initial_percpu(c)))
         threads = tuple(sorted(Thread(n, cpu, kind, (Frame(fn, 0, None),))
                                for n, cpu, kind, fn in d.roots(self.topology)))
         return State("boot" if d.boot_time else "user", tuple(cpus), ModuleState(), d.initial_kern(),

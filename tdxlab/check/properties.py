@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from tdxlab.errors import UnknownName
-from tdxlab.kernel.state import HARDIRQ, LOCK_KIND, LOCKS, SLEEPING
+from tdxlab.kernel.state import HARDIRQ, LOCK_KIND, LOCKS, SLEEPING, SPINNING
 from tdxlab.platform import IN_ONLINE_MASK, ONLINE
 
 
@@ -176,7 +176,7 @@ def spinlock_usage(acqs, usage: dict) -> list[tuple[str, str]]:
     """Record how raw spinlocks are taken: 'hardirq' and/or 'irqs-on' (lockdep's usage bits)."""
     new = []
     for name, lock, mode, held, hardirq, irqs_off in acqs:
-        if LOCK_KIND[lock] != "raw-spinlock":
+        if LOCK_KIND[lock] not in SPINNING:
             continue
         bit = "hardirq" if hardirq else ("irqs-on" if not irqs_off else None)
         if bit and bit not in usage.setdefault(lock, set()):

@@ -46,16 +46,51 @@ class Design:
         return f"it applies only to designs that have what it removes (mutations for {self.name}: {ok})"
 
     # --- building ---
+    # The design's kernel functions, written in the design language (tdxlab.kernel.source): a list of
+    # @kfunc functions. ``patches`` maps a mutation's name to the Patch that makes it; ``globals`` declares
+    # globals beyond tdxlab.kernel.source.GLOBALS; ``consts`` are the names an ``if`` is folded on (the
+    # design's options, like IS_ENABLED()).
+    sources: list = []
+    patches: dict = {}
+    globals: dict = {}  # name -> tdxlab.kernel.source.Global (or an initial value): the design's own globals
+    percpu: dict = {}  # name -> initial value: the design's own per-CPU variables (DEFINE_PER_CPU)
+    locks: dict = {}  # name -> kind ("mutex", "raw-spinlock", "spinlock"): the design's own locks
+
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        from tdxlab.kernel.state import declare_lock
+        for lock, kind in cls.__dict__.get("locks", {}).items():
+            declare_lock(lock, kind)
+
+    @property
+    def consts(self) -> dict:
+        return dict(self.opt)
+
+    def kernel_sources(self) -> dict:
+        """The design's kernel functions by name, with its mutations' patches applied."""
+        out = {s.name: s for s in self.sources}
+        for mu in sorted(self.mut):
+            if mu in self.patches:
+                out = self.patches[mu].apply(out)
+        return out
+
     def functions(self) -> list:
-        """The design's kernel functions (every design defines them)."""
-        raise TypeError(f"design {self.name!r} defines no kernel functions")
+        """The design's kernel functions, compiled."""
+        from tdxlab.kernel.source import compile_design
+        return compile_design(self, list(self.kernel_sources().values()))
 
     def all_functions(self) -> list:
         fns = [f() for f in CPUHP.GENERIC] + self.functions()
         return fns
 
     def initial_kern(self) -> Kern:
-        return Kern()
+        from tdxlab.kernel.source import design_globals
+        gl, index = design_globals(self)
+        return Kern(vars=tuple(gl[n].init for n in index))
+
+    def initial_percpu(self, cpu: int) -> tuple:
+        """The design's own per-CPU variables' values on ``cpu`` at boot."""
+        return tuple(self.percpu.values())
 
     def initial_vmx(self, cpu: int, hp: str) -> int:
         return 0

@@ -11,18 +11,81 @@ online CPU of a package while guest KeyIDs are allocated, otherwise drops the VM
 The model relies on what dec-initcall-no-hotplug states: no CPU hotplug request arrives during
 initcalls (the environment's hotplug events start once the initcall has returned). The kernel's
 ``lockdep_assert_cpus_held()`` is also silent before SYSTEM_RUNNING (kernel/cpu.c).
+The model names the cpuhp state by its name where the kernel keeps the number setup returned.
 """
+# ruff: noqa: F821
 from __future__ import annotations
 
-from tdxlab.designs.base import Design, failed
-from tdxlab.designs.common import tdx_functions
-from tdxlab.designs.kvm_616 import offline_refusal
-from tdxlab.kernel import cpuhp as CPUHP
-from tdxlab.kernel.lang import Call, Do, If, KFunc, Label, Ret
-from tdxlab.kernel.ops import Vmxoff, Vmxon
-from tdxlab.kernel.state import ERROR, INITIALIZED
+from tdxlab.designs import tdx_68
+from tdxlab.designs.base import Design
+from tdxlab.kernel.source import Patch, kfunc
+from tdxlab.kernel.state import ERROR
 
 TDX_STATE = "virt/tdx:online"
+
+
+@kfunc("k-tdx-c-71")
+def try_init_module_global():
+    raw_spin_lock(sysinit_lock)                     # k-tdx-c-71
+    if sysinit_done:
+        goto .out
+    sysinit_ret = seamcall_prerr(TDH_SYS_INIT)      # m-sys-init, k-tdx-c-71
+    if sysinit_ret == -ENODEV:
+        pr_err("module not loaded")
+    sysinit_done = True
+    label .out
+    ret = sysinit_ret   # (the kernel reads it after the unlock: it never changes once sysinit_done is set)
+    raw_spin_unlock(sysinit_lock)                   # k-tdx-c-71
+    return ret
+
+
+@kfunc("k-tdx-c-71")
+def tdx_cpu_enable():
+    if this_cpu_read(tdx_lp_initialized):           # k-tdx-c-71
+        return 0
+    ret = try_init_module_global()
+    if ret:
+        return ret
+    ret = seamcall_prerr(TDH_SYS_LP_INIT)           # m-sys-lp-init, lore-tglx-2022-11-22b
+    if ret:
+        return ret
+    this_cpu_write(tdx_lp_initialized, True)        # k-tdx-c-71
+    return 0
+
+
+@kfunc("k-tdx-c-71")
+def tdx_online_cpu(cpu):
+    ret = x86_virt_get_ref(X86_FEATURE_VMX)         # k-hw-c
+    if ret:
+        return ret
+    ret = tdx_cpu_enable()
+    if ret:
+        x86_virt_put_ref(X86_FEATURE_VMX)           # k-hw-c
+    return ret
+
+
+@kfunc("k-tdx-c-71")
+def tdx_offline_cpu(cpu):
+    if ida_is_empty(tdx_guest_keyid_pool) or other_online_cpu_in_package(cpu):   # k-tdx-c-71
+        x86_virt_put_ref(X86_FEATURE_VMX)           # k-hw-c
+        return 0
+    pr_warn_ratelimited("TDX requires all packages to have an online CPU")
+    return -EBUSY
+
+
+@kfunc("k-tdx-c-71")
+def tdx_enable():
+    ret = cpuhp_setup_state(CPUHP_AP_ONLINE_DYN, "virt/tdx:online", tdx_online_cpu, tdx_offline_cpu)
+    if ret < 0:
+        return ret
+    ret = init_tdx_module()
+    if ret:
+        pr_err("TDX-Module initialization failed")
+        cpuhp_remove_state("virt/tdx:online")
+        return ret
+    tdx_module_initialized = True                   # k-tdx-c-71
+    pr_info("TDX-Module initialized")
+    return 0
 
 
 class CORE_71(Design):
@@ -35,13 +98,19 @@ class CORE_71(Design):
     loader_function = "tdx_enable"
     boot_time = True
     offline_refusal = True
+    sources = [try_init_module_global, tdx_cpu_enable, tdx_online_cpu, tdx_offline_cpu, tdx_enable,
+               *[s for s in tdx_68.FUNCTIONS if s.name in ("init_tdx_module", "config_global_keyid",
+                                                            "do_global_key_config")]]
+    patches = {
+        "no-vmxon": Patch("no-vmxon", "tdx_online_cpu() skips x86_virt_get_ref()")
+        .delete("tdx_online_cpu", "ret = x86_virt_get_ref(X86_FEATURE_VMX)")
+        .delete("tdx_online_cpu", "if ret: return ret")
+        .delete("tdx_online_cpu", "x86_virt_put_ref(X86_FEATURE_VMX)")
+        .delete("tdx_offline_cpu", "x86_virt_put_ref(X86_FEATURE_VMX)"),
+    }
     mutation_notes = {
         "no-vmxon": "tdx_online_cpu() skips x86_virt_get_ref()",
     }
-
-    def __init__(self, mutations=frozenset(), options=None, platform=None):
-        super().__init__(mutations, options, platform)
-        self.cpuhp = {TDX_STATE: (None, "tdx_online_cpu", "tdx_offline_cpu")}
 
     def not_applicable(self, mu):
         why = {
@@ -57,41 +126,8 @@ class CORE_71(Design):
         }
         return why.get(mu, super().not_applicable(mu))
 
-    def functions(self):
-        get_ref = "no-vmxon" not in self.mut
-        setup = CPUHP.cpuhp_setup_state(TDX_STATE, cpuslocked=False)
-        remove = CPUHP.cpuhp_remove_state(TDX_STATE, cpuslocked=False)
-        return tdx_functions("7.1") + [
-            setup, remove,
-            KFunc("tdx_enable", "k-tdx-c-71", [
-                Call(setup.name),
-                If(failed, "out", "cpuhp_setup_state() failed"),
-                Call("init_tdx_module"),
-                If(failed, "fail", "init_tdx_module() failed"),
-                Do("tdx_module_initialized = true: \"TDX-Module initialized\"",
-                   lambda x: x.set_kern(tdx_module_status=INITIALIZED), "k-tdx-c-71"),
-                Ret(0),
-                Label("fail"),
-                Do("initialization failed: remove the cpuhp state",
-                   lambda x: (x.set_loc(x.retval), x.set_kern(tdx_module_status=ERROR)), "k-tdx-c-71"),
-                Call(remove.name),
-                Ret(lambda x: x.loc),
-                Label("out"),
-                Ret(),
-            ]),
-            KFunc("tdx_online_cpu", "k-tdx-c-71", ([Vmxon("x86_virt_get_ref", refcounted=True, fact="k-tdx-c-71")]
-                                             if get_ref else []) + [
-                Call("tdx_cpu_enable"),
-                If(failed, "put", "tdx_cpu_enable() failed: drop the VMX reference"),
-                Ret(0),
-                Label("put"),
-            ] + ([Vmxoff("x86_virt_put_ref", refcounted=True, fact="k-hw-c")] if get_ref else []) + [Ret()]),
-            KFunc("tdx_offline_cpu", "k-tdx-c-71-offline", offline_refusal(
-                "k-tdx-c-71-offline", [Vmxoff("x86_virt_put_ref", refcounted=True, fact="k-hw-c")] if get_ref else [])),
-        ]
-
     def initial_phase(self):
         return "boot"
 
 
-__all__ = ["CORE_71", "ERROR"]
+__all__ = ["CORE_71", "ERROR", "TDX_STATE"]

@@ -1,44 +1,89 @@
 """``kvm-6.16``: KVM's TDX bring-up as merged in 6.16 (k-kvm-tdx-c-616, k-kvm-main-c-616).
 
-``tdx_bringup()`` at module load:
+``tdx_bringup()`` at module load (the model folds ``__tdx_bringup()`` and ``__do_tdx_bringup()`` into it):
 
 1. ``kvm_enable_virtualization()``: under ``kvm_usage_lock``, on the 0 -> 1 transition
    ``cpuhp_setup_state(CPUHP_AP_KVM_ONLINE, "kvm/cpu:online", ...)`` (which takes ``cpus_read_lock()``
    itself) does VMXON on every online CPU (k-kvm-main-c-616, order: kvm_usage_lock outside cpu_hotplug_lock);
 2. ``cpus_read_lock()``; ``cpuhp_setup_state_cpuslocked("kvm/cpu/tdx:online")`` runs ``tdx_online_cpu()``
    on each online CPU: WARN if CR4.VMXE is clear, ``local_irq_save()``, ``tdx_cpu_enable()``,
-   ``local_irq_restore()``; then ``tdx_enable()``; on failure the state is removed;
-   ``cpus_read_unlock()``.
+   ``local_irq_restore()``; then ``tdx_enable()``; on failure the state is removed (its teardown callbacks
+   run); ``cpus_read_unlock()``.
 
 ``tdx_offline_cpu()`` refuses (-EBUSY) to offline the last online CPU of a package while HKIDs are in use.
 KVM's static state runs before the dynamic TDX state on the way up and after it on the way down (k-cpuhotplug-h).
+The model names the cpuhp state by its name where the kernel keeps the number setup returned.
 """
+# ruff: noqa: F821
 from __future__ import annotations
 
-from tdxlab.designs import second_user
-from tdxlab.designs.base import Design, failed
-from tdxlab.designs.common import tdx_functions
-from tdxlab.kernel import cpuhp as CPUHP
-from tdxlab.kernel.lang import (Call, Do, E, If, KFunc, Label, LocalIrqRestore, LocalIrqSave, Lock,
-                                Ret, Unlock, WarnVmxeClear)
-from tdxlab.kernel.ops import Vmxoff, Vmxon
+from tdxlab.designs import second_user, tdx_68
+from tdxlab.designs.base import Design
+from tdxlab.kernel.source import Global, Patch, kfunc
 
 TDX_STATE = "kvm/cpu/tdx:online"
 KVM_STATE = "kvm/cpu:online"
 
 
-def offline_refusal(fact: str, then: list) -> list:
-    """tdx_offline_cpu(): -EBUSY for the last online CPU of a package while KeyIDs are in use."""
-    return [
-        If(lambda x: not (x.kern.keyids_in_use and Design.last_cpu_of_package(x)), "ok",
-           "not the last CPU of its package, or no KeyID in use", local=False, fact=fact,
-           check="last online CPU of its package, with KeyIDs in use?",
-           else_text="last online CPU of its package while KeyIDs are in use"),
-        Do("\"TDX requires all packages to have an online CPU\": -EBUSY",
-           lambda x: x.set_ret(E("EBUSY")), fact),
-        Ret(),
-        Label("ok"),
-    ] + then + [Ret(0)]
+@kfunc("k-kvm-main-c-616")
+def kvm_online_cpu(cpu):
+    ret = kvm_arch_enable_virtualization_cpu()      # k-kvm-main-c-616
+    return ret
+
+
+@kfunc("k-kvm-main-c-616")
+def kvm_offline_cpu(cpu):
+    kvm_arch_disable_virtualization_cpu()           # k-kvm-main-c-616
+    return 0
+
+
+@kfunc("k-kvm-main-c-616")
+def kvm_enable_virtualization():
+    mutex_lock(kvm_usage_lock)                      # k-kvm-main-c-616
+    if kvm_usage_count:
+        kvm_usage_count += 1                        # k-kvm-main-c-616
+        mutex_unlock(kvm_usage_lock)                # k-kvm-main-c-616
+        return 0
+    r = cpuhp_setup_state(CPUHP_AP_KVM_ONLINE, "kvm/cpu:online", kvm_online_cpu, kvm_offline_cpu)
+    if not r:
+        kvm_usage_count += 1                        # k-kvm-main-c-616
+    mutex_unlock(kvm_usage_lock)                    # k-kvm-main-c-616
+    return r
+
+
+@kfunc("k-kvm-tdx-c-616")
+def tdx_online_cpu(cpu):
+    WARN_ON_ONCE(not (cr4_read_shadow() & X86_CR4_VMXE))    # k-kvm-tdx-c-616
+    local_irq_save(flags)                           # k-kvm-tdx-c-616, k-tdx-c-618
+    r = tdx_cpu_enable()
+    local_irq_restore(flags)                        # k-kvm-tdx-c-616
+    return r
+
+
+@kfunc("k-kvm-tdx-c-616")
+def tdx_offline_cpu(cpu):
+    if not atomic_read(nr_configured_hkid) or other_online_cpu_in_package(cpu):     # k-kvm-tdx-c-616
+        return 0
+    pr_warn_ratelimited("TDX requires all packages to have an online CPU")
+    return -EBUSY
+
+
+@kfunc("k-kvm-tdx-c-616")
+def tdx_bringup():
+    r = kvm_enable_virtualization()
+    if r:
+        return r
+    cpus_read_lock()                                # k-kvm-tdx-c-616
+    r = cpuhp_setup_state_cpuslocked(CPUHP_AP_ONLINE_DYN, "kvm/cpu/tdx:online", tdx_online_cpu,
+                                     tdx_offline_cpu)
+    if r < 0:
+        goto .unlock
+    r = tdx_enable()
+    if r:
+        cpuhp_remove_state_cpuslocked("kvm/cpu/tdx:online")
+    label .unlock
+    cpus_read_unlock()                              # k-kvm-tdx-c-616
+    return r
 
 
 class KVM_616(Design):
@@ -49,6 +94,25 @@ class KVM_616(Design):
     fact = "k-kvm-tdx-c-616"
     loader_function = "tdx_bringup"
     offline_refusal = True
+    globals = {"kvm_usage_count": Global(0, guarded_by="kvm_usage_lock")}
+    sources = [*tdx_68.FUNCTIONS, kvm_online_cpu, kvm_offline_cpu, kvm_enable_virtualization, tdx_online_cpu,
+               tdx_offline_cpu, tdx_bringup]
+    patches = {
+        "no-hotplug-lock": Patch("no-hotplug-lock").delete("tdx_bringup", "cpus_read_lock()")
+                                                   .delete("tdx_bringup", "cpus_read_unlock()"),
+        "irqs-on": Patch("irqs-on").delete("tdx_online_cpu", "local_irq_save(flags)")
+                                   .delete("tdx_online_cpu", "local_irq_restore(flags)"),
+        "second-user": second_user.PATCH,
+        "no-vmxon": Patch("no-vmxon").replace("kvm_online_cpu", "ret = kvm_arch_enable_virtualization_cpu()",
+                                              "ret = 0"),
+        "plain-setup-state": Patch("plain-setup-state")
+        .replace("tdx_bringup", "r = cpuhp_setup_state_cpuslocked(CPUHP_AP_ONLINE_DYN, 'kvm/cpu/tdx:online', "
+                                "tdx_online_cpu, tdx_offline_cpu)",
+                 "r = cpuhp_setup_state(CPUHP_AP_ONLINE_DYN, 'kvm/cpu/tdx:online', tdx_online_cpu, "
+                 "tdx_offline_cpu)")
+        .replace("tdx_bringup", "cpuhp_remove_state_cpuslocked('kvm/cpu/tdx:online')",
+                 "cpuhp_remove_state('kvm/cpu/tdx:online')"),
+    }
     mutation_notes = {
         "no-hotplug-lock": "tdx_bringup() calls the cpuslocked setup and tdx_enable() without "
                            "cpus_read_lock()",
@@ -57,60 +121,3 @@ class KVM_616(Design):
         "no-vmxon": "KVM's kvm/cpu:online callback does no VMXON",
         "plain-setup-state": "tdx_bringup() calls cpuhp_setup_state() under cpus_read_lock()",
     }
-
-    def __init__(self, mutations=frozenset(), options=None, platform=None):
-        super().__init__(mutations, options, platform)
-        self.cpuhp = {KVM_STATE: (CPUHP.KVM_STATIC_ORDER, "kvm_online_cpu", "kvm_offline_cpu"),
-                      TDX_STATE: (None, "tdx_online_cpu", "tdx_offline_cpu")}
-
-    def functions(self):
-        mu = self.mut
-        locked = "no-hotplug-lock" not in mu
-        plain = "plain-setup-state" in mu
-        setup = CPUHP.cpuhp_setup_state(TDX_STATE, cpuslocked=not plain)
-        remove = CPUHP.cpuhp_remove_state(TDX_STATE, cpuslocked=not plain)
-        irqsave = "irqs-on" not in mu
-        fns = tdx_functions("6.8") + [
-            CPUHP.cpuhp_setup_state(KVM_STATE, cpuslocked=False),
-            setup, remove,
-            KFunc("tdx_bringup", "k-kvm-tdx-c-616", [
-                Call("kvm_enable_virtualization"),
-                If(failed, "out", "kvm_enable_virtualization() failed"),
-            ] + ([Lock("cpu_hotplug_lock", "r", "k-kvm-tdx-c-616")] if locked else []) + [
-                Call(setup.name),
-                If(failed, "unlock", "the cpuhp setup failed"),
-                Call("tdx_enable"),
-                If(lambda x: x.retval == 0, "unlock"),
-                Do("", lambda x: x.set_loc(x.retval), local=True),
-                Call(remove.name),
-                Do("", lambda x: x.set_ret(x.loc), local=True),
-                Label("unlock"),
-            ] + ([Unlock("cpu_hotplug_lock", "r", "k-kvm-tdx-c-616")] if locked else []) + [
-                Label("out"),
-                Ret(),
-            ]),
-            KFunc("kvm_enable_virtualization", "k-kvm-main-c-616", [
-                Lock("kvm_usage_lock", fact="k-kvm-main-c-616"),
-                If(lambda x: x.kern.kvm_usage_count != 0, "inc", "already enabled"),
-                Call(f"cpuhp_setup_state:{KVM_STATE}"),
-                If(failed, "unlock", "VMXON failed on a CPU"),
-                Label("inc"),
-                Do("kvm_usage_count++", lambda x: x.set_kern(kvm_usage_count=x.kern.kvm_usage_count + 1),
-                   "k-kvm-main-c-616"),
-                Label("unlock"),
-                Unlock("kvm_usage_lock", fact="k-kvm-main-c-616"),
-                Ret(),
-            ]),
-            KFunc("kvm_online_cpu", "k-kvm-main-c-616", ([Vmxon("kvm_arch_enable_virtualization_cpu", fact="k-kvm-main-c-616")]
-                                             if "no-vmxon" not in mu else []) + [Ret()]),
-            KFunc("kvm_offline_cpu", "k-kvm-main-c-616", [Vmxoff("kvm_arch_disable_virtualization_cpu", fact="k-kvm-main-c-616"),
-                                              Ret(0)]),
-            KFunc("tdx_online_cpu", "k-kvm-tdx-c-616", [WarnVmxeClear("k-kvm-tdx-c-616")] + (
-                [LocalIrqSave("k-kvm-tdx-c-616, k-tdx-c-618")] if irqsave else []) + [
-                Call("tdx_cpu_enable"),
-            ] + ([LocalIrqRestore("k-kvm-tdx-c-616")] if irqsave else []) + [Ret()]),
-            KFunc("tdx_offline_cpu", "k-kvm-tdx-c-616", offline_refusal("k-kvm-tdx-c-616", [])),
-        ]
-        if "second-user" in mu:
-            fns += second_user.functions()
-        return fns

@@ -16,17 +16,94 @@ Decision (dec-kvm-enabled-guard): KVM's per-CPU ``hardware_enabled`` guard is no
 ``hardware_enable_all()`` and ``kvm_online_cpu()`` apart; a mutation that removes it shows the second
 VMXON (-EBUSY). There is no offline refusal: v19 had no ``tdx_offline_cpu()`` check (k-kvm-tdx-c-616 is 6.16).
 """
+# ruff: noqa: F821
 from __future__ import annotations
 
-from tdxlab.designs import second_user
-from tdxlab.designs.base import Design, failed
-from tdxlab.designs.common import tdx_functions
+from tdxlab.designs import second_user, tdx_68
+from tdxlab.designs.base import Design
 from tdxlab.kernel.cpuhp import KVM_STATIC_ORDER
-from tdxlab.kernel.lang import (on_each_cpu, Call, Do, Goto, If, KFunc, Label, LocalIrqRestore, LocalIrqSave, Lock,
-                                Ret, Unlock)
-from tdxlab.kernel.ops import Vmxoff, Vmxon
-from tdxlab.kernel.state import INITIALIZED, TASK, Kern
+from tdxlab.kernel.source import Global, Patch, kfunc
+from tdxlab.kernel.state import INITIALIZED, TASK
 from tdxlab.platform import ONLINE
+
+
+@kfunc("lore-isaku-2024-02-26")
+def vmx_tdx_on(err):
+    if pass_vmxon:                                  # the option of dec-v19-pass-vmxon, folded like IS_ENABLED()
+        r = vmx_hardware_enable()                   # lore-isaku-2024-02-26
+        if r:
+            atomic_set(err, r)                      # lore-isaku-2024-02-26
+            return r
+    r = tdx_cpu_enable()
+    if r:
+        atomic_set(err, r)                          # lore-isaku-2024-02-26
+    return r
+
+
+@kfunc("lore-isaku-2024-02-26")
+def vmx_off(info):
+    vmx_hardware_disable()                          # lore-isaku-2024-02-26
+    return 0
+
+
+@kfunc("lore-isaku-2024-02-26")
+def tdx_hardware_setup():
+    err = ATOMIC_INIT(0)
+    cpus_read_lock()                                # k-tdx-c-618
+    on_each_cpu(vmx_tdx_on, err, 1)                 # lore-isaku-2024-02-26
+    r = atomic_read(err)
+    if not r:
+        r = tdx_enable()
+    if pass_vmxon:
+        on_each_cpu(vmx_off, NULL, 1)               # lore-isaku-2023-10-16
+    cpus_read_unlock()                              # k-tdx-c-618
+    return r
+
+
+@kfunc("k-kvm-locking-rst")
+def kvm_online_cpu(cpu):
+    mutex_lock(kvm_lock)                            # k-kvm-locking-rst
+    ret = 0
+    if kvm_usage_count:
+        local_irq_save(flags)                       # k-tdx-c-618
+        ret = kvm_arch_hardware_enable()            # k-kvm-locking-rst
+        if not ret:
+            ret = tdx_cpu_enable()
+        local_irq_restore(flags)                    # k-tdx-c-618
+    mutex_unlock(kvm_lock)                          # k-kvm-locking-rst
+    return ret
+
+
+@kfunc("k-kvm-locking-rst")
+def kvm_offline_cpu(cpu):
+    mutex_lock(kvm_lock)                            # k-kvm-locking-rst
+    if kvm_usage_count:
+        kvm_arch_hardware_disable()                 # k-kvm-locking-rst
+    mutex_unlock(kvm_lock)                          # k-kvm-locking-rst
+    return 0
+
+
+@kfunc("k-kvm-locking-rst")
+def hardware_enable_nolock(info):
+    r = kvm_arch_hardware_enable()                  # k-kvm-locking-rst
+    if r:
+        return r
+    r = tdx_cpu_enable()
+    return r
+
+
+@kfunc("k-kvm-locking-rst")
+def hardware_enable_all():
+    cpus_read_lock()                                # k-kvm-locking-rst
+    mutex_lock(kvm_lock)                            # k-kvm-locking-rst
+    if kvm_usage_count:
+        kvm_usage_count += 1                        # k-kvm-main-c-68
+    else:
+        kvm_usage_count = 1                         # k-kvm-main-c-68
+        on_each_cpu(hardware_enable_nolock, NULL, 1)    # k-kvm-main-c-68
+    mutex_unlock(kvm_lock)                          # k-kvm-locking-rst
+    cpus_read_unlock()
+    return 0
 
 
 class V19_2024(Design):
@@ -37,6 +114,27 @@ class V19_2024(Design):
     fact = "lore-isaku-2024-02-26"
     loader_function = "tdx_hardware_setup"
     extra_events = ("create-vm", "create-vm2")
+    globals = {"kvm_usage_count": Global(0, guarded_by=None)}
+    sources = [*tdx_68.FUNCTIONS, vmx_tdx_on, vmx_off, tdx_hardware_setup, kvm_online_cpu, kvm_offline_cpu,
+               hardware_enable_nolock, hardware_enable_all]
+    patches = {
+        "no-hotplug-lock": Patch("no-hotplug-lock").delete("tdx_hardware_setup", "cpus_read_lock()")
+                                                   .delete("tdx_hardware_setup", "cpus_read_unlock()"),
+        "irqs-on": Patch("irqs-on").delete("kvm_online_cpu", "local_irq_save(flags)")
+                                   .delete("kvm_online_cpu", "local_irq_restore(flags)"),
+        "second-user": second_user.PATCH,
+        "no-vmxon": Patch("no-vmxon").replace("vmx_tdx_on", "r = vmx_hardware_enable()", "r = 0")
+                                     .replace("kvm_online_cpu", "ret = kvm_arch_hardware_enable()", "ret = 0")
+                                     .replace("hardware_enable_nolock", "r = kvm_arch_hardware_enable()", "r = 0"),
+        "no-kvm-lock": Patch("no-kvm-lock")
+        .delete("kvm_online_cpu", "mutex_lock(kvm_lock)").delete("kvm_online_cpu", "mutex_unlock(kvm_lock)")
+        .delete("kvm_offline_cpu", "mutex_lock(kvm_lock)").delete("kvm_offline_cpu", "mutex_unlock(kvm_lock)")
+        .delete("hardware_enable_all", "mutex_lock(kvm_lock)")
+        .delete("hardware_enable_all", "mutex_unlock(kvm_lock)"),
+        "kvm-lock-first": Patch("kvm-lock-first").delete("hardware_enable_all", "cpus_read_lock()")
+                                                 .insert_after("hardware_enable_all", "mutex_lock(kvm_lock)",
+                                                               "cpus_read_lock()"),
+    }
     mutation_notes = {
         "no-hotplug-lock": "tdx_hardware_setup() does not take cpus_read_lock()",
         "irqs-on": "kvm_online_cpu() calls tdx_cpu_enable() without local_irq_save()",
@@ -52,88 +150,17 @@ class V19_2024(Design):
         self.pass_vmxon = bool(self.opt.get("pass_vmxon", True))
         self.cpuhp = {"kvm/cpu:online": (KVM_STATIC_ORDER, "kvm_online_cpu", "kvm_offline_cpu")}
 
+    @property
+    def consts(self):
+        return {"pass_vmxon": self.pass_vmxon}
+
     def initial_kern(self):
-        return Kern(cpuhp_states=((KVM_STATIC_ORDER, "kvm/cpu:online"),),
-                    kvm_usage_count=0 if self.pass_vmxon else 1)
+        return super().initial_kern()._replace(cpuhp_states=((KVM_STATIC_ORDER, "kvm/cpu:online"),),
+                                               kvm_usage_count=0 if self.pass_vmxon else 1)
 
     def initial_vmx(self, cpu, hp):
         on = not self.pass_vmxon and "no-vmxon" not in self.mut
         return 1 if on and hp == ONLINE else 0
-
-    def functions(self):
-        mu = self.mut
-        locked = "no-hotplug-lock" not in mu
-        kvm_lock = "no-kvm-lock" not in mu
-        vmxon = "no-vmxon" not in mu
-        pass_vmxon = self.pass_vmxon and vmxon
-        irqsave = "irqs-on" not in mu
-        hotplug_lock = [Lock("cpu_hotplug_lock", "r", "k-kvm-locking-rst")]
-        klock = [Lock("kvm_lock", fact="k-kvm-locking-rst")] if kvm_lock else []
-        first = (klock + hotplug_lock) if "kvm-lock-first" in mu else (hotplug_lock + klock)
-        unlock = ([Unlock("kvm_lock", fact="k-kvm-locking-rst")] if kvm_lock else []) + [Unlock("cpu_hotplug_lock", "r")]
-        fns = tdx_functions("6.8") + [
-            KFunc("tdx_hardware_setup", "lore-isaku-2024-02-26",
-                  ([Lock("cpu_hotplug_lock", "r", "k-tdx-c-618")] if locked else []) + [
-                *on_each_cpu("vmx_tdx_on", "lore-isaku-2024-02-26"),
-                If(lambda x: x.kern.on_each_cpu_err != 0, "failed", "a CPU failed VMXON or tdx_cpu_enable()"),
-                Call("tdx_enable"),
-                Do("", lambda x: x.set_loc(x.retval), local=True),
-                Goto("off"),
-                Label("failed"),
-                Do("", lambda x: x.set_loc(x.kern.on_each_cpu_err), local=True),
-                Label("off"),
-            ] + ([*on_each_cpu("vmx_off", "lore-isaku-2023-10-16")] if self.pass_vmxon else []) + (
-                [Unlock("cpu_hotplug_lock", "r", "k-tdx-c-618")] if locked else []) + [
-                Ret(lambda x: x.loc),
-            ]),
-            KFunc("vmx_tdx_on", "lore-isaku-2024-02-26", ([Vmxon("vmx_hardware_enable", fact="lore-isaku-2024-02-26"),
-                                          If(failed, "err", "VMXON failed")] if pass_vmxon else []) + [
-                Call("tdx_cpu_enable"),
-                If(failed, "err", "tdx_cpu_enable() failed"),
-                Ret(0),
-                Label("err"),
-                Do("atomic_set(&err, ret)", lambda x: x.set_kern(on_each_cpu_err=x.retval), "lore-isaku-2024-02-26"),
-                Ret(),
-            ]),
-            KFunc("vmx_off", "lore-isaku-2023-10-16", [Vmxoff("vmx_hardware_disable", fact="lore-isaku-2023-10-16"), Ret(0)]),
-            KFunc("kvm_online_cpu", "k-kvm-main-c-68", klock + [
-                If(lambda x: x.kern.kvm_usage_count == 0, "unlock", "kvm_usage_count is 0: nothing to do",
-                   local=False, check="read kvm_usage_count", else_text="kvm_usage_count > 0: enable"),
-            ] + ([LocalIrqSave("k-tdx-c-618")] if irqsave else []) + (
-                [Vmxon("hardware_enable_nolock", fact="k-kvm-main-c-68"), If(failed, "restore", "VMXON failed")]
-                if vmxon else []) + [
-                Call("tdx_cpu_enable"),
-                Label("restore"),
-            ] + ([LocalIrqRestore("k-tdx-c-618")] if irqsave else []) + [
-                Label("unlock"),
-            ] + ([Unlock("kvm_lock", fact="k-kvm-locking-rst")] if kvm_lock else []) + [Ret()]),
-            KFunc("kvm_offline_cpu", "k-kvm-main-c-68", klock + [
-                If(lambda x: x.kern.kvm_usage_count == 0, "unlock", "kvm_usage_count is 0", local=False,
-                   check="read kvm_usage_count", else_text="kvm_usage_count > 0: disable"),
-                Vmxoff("hardware_disable_nolock", fact="k-kvm-locking-rst"),
-                Label("unlock"),
-            ] + ([Unlock("kvm_lock", fact="k-kvm-locking-rst")] if kvm_lock else []) + [Ret(0)]),
-            KFunc("hardware_enable_all", "k-kvm-main-c-68", first + [
-                If(lambda x: x.kern.kvm_usage_count != 0, "inc", "kvm_usage_count > 0: already enabled",
-                   local=False, check="read kvm_usage_count", else_text="kvm_usage_count is 0: enable"),
-                Do("kvm_usage_count: 0 -> 1", lambda x: x.set_kern(kvm_usage_count=1), "k-kvm-main-c-68"),
-                *on_each_cpu("hardware_enable_nolock", "k-kvm-main-c-68"),
-                Goto("unlock"),
-                Label("inc"),
-                Do("kvm_usage_count++", lambda x: x.set_kern(kvm_usage_count=x.kern.kvm_usage_count + 1),
-                   "k-kvm-locking-rst"),
-                Label("unlock"),
-            ] + unlock + [Ret(0)]),
-            KFunc("hardware_enable_nolock", "k-kvm-main-c-68", ([Vmxon("hardware_enable_nolock", fact="k-kvm-main-c-68"),
-                                                      If(failed, "out", "VMXON failed")] if vmxon else []) + [
-                Call("tdx_cpu_enable"),
-                Label("out"),
-                Ret(),
-            ]),
-        ]
-        if "second-user" in mu:
-            fns += second_user.functions()
-        return fns
 
     # --- the create-vm event: kvm_create_vm() -> hardware_enable_all() ---
     def event_enabled(self, m, st, ev):

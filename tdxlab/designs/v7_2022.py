@@ -5,17 +5,61 @@ then the rest, inside cpus_read_lock(). There is no CPU-online callback: a CPU t
 never gets LP.INIT (under the old rule it never could: LP.INIT is accepted only in SYSINIT_DONE).
 
 Simplification: v7 read TDSYSINFO_STRUCT with TDH.SYS.INFO; the model issues TDH.SYS.RD, which has the
-same gate (LP.INIT done on the calling LP, m-sys-lp-init). The caller (KVM) does VMXON on every online CPU first.
+same gate (LP.INIT done on the calling LP, m-sys-lp-init). The caller (KVM) does VMXON on every online CPU first;
+the model writes that caller's part at the top of ``tdx_enable()``.
 """
+# ruff: noqa: F821
 from __future__ import annotations
 
-from tdxlab import module as M
+from tdxlab.designs import tdx_68
 from tdxlab.designs.base import Design
-from tdxlab.designs.common import _set_status, config_global_keyid, init_tdx_module
-from tdxlab.kernel.lang import (on_each_cpu, Call, Do, Goto, If, KFunc, Label, Lock, Ret,
-                                Unlock)
-from tdxlab.kernel.ops import Seamcall, Vmxon
+from tdxlab.kernel.source import Patch, kfunc
 from tdxlab.kernel.state import ERROR, INITIALIZED
+
+
+@kfunc("lore-kai-2022-11-21")
+def cpu_vmxon_ipi(info):
+    cpu_vmxon()                                     # k-tdx-c-71
+
+
+@kfunc("lore-kai-2022-11-21")
+def tdx_lp_init_ipi(err):
+    ret = seamcall_prerr(TDH_SYS_LP_INIT)           # lore-kai-2022-11-21
+    if ret:
+        atomic_set(err, ret)                        # lore-kai-2022-11-21
+
+
+@kfunc("lore-kai-2022-11-21")
+def init_tdx_module_v7():
+    err = ATOMIC_INIT(0)
+    ret = seamcall_prerr(TDH_SYS_INIT)              # lore-kai-2022-11-21
+    if ret:
+        return ret
+    on_each_cpu(tdx_lp_init_ipi, err, 1)            # lore-kai-2022-11-21
+    ret = atomic_read(err)
+    if ret:
+        return ret
+    ret = init_tdx_module()
+    return ret
+
+
+@kfunc("lore-kai-2022-11-21")
+def tdx_enable():
+    cpus_read_lock()                                # lore-kai-2022-11-21
+    on_each_cpu(cpu_vmxon_ipi, NULL, 1)             # lore-kai-2022-11-21
+    mutex_lock(tdx_module_lock)                     # k-tdx-c-618
+    if tdx_module_status != TDX_MODULE_UNINITIALIZED:
+        ret = -EINVAL
+        goto .unlock
+    ret = init_tdx_module_v7()
+    if ret:
+        tdx_module_status = TDX_MODULE_ERROR        # k-tdx-c-618
+    else:
+        tdx_module_status = TDX_MODULE_INITIALIZED  # k-tdx-c-618
+    label .unlock
+    mutex_unlock(tdx_module_lock)                   # k-tdx-c-618
+    cpus_read_unlock()                              # lore-kai-2022-11-21
+    return ret
 
 
 class V7_2022(Design):
@@ -24,47 +68,18 @@ class V7_2022(Design):
     summary = "TDH.SYS.INIT, then LP.INIT on every online CPU by IPI, then the rest; no hotplug callback"
     fact = "lore-kai-2022-11-21"
     loader_function = "tdx_enable"
+    sources = [cpu_vmxon_ipi, tdx_lp_init_ipi, init_tdx_module_v7, tdx_enable,
+               *[s for s in tdx_68.FUNCTIONS if s.name in ("init_tdx_module", "config_global_keyid",
+                                                            "do_global_key_config")]]
+    patches = {
+        "no-hotplug-lock": Patch("no-hotplug-lock").delete("tdx_enable", "cpus_read_lock()")
+                                                   .delete("tdx_enable", "cpus_read_unlock()"),
+        "no-vmxon": Patch("no-vmxon").delete("tdx_enable", "on_each_cpu(cpu_vmxon_ipi, NULL, 1)"),
+    }
     mutation_notes = {
         "no-hotplug-lock": "the caller does not take cpus_read_lock() around tdx_enable()",
         "no-vmxon": "the caller skips its on_each_cpu() VMXON pass",
     }
-
-    def functions(self):
-        locked = "no-hotplug-lock" not in self.mut
-        vmxon = "no-vmxon" not in self.mut
-        return [
-            KFunc("tdx_enable", "lore-kai-2022-11-21", ([Lock("cpu_hotplug_lock", "r", "lore-kai-2022-11-21")] if locked else []) + (
-                [*on_each_cpu("cpu_vmxon_ipi", "lore-kai-2022-11-21")] if vmxon else []) + [
-                Lock("tdx_module_lock", fact="k-tdx-c-618"),
-                If(lambda x: x.kern.tdx_module_status != "UNINITIALIZED", "unlock", "already tried"),
-                Call("init_tdx_module_v7"),
-                Do("record the result in tdx_module_status", _set_status, "k-tdx-c-618"),
-                Label("unlock"),
-                Unlock("tdx_module_lock", fact="k-tdx-c-618"),
-            ] + ([Unlock("cpu_hotplug_lock", "r", "lore-kai-2022-11-21")] if locked else []) + [Ret()]),
-            KFunc("cpu_vmxon_ipi", "lore-kai-2022-11-21", [Vmxon("cpu_vmxon"), Ret(0)]),
-            KFunc("init_tdx_module_v7", "lore-kai-2022-11-21", [
-                Seamcall(M.SYS_INIT, "lore-kai-2022-11-21"),
-                If(lambda x: x.retval != 0, "out", "TDH.SYS.INIT failed"),
-                *on_each_cpu("tdx_lp_init_ipi", "lore-kai-2022-11-21"),
-                If(lambda x: x.kern.on_each_cpu_err != 0, "lp_err", "an LP.INIT failed"),
-                Call("init_tdx_module"),
-                Goto("out"),
-                Label("lp_err"),
-                Do("", lambda x: x.set_ret(x.kern.on_each_cpu_err), local=True),
-                Label("out"),
-                Ret(),
-            ]),
-            KFunc("tdx_lp_init_ipi", "lore-kai-2022-11-21", [
-                Seamcall(M.LP_INIT, "lore-kai-2022-11-21"),
-                If(lambda x: x.retval == 0, "ok"),
-                Do("atomic_set(&err, ret)", lambda x: x.set_kern(on_each_cpu_err=x.retval), "lore-kai-2022-11-21"),
-                Label("ok"),
-                Ret(),
-            ]),
-            init_tdx_module(),
-            *config_global_keyid(),
-        ]
 
 
 __all__ = ["V7_2022", "ERROR", "INITIALIZED"]

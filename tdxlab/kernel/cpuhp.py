@@ -187,10 +187,16 @@ def cpuhp_setup_state(state: str, cpuslocked: bool) -> KFunc:
     ], doc=f"{api}(CPUHP_AP_ONLINE_DYN, \"{state}\", ...)")
 
 
-def cpuhp_remove_state(state: str, cpuslocked: bool) -> KFunc:
-    api = "cpuhp_remove_state_cpuslocked" if cpuslocked else "cpuhp_remove_state"
+def cpuhp_remove_state(state: str, cpuslocked: bool, nocalls: bool = False) -> KFunc:
+    api = "cpuhp_remove_state" + ("_nocalls" if nocalls else "") + ("_cpuslocked" if cpuslocked else "")
     teardown = lambda x: x.m.design.cpuhp[state][2]  # noqa: E731
     lock, unlock = _hotplug_lock(cpuslocked)
+    if nocalls:  # the callbacks are not run: the state is only removed
+        return KFunc(f"{api}:{state}", "k-cpu-hotplug-rst", lock + [
+            Do(f'"{state}" is removed (no teardown callbacks)', lambda x: _unregister(x, state)),
+            *unlock,
+            Ret(0),
+        ])
     return KFunc(f"{api}:{state}", "k-cpu-hotplug-rst", lock + [
         Do(f'remove "{state}": teardown on each online CPU',
            lambda x: x.set_loc((tuple(c for c, cs in enumerate(x.cpus) if cs.hp == ONLINE), (), 0))),

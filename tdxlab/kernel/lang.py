@@ -16,7 +16,7 @@ from __future__ import annotations
 import errno as _errno
 from typing import Callable
 
-from tdxlab.kernel.state import (HARDIRQ, LOCK_INDEX, LOCK_KIND, Thread)
+from tdxlab.kernel.state import (HARDIRQ, LOCK_INDEX, LOCK_KIND, SPINNING, Thread)
 from tdxlab.platform import IN_ONLINE_MASK
 
 
@@ -302,7 +302,8 @@ class Lock(Instr):
     """mutex_lock / raw_spin_lock / cpus_read_lock (mode "r"). A raw spinlock spins with preemption
     off; a mutex or an rwsem sleeps (k-kvm-locking-rst, k-cpu-c)."""
 
-    API = {"mutex": "mutex_lock", "raw-spinlock": "raw_spin_lock", "percpu-rwsem": "cpus_read_lock"}
+    API = {"mutex": "mutex_lock", "raw-spinlock": "raw_spin_lock", "spinlock": "spin_lock",
+           "percpu-rwsem": "cpus_read_lock"}
 
     def __init__(self, lock: str, mode: str = "x", fact: str = ""):
         self.lock, self.mode, self.fact = lock, mode, fact
@@ -335,7 +336,7 @@ class Lock(Instr):
         if w is not None:
             if w == t.name:
                 return f"{self.text(st, t)}: already holds {self.lock} itself — self-deadlock"
-            how = "spins on" if self.kind == "raw-spinlock" else "waits for"
+            how = "spins on" if self.kind in SPINNING else "waits for"
             return f"{how} {self.lock}, held by {w}"
         return None
 
@@ -349,13 +350,14 @@ class Lock(Instr):
             x.set_lock(self.i, (x.name, rs, ww))
             if not x.quiet:
                 x.note(f"{self.text(None, None)}: acquired")
-        if self.kind == "raw-spinlock":
+        if self.kind in SPINNING:
             x.adjust(preempt=1)
         x.advance()
 
 
 class Unlock(Instr):
-    API = {"mutex": "mutex_unlock", "raw-spinlock": "raw_spin_unlock", "percpu-rwsem": "cpus_read_unlock"}
+    API = {"mutex": "mutex_unlock", "raw-spinlock": "raw_spin_unlock", "spinlock": "spin_unlock",
+           "percpu-rwsem": "cpus_read_unlock"}
 
     def __init__(self, lock: str, mode: str = "x", fact: str = ""):
         self.lock, self.mode, self.fact = lock, mode, fact
@@ -374,7 +376,7 @@ class Unlock(Instr):
             x.set_lock(self.i, (w, tuple(lst), ww))
         else:
             x.set_lock(self.i, (None, rs, ww))
-        if self.kind == "raw-spinlock":
+        if self.kind in SPINNING:
             x.adjust(preempt=-1)
         if not x.quiet:
             x.note(self.text(None, None))

@@ -103,7 +103,7 @@ class Vmxon(_VmxInstr):
         c = x.cpu
         cs = x.cpus[c]
         if self.refcounted:
-            x.set_cpu(c, _new(CpuState, (cs[0], cs[1] + 1, cs[2])))
+            x.set_cpu(c, _new(CpuState, (cs[0], cs[1] + 1) + cs[2:]))
             x.set_ret(0)
             if not x.quiet:
                 x.note(f"{self.api}(): VMX users on CPU{c} {cs.vmx} -> {cs.vmx + 1}"
@@ -114,7 +114,7 @@ class Vmxon(_VmxInstr):
                                          f"context (a double VMXON, dec-v19-pass-vmxon): -EBUSY")
             x.note(f"{self.api}(): CR4.VMXE already set: -EBUSY")
         else:
-            x.set_cpu(c, _new(CpuState, (cs[0], 1, cs[2])))
+            x.set_cpu(c, _new(CpuState, (cs[0], 1) + cs[2:]))
             x.set_ret(0)
             if not x.quiet:
                 x.note(f"{self.api}(): VMXON, CR4.VMXE set")
@@ -131,7 +131,7 @@ class Vmxoff(_VmxInstr):
         c = x.cpu
         cs = x.cpus[c]
         n = max(cs.vmx - 1, 0) if self.refcounted else 0
-        x.set_cpu(c, _new(CpuState, (cs[0], n, cs[2])))
+        x.set_cpu(c, _new(CpuState, (cs[0], n) + cs[2:]))
         if not x.quiet:
             x.note(f"{self.api}(): " + ("VMXOFF" if n == 0 else f"VMX users {cs.vmx} -> {n}"))
         x.advance()  # the return value is left alone: callers return the error that made them undo
@@ -146,4 +146,4 @@ def set_lp_flag(x) -> None:
     """``__this_cpu_write(tdx_lp_initialized, true)`` (k-tdx-c-618): never cleared in 6.8 to 7.1."""
     c = x.cpu
     cs = x.cpus[c]
-    x.set_cpu(c, _new(CpuState, (cs[0], cs[1], True)))
+    x.set_cpu(c, _new(CpuState, (cs[0], cs[1], True) + cs[3:]))

@@ -13,8 +13,9 @@ TASK = "task"  # an ordinary task (modprobe, a kworker of smp_call_on_cpu, a sec
 HOTPLUG = "hotplug"  # the CPU's per-CPU hotplug thread (cpuhp/N): ONLINE callbacks, IRQs on
 HARDIRQ = "hardirq"  # an IPI handler of on_each_cpu: IRQs off, must not sleep
 
-# Locks with their real kinds (k-kvm-locking-rst, k-cpu-c).
-LOCKS = ("cpu_hotplug_lock", "kvm_usage_lock", "kvm_lock", "tdx_module_lock", "sysinit_lock")
+# Locks with their real kinds (k-kvm-locking-rst, k-cpu-c). The kernel's lock table: a design declares more with
+# declare_lock() (Design.locks), which appends here, like a DEFINE_MUTEX() adds a symbol to the kernel.
+LOCKS = ["cpu_hotplug_lock", "kvm_usage_lock", "kvm_lock", "tdx_module_lock", "sysinit_lock"]
 LOCK_KIND = {
     "cpu_hotplug_lock": "percpu-rwsem",  # cpus_read_lock(); CPU online/offline take it for write
     "kvm_usage_lock": "mutex",
@@ -22,8 +23,29 @@ LOCK_KIND = {
     "tdx_module_lock": "mutex",
     "sysinit_lock": "raw-spinlock",  # try_init_module_global(), not the irqsave variant (k-tdx-c-618)
 }
-SLEEPING = frozenset(n for n, k in LOCK_KIND.items() if k != "raw-spinlock")
+SPINNING = ("raw-spinlock", "spinlock")  # lock kinds that spin with preemption off; the others sleep
+SLEEPING = {n for n, k in LOCK_KIND.items() if k not in SPINNING}
 LOCK_INDEX = {n: i for i, n in enumerate(LOCKS)}
+DECLARABLE = ("mutex", "raw-spinlock", "spinlock")
+
+
+def declare_lock(name: str, kind: str) -> None:
+    """Add a lock to the kernel's lock table (idempotent); a name already declared with another kind, or
+    a kind the model does not have, is a :class:`tdxlab.errors.BadInput`."""
+    from tdxlab.errors import BadInput
+    if kind not in DECLARABLE:
+        raise BadInput(f"lock {name!r}: kind {kind!r} is not one of {', '.join(DECLARABLE)}")
+    if name in LOCK_KIND:
+        if LOCK_KIND[name] != kind:
+            raise BadInput(f"lock {name!r} is already declared as a {LOCK_KIND[name]}, not a {kind}")
+        return
+    if not name.isidentifier():
+        raise BadInput(f"lock name {name!r} is not a C identifier")
+    LOCKS.append(name)
+    LOCK_KIND[name] = kind
+    LOCK_INDEX[name] = len(LOCKS) - 1
+    if kind not in SPINNING:
+        SLEEPING.add(name)
 
 # tdx_module_status (k-tdx-c-618); 7.1's plain bool maps to UNINITIALIZED / INITIALIZED / ERROR too.
 UNINITIALIZED, INITIALIZED, ERROR = "UNINITIALIZED", "INITIALIZED", "ERROR"
@@ -36,6 +58,7 @@ class CpuState(NamedTuple):
     hp: str
     vmx: int = 0
     lp_flag: bool = False
+    vars: tuple = ()  # the design's own per-CPU variables (Design.percpu), in declaration order
 
 
 class Frame(NamedTuple):
@@ -69,6 +92,7 @@ class Kern(NamedTuple):
     on_each_cpu_err: int = 0  # the atomic_t of v16's vmx_tdx_on (lore-isaku-2023-10-16)
     init_done: bool = False  # the bring-up path (modprobe / initcall) has returned
     init_ret: int | None = None
+    vars: tuple = ()  # the design's own globals (Design.globals beyond these), in declaration order
 
 
 class State(NamedTuple):

@@ -1,0 +1,334 @@
+"""The design language (tdxlab.kernel.source): what a statement compiles to, the atomicity rule, dead
+locals, patches, a design's own locks, per-CPU data and globals, and designs from files."""
+# ruff: noqa: F821
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from helpers import Scenario
+
+from tdxlab.check.explore import explore
+from tdxlab.designs import DESIGNS, design_over, get_design, register
+from tdxlab.designs.base import Design
+from tdxlab.errors import BadInput
+from tdxlab.kernel.lang import Call, If, Lock, Unlock
+from tdxlab.kernel.ops import Seamcall, Vmxon
+from tdxlab.kernel.source import DesignError, Global, Patch, compile_design, kfunc
+from tdxlab.kernel.state import LOCK_KIND
+
+
+class _Bare(Design):
+    name = "bare-test"
+    loader_function = "f"
+
+
+def _compile(*srcs, design=None):
+    d = design or _Bare(frozenset(), {}, None)
+    return {k.name: k for k in compile_design(d, list(srcs))}
+
+
+def _steps(kf):
+    """The instructions of ``kf`` that are steps: (class name, percpu) for each non-local one."""
+    return [(type(i).__name__, bool(i.percpu)) for i in kf.body if not i.local]
+
+
+# --- the atomicity rule ------------------------------------------------------------------------------------
+@kfunc("§0")
+def locals_only():
+    ret = 0
+    if ret:
+        goto .out
+    ret = ret + 1
+    label .out
+    return ret
+
+
+@kfunc("§0")
+def percpu_read():
+    if this_cpu_read(tdx_lp_initialized):
+        return 0
+    this_cpu_write(tdx_lp_initialized, True)
+    return 1
+
+
+@kfunc("§0")
+def guarded():
+    raw_spin_lock(sysinit_lock)
+    if sysinit_done:
+        goto .out
+    sysinit_ret = seamcall_prerr(TDH_SYS_INIT)
+    sysinit_done = True
+    label .out
+    ret = sysinit_ret
+    raw_spin_unlock(sysinit_lock)
+    return ret
+
+
+@kfunc("§0")
+def unguarded_writer():
+    sysinit_done = True
+
+
+def test_a_function_of_locals_only_is_one_step():
+    assert _steps(_compile(locals_only)["locals_only"]) == []
+
+
+def test_per_cpu_data_is_a_per_cpu_step():
+    kf = _compile(percpu_read)["percpu_read"]
+    assert _steps(kf) == [("If", True), ("Do", True)]
+
+
+def test_a_guarded_global_is_local_under_its_lock_and_a_step_once_anyone_writes_it_without():
+    kf = _compile(guarded)["guarded"]
+    assert _steps(kf) == [("Lock", False), ("Seamcall", False), ("Unlock", False)]
+    both = _compile(guarded, unguarded_writer)
+    assert ("If", False) in _steps(both["guarded"])  # the read of sysinit_done is a step now
+    assert _steps(both["unguarded_writer"]) == [("Do", False)]
+
+
+@kfunc("§0")
+def caller_holds():
+    mutex_lock(tdx_module_lock)
+    callee_writes()
+    mutex_unlock(tdx_module_lock)
+
+
+@kfunc("§0")
+def callee_writes():
+    if tdx_module_status == TDX_MODULE_UNINITIALIZED:
+        return 1
+    return 0
+
+
+def test_a_lock_held_at_every_call_is_held_in_the_callee():
+    fns = _compile(caller_holds, callee_writes)
+    assert _steps(fns["callee_writes"]) == []  # the guarded read is local: the caller holds the lock
+
+
+def test_a_statement_with_a_seamcall_and_a_global_is_one_step():
+    kf = _compile(guarded)["guarded"]
+    sc = [i for i in kf.body if isinstance(i, Seamcall)]
+    assert len(sc) == 1 and sc[0].then is not None
+
+
+# --- dead locals -------------------------------------------------------------------------------------------
+@kfunc("§0")
+def dead_local():
+    ret = vmx_hardware_enable()
+    if ret:
+        return ret
+    mutex_lock(kvm_lock)
+    mutex_unlock(kvm_lock)
+    return 0
+
+
+def test_dead_locals_are_forgotten_before_a_step():
+    class D(_Bare):
+        name = "dead-local-test"
+        loader_function = "dead_local"
+        sources = [dead_local]
+    register(D)
+    try:
+        sc = Scenario("dead-local-test", topology="1x1x1")
+        steps = sc.run_first()
+        # waiting at mutex_lock(kvm_lock): ret (0) is dead, so the frame keeps no locals
+        at_lock = [s for _, s in steps if s.threads and isinstance(
+            sc.machine.instr(s.threads[0]), Lock)]
+        assert at_lock and all(s.threads[0].stack[-1].loc is None for s in at_lock)
+    finally:
+        DESIGNS.pop("dead-local-test")
+
+
+# --- what the language refuses -----------------------------------------------------------------------------
+@kfunc("§0")
+def bad_lock_kind():
+    mutex_lock(sysinit_lock)
+
+
+@kfunc("§0")
+def bad_name():
+    if no_such_thing:
+        return 1
+
+
+@kfunc("§0")
+def bad_statement():
+    while True:
+        pass
+
+
+@pytest.mark.parametrize("src,msg", [(bad_lock_kind, "mutex_lock() on sysinit_lock, which is a raw-spinlock"),
+                                     (bad_name, "unknown name 'no_such_thing'"),
+                                     (bad_statement, "not in the language")])
+def test_an_error_names_the_file_line_and_function(src, msg):
+    with pytest.raises(DesignError) as e:
+        _compile(src)
+    text = str(e.value)
+    assert msg in text and "test_lang.py:" in text and f"{src.name}()" in text and "\n" not in text
+
+
+# --- patches -----------------------------------------------------------------------------------------------
+def test_the_shipped_mutations_are_patches_in_the_language():
+    for name, cls in DESIGNS.items():
+        if name in ("v7-2022", "v19-2024", "kvm-6.16", "core-7.1"):
+            assert set(cls.patches) == set(cls.mutation_notes), name
+            for p in cls.patches.values():
+                assert isinstance(p, Patch) and p.ops
+
+
+def test_a_patch_deletes_replaces_and_inserts_statements():
+    base = {s.name: s for s in get_design("kvm-6.16").sources}
+    p = (Patch("t").delete("tdx_online_cpu", "local_irq_save(flags)")
+         .replace("tdx_online_cpu", "local_irq_restore(flags)", "pr_info('done')")
+         .insert_before("tdx_online_cpu", "r = tdx_cpu_enable()", "pr_info('start')"))
+    text = p.apply(base)["tdx_online_cpu"].text()
+    assert "local_irq_save" not in text and "local_irq_restore" not in text
+    assert text.index("start") < text.index("tdx_cpu_enable") < text.index("done")
+    assert "local_irq_save" in base["tdx_online_cpu"].text()  # the base is left alone
+
+
+def test_a_patch_that_misses_or_is_ambiguous_is_one_clear_error():
+    base = {s.name: s for s in get_design("core-7.1").sources}
+    with pytest.raises(DesignError, match=r"no statement 'nothing\(\)'"):
+        Patch("t").delete("tdx_online_cpu", "nothing()").apply(base)
+    with pytest.raises(DesignError, match="2 statements 'if ret:'"):
+        Patch("t").delete("tdx_online_cpu", "if ret:").apply(base)
+    with pytest.raises(DesignError, match=r"no kernel function nowhere\(\)"):
+        Patch("t").delete("nowhere", "x()").apply(base)
+
+
+def test_a_design_over_another_changes_only_what_its_patch_changes():
+    d = design_over("kvm-6.16", "kvm-6.16-irqs-on-test", get_design("kvm-6.16").patches["irqs-on"])
+    register(d)
+    try:
+        a = explore(Scenario("kvm-6.16-irqs-on-test", topology="1x2x1", offline="1", events=["online:1@after"]))
+        b = explore(Scenario("kvm-6.16", topology="1x2x1", offline="1", events=["online:1@after"],
+                             mutations=["irqs-on"]))
+        assert (a.states, a.transitions) == (b.states, b.transitions)
+        assert {p: v.holds for p, v in a.verdicts.items()} == {p: v.holds for p, v in b.verdicts.items()}
+        assert a.verdicts["kernel-asserts"].holds is False
+    finally:
+        DESIGNS.pop("kvm-6.16-irqs-on-test")
+
+
+def test_register_refuses_a_shipped_name_and_a_design_without_functions():
+    with pytest.raises(BadInput, match="taken by a shipped design"):
+        register(design_over("core-7.1", "core-7.1"))
+    with pytest.raises(BadInput, match="no kernel functions"):
+        register(type("Empty", (Design,), {"name": "empty-test"}))
+
+
+# --- a design's own locks, per-CPU data and globals --------------------------------------------------------
+@kfunc("§0")
+def own_state():
+    mutex_lock(my_test_lock)
+    if my_count:
+        my_count += 1
+    else:
+        my_count = 1
+    mutex_unlock(my_test_lock)
+    if this_cpu_read(my_flag):
+        return 0
+    this_cpu_write(my_flag, 7)
+    return 0
+
+
+class OwnState(Design):
+    name = "own-state-test"
+    loader_function = "own_state"
+    locks = {"my_test_lock": "mutex"}
+    percpu = {"my_flag": 0}
+    globals = {"my_count": Global(0, guarded_by="my_test_lock")}
+    sources = [own_state]
+
+
+def test_a_design_declares_its_locks_per_cpu_variables_and_globals():
+    assert LOCK_KIND["my_test_lock"] == "mutex"
+    register(OwnState)
+    try:
+        sc = Scenario("own-state-test", topology="1x1x1")
+        final = sc.run_first()[-1][1]
+        assert final.kern.vars == (1,) and final.cpus[0].vars == (7,)
+        kf = sc.machine.funcs["own_state"]
+        # my_count is guarded by my_test_lock and no property reads it: its accesses are local
+        assert [type(i).__name__ for i in kf.body if not i.local] == ["Lock", "Unlock", "If", "Do"]
+    finally:
+        DESIGNS.pop("own-state-test")
+
+
+def test_a_lock_cannot_change_its_kind():
+    with pytest.raises(BadInput, match="already declared as a mutex"):
+        type("Clash", (Design,), {"name": "clash", "locks": {"my_test_lock": "raw-spinlock"}})
+    with pytest.raises(BadInput, match="kind 'rwlock'"):
+        type("Clash2", (Design,), {"name": "clash2", "locks": {"other_lock": "rwlock"}})
+
+
+# --- designs from files ------------------------------------------------------------------------------------
+KAI = '''
+from tdxlab.designs import design_over
+from tdxlab.kernel.source import Patch, kfunc
+
+
+@kfunc("§3.2")
+def tdx_lp_init_ipi(err):
+    ret = tdx_cpu_enable()
+    if ret:
+        atomic_set(err, ret)
+
+
+@kfunc("§1.2")
+def tdx_enable():
+    err = ATOMIC_INIT(0)
+    ret = cpuhp_setup_state(CPUHP_AP_ONLINE_DYN, "virt/tdx:online", tdx_online_cpu, tdx_offline_cpu)
+    if ret < 0:
+        return ret
+    on_each_cpu(tdx_lp_init_ipi, err, 1)
+    ret = atomic_read(err)
+    if ret:
+        return ret
+    ret = init_tdx_module()
+    if ret:
+        cpuhp_remove_state("virt/tdx:online")
+        return ret
+    tdx_module_initialized = True
+    return 0
+
+
+KAI = design_over("core-7.1", "core-7.1-lp-init-by-ipi-test",
+                  Patch("lp-init-by-ipi").delete("tdx_online_cpu", "ret = tdx_cpu_enable()")
+                  .function(tdx_lp_init_ipi).function(tdx_enable))
+'''
+
+
+def test_check_a_design_file_on_the_command_line(tmp_path):
+    f = tmp_path / "kai.py"
+    f.write_text(KAI)
+    run = lambda *a: subprocess.run([sys.executable, "-m", "tdxlab", "check", str(f), "--topology", "1x1x2",  # noqa: E731
+                                     *a, "--json"], capture_output=True, text=True)
+    boot = run()
+    assert boot.returncode == 0, boot.stderr
+    later = run("--offline", "1", "--hotplug")  # a CPU onlined after init never gets LP.INIT
+    out = json.loads(later.stdout)
+    assert later.returncode == 1 and out["design"] == "core-7.1-lp-init-by-ipi-test"
+    assert [p for p, v in out["properties"].items() if not v["holds"]] == ["online-cpus-ready"]
+
+
+@pytest.mark.parametrize("body,where", [("x = (\n", ":1:"), ("import nosuchmodule\n", ":1:"),
+                                        ("from tdxlab.kernel.source import kfunc\n\n@kfunc('§1')\n"
+                                         "def f():\n    while x:\n        pass\n", "")])
+def test_an_error_in_a_design_file_is_one_line_naming_file_and_line(tmp_path, body, where):
+    f = tmp_path / "bad.py"
+    f.write_text(body)
+    r = subprocess.run([sys.executable, "-m", "tdxlab", "check", str(f)], capture_output=True, text=True)
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
+    assert str(f) in lines[0] and where in lines[0]
+
+
+def test_a_file_must_define_exactly_one_design(tmp_path):
+    f = tmp_path / "none.py"
+    f.write_text("x = 1\n")
+    with pytest.raises(BadInput, match="defines 0 designs"):
+        get_design(str(f))
