@@ -269,8 +269,9 @@ def _set_slot(i: int, n: int):
 class _Fn:
     """Compiles one :class:`KernelSource` into a :class:`KFunc` for a design (``env``)."""
 
-    def __init__(self, src: KernelSource, env: "_Env"):
+    def __init__(self, src: KernelSource, env: "_Env", alias: frozenset = frozenset()):
         self.src, self.env = src, env
+        self.alias = alias  # locals that are always the last call's return value: read as x.retval
         self.items: list = []  # Instr and Label, in order
         self.slots: dict[str, int] = {}
         self.atomics: set[str] = set()  # locals that are atomic_t passed to on_each_cpu (and params)
@@ -292,7 +293,7 @@ class _Fn:
                 if isinstance(t, ast.Name) and t.id not in env.globals and t.id not in self.atomics:
                     if isinstance(node, ast.Assign) and _is_call(node.value, "ATOMIC_INIT"):
                         self.atomics.add(t.id)
-                    elif t.id not in self.slots:
+                    elif t.id not in self.slots and t.id not in alias:
                         self.slots[t.id] = len(self.slots)
                     if isinstance(node, ast.For):
                         self.slots[f"{t.id}#iter"] = len(self.slots)
@@ -328,6 +329,8 @@ class _Fn:
             return repr(node.value)
         if isinstance(node, ast.Name):
             n = node.id
+            if n in self.alias:
+                return "x.retval"
             if n in self.slots:
                 uses.add(self.slots[n])
                 return f"x.loc[{self.slots[n]}]"
@@ -439,8 +442,12 @@ class _Fn:
             code = self.expr(s.value, reads, uses)
             if reads:
                 self.error(s, "return a local or a constant (read the global into a local first)")
-            r = _Return(s.value.value) if isinstance(s.value, ast.Constant) and s.value.value is not None \
-                else _Return(self.lam(code))
+            if isinstance(s.value, ast.Constant) and s.value.value is not None:
+                r = _Return(s.value.value)
+            elif isinstance(s.value, ast.Name) and s.value.id in self.alias:
+                r = _Return(None)  # the return value register as it is
+            else:
+                r = _Return(self.lam(code))
             r.src = ast.unparse(s)
             self.emit(r, s, uses=uses)
             return
@@ -567,6 +574,8 @@ class _Fn:
             return
         if name in self.env.globals:
             self.write_global(name, "x.retval", set(), set(), s)
+            return
+        if name in self.alias:
             return
         i = self.slots[name]
         put = _set_slot(i, len(self.slots))
@@ -734,7 +743,9 @@ class _Return(Ret):
 
     def run(self, x):
         v = self.value
-        if callable(v):
+        if v is None:
+            v = x.retval
+        elif callable(v):
             v = v(x)
         if not x.quiet and isinstance(v, int) and v < 0:
             x.note(f"{x.fn}() returns {errno_name(v)}")
@@ -1010,9 +1021,59 @@ def compile_design(design, sources: list[KernelSource], builtin: list[KFunc] = (
     for s in sources:
         by_name[s.name] = s
     env = _Env(design, by_name, {k.name: k for k in builtin})
-    out = [_Fn(s, env).compile() for s in by_name.values()]
+    out = []
+    for s in by_name.values():
+        fn = _Fn(s, env)
+        kf = fn.compile()
+        alias = _retval_aliases(fn)
+        if alias:  # compile again, reading those locals from the return value register
+            kf = _Fn(s, env, alias).compile()
+        out.append(kf)
     _guards(out, env)
     return list(builtin) + out + list(env.extra.values())
+
+
+_KEEPS_RETVAL = (If, Goto, Lock, Unlock, Do, LocalIrqSave, LocalIrqRestore, AssertIrqsDisabled, AssertCpusHeld)
+
+
+def _retval_aliases(fn: _Fn) -> frozenset:
+    """The locals that need no slot: every assignment of one stores a call's return value, and at every
+    read of it the return value register still holds what was stored (no call, SEAMCALL, VMXON, or
+    waiting for work in between, on any path). ``ret = f(); if ret: return ret`` is the usual one."""
+    body, labels = _resolve(fn.items)
+    n = len(body)
+    stores = {}  # slot -> all its definitions are stores of the return value
+    for ins in body:
+        for d in getattr(ins, "_defs", ()):
+            stores[d] = stores.get(d, True) and isinstance(ins, _Store)
+    insync: list = [None] * n
+    insync[0] = frozenset()
+    work = [0]
+    while work:
+        pc = work.pop()
+        ins = body[pc]
+        cur = insync[pc]
+        defs = getattr(ins, "_defs", frozenset())
+        if isinstance(ins, _Store):
+            cur = cur | defs
+        elif defs:
+            cur = cur - defs
+        elif not isinstance(ins, _KEEPS_RETVAL + (_Kill, _Pop, _StoreLazy, _Warn)) or \
+                isinstance(ins, Do) and type(ins) is not Do:
+            cur = frozenset()
+        for sc in _succ(body, labels, pc):
+            if sc < n:
+                new = cur if insync[sc] is None else insync[sc] & cur
+                if new != insync[sc]:
+                    insync[sc] = new
+                    work.append(sc)
+    ok = {slot for slot, only in stores.items() if only}
+    for pc, ins in enumerate(body):
+        for u in getattr(ins, "_uses", ()):
+            if insync[pc] is None or u not in insync[pc]:
+                ok.discard(u)
+    names = {i: name for name, i in fn.slots.items()}
+    return frozenset(names[i] for i in ok)
 
 
 def _guards(funcs: list[KFunc], env: _Env) -> None:
