@@ -27,6 +27,67 @@ def decode(value):
     return _decode(value)
 
 
+def _check(design, *, max_states: int | None = None, **scenario):
+    """Check every property of ``design`` (a name, a ``FILE.py`` that defines one, or a Design class) on
+    every interleaving of a platform (``topology``, ``rule``, ``nosmt``, ``offline``, ``hotplug``,
+    ``events``, ``mutations``, ``options``): a :class:`tdxlab.check.explore.CheckResult`.
+
+    >>> r = tdxlab.check("core-7.1", topology="1x1x2", offline="1", hotplug=True)
+    >>> r.violated
+    []
+    >>> r = tdxlab.check("v19-2024", topology="1x1x2", mutations=["second-user"], options={"pass_vmxon": False})
+    >>> r.violated[:2]
+    ['init-succeeds', 'no-spurious-error']
+    """
+    from tdxlab.check.explore import DEFAULT_MAX_STATES, explore
+    from tdxlab.designs import register
+    from tdxlab.scenario import Scenario
+
+    if isinstance(design, type):
+        design = register(design).name
+    return explore(Scenario(design, **scenario), max_states=max_states or DEFAULT_MAX_STATES)
+
+
+# `import tdxlab.check.explore` binds `tdxlab.check` to that package, which is callable in turn
+# (tdxlab/check/__init__.py), so `tdxlab.check(...)` works either way.
+check = _check
+
+
+def diff(a, b, **kw):
+    """Check designs ``a`` and ``b`` on the same platform and compare them: both verdicts per property,
+    which differ, and the kernel functions that differ (:func:`tdxlab.compare.diff`).
+
+    >>> d = tdxlab.diff("kvm-6.16", "kvm-6.16", topology="1x1x2", mutations_b=["irqs-on"], offline="1",
+    ...                 events=["online:1@after"])
+    >>> d.differing, d.changed
+    (['kernel-asserts'], ['tdx_online_cpu'])
+    """
+    from tdxlab.compare import diff as _diff
+
+    return _diff(a, b, **kw)
+
+
+# The design-authoring entry points (docs/authoring.md), imported when first used.
+_AUTHORING = {"kfunc": "tdxlab.kernel.source", "Patch": "tdxlab.kernel.source", "Global": "tdxlab.kernel.source",
+              "DesignError": "tdxlab.kernel.source", "Design": "tdxlab.designs.base",
+              "design_over": "tdxlab.designs", "register": "tdxlab.designs", "load_design_file": "tdxlab.designs"}
+
+
+def __getattr__(name):
+    """``tdxlab.kfunc``, ``tdxlab.Patch``, ``tdxlab.Global``, ``tdxlab.Design``, ``tdxlab.design_over``,
+    ``tdxlab.register``, ``tdxlab.load_design_file``: the design-authoring API.
+
+    >>> p = tdxlab.Patch("no-irqsave").delete("tdx_online_cpu", "local_irq_save(flags)")
+    >>> p.functions_changed()
+    ['tdx_online_cpu']
+    """
+    if name in _AUTHORING:
+        import importlib
+
+        return getattr(importlib.import_module(_AUTHORING[name]), name)
+    raise AttributeError(f"module 'tdxlab' has no attribute {name!r}")
+
+
 def _show_tdxlab_errors_as_one_line() -> None:
     """In IPython/Jupyter, show a TdxlabError (bad input: an unknown design, a topology of 0 CPUs, a
     malformed scenario file, a step that is not enabled...) as one clear line, never a traceback: as HTML in

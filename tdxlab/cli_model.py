@@ -27,7 +27,9 @@ def lanes_cap(ncpus: int) -> int:
 
 
 def _scenario_options(p) -> None:
-    p.add_argument("design", nargs="?", help="v7-2022, v19-2024, kvm-6.16 or core-7.1 (see `tdxlab designs`)")
+    p.add_argument("design", nargs="?", help="v7-2022, v19-2024, kvm-6.16 or core-7.1 (see `tdxlab designs`), "
+                   "or FILE.py: a Python file that defines one design (docs/authoring.md); loading it runs it "
+                   "as Python, as `python FILE.py` would")
     p.add_argument("--scenario", metavar="NAME", help="a scenario of data/scenarios (see `tdxlab scenarios`) "
                                                       "or a .toml/.yaml file")
     p.add_argument("--rule", choices=("old", "relaxed"), help="the module's LP.INIT rule "
@@ -191,6 +193,9 @@ def cmd_check(args) -> int:
             print(f"  {'':<{w}}    {row['why']}")
     if res.violated:
         print(f"see one: tdxlab trace ... --property {res.violated[0]}")
+    from tdxlab.check.coverage import unreached_line
+    for line in unreached_line(res):
+        print(line)
     return res.exit_code
 
 
@@ -209,7 +214,10 @@ def cmd_trace(args) -> int:
     steps = res.counterexample(args.property)
     rows = [{"step": i + 1, "cpu": info.cpu, "context": info.context, "function": info.function,
              "action": info.action, "result": info.result} for i, (info, _) in enumerate(steps[1:])]
-    if args.format == "json":
+    if args.format == "lkml":
+        from tdxlab.lkml import format_lkml
+        sys.stdout.write(format_lkml(sc, args.property, v.detail, steps))
+    elif args.format == "json":
         print(json.dumps({"property": args.property, "detail": v.detail, "counterexample": rows}, indent=2))
     else:
         from tdxlab.views.trace import COLUMNS, trace_rows
@@ -342,7 +350,8 @@ def add_verbs(sub) -> None:
     p = sub.add_parser("trace", help="print the shortest counterexample of a property")
     _scenario_options(p)
     p.add_argument("--property", required=True, metavar="NAME", help="see `tdxlab properties`")
-    p.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    p.add_argument("--format", choices=("table", "json", "csv", "lkml"), default="table",
+                   help="lkml: plain text for a mailing-list reply, 80 columns, one column per CPU")
     p.set_defaults(func=cmd_trace)
     p = sub.add_parser("graph", help="draw a state graph, the module's states, the lock graph or lanes")
     _scenario_options(p)
@@ -351,3 +360,5 @@ def add_verbs(sub) -> None:
                                                       "first violated)")
     p.add_argument("--out", required=True, metavar="FILE", help=".svg, .png or .dot")
     p.set_defaults(func=cmd_graph)
+    from tdxlab.compare import add_verb as add_diff
+    add_diff(sub)

@@ -332,3 +332,70 @@ def test_a_file_must_define_exactly_one_design(tmp_path):
     f.write_text("x = 1\n")
     with pytest.raises(BadInput, match="defines 0 designs"):
         get_design(str(f))
+
+
+# --- the Python API's examples run -------------------------------------------------------------------------
+@pytest.mark.parametrize("modname", ["tdxlab", "tdxlab.compare", "tdxlab.designs", "tdxlab.check"])
+def test_the_api_docstring_examples_run(modname):
+    import doctest
+    import importlib
+
+    import tdxlab
+
+    mod = importlib.import_module(modname)
+    before = dict(DESIGNS)
+    try:
+        res = doctest.testmod(mod, extraglobs={"tdxlab": tdxlab}, optionflags=doctest.ELLIPSIS)
+    finally:
+        DESIGNS.clear()
+        DESIGNS.update(before)
+    assert res.attempted > 0 and res.failed == 0
+
+
+def test_lkml_trace_is_80_columns_with_a_column_per_cpu():
+    r = subprocess.run([sys.executable, "-m", "tdxlab", "trace", "--scenario", "irq-race-second-user",
+                        "--property", "no-spurious-error", "--format", "lkml"], capture_output=True, text=True)
+    lines = r.stdout.splitlines()
+    assert r.returncode == 1 and max(len(x) for x in lines) <= 80
+    assert lines[0].startswith("tdxlab: irq-race-second-user: v19-2024") and "1x1x2" in lines[0]
+    head = next(x for x in lines if x.strip().startswith("CPU0"))
+    assert "CPU1" in head
+    text = r.stdout
+    assert "TDX_SYS_LP_INIT_DONE = 0xC000050300000000" in text and "-EIO" in text  # the failing status decoded
+    assert "tdx_cpu_enable()" in text
+
+
+def test_diff_on_the_command_line_marks_what_differs(tmp_path):
+    f = tmp_path / "kai.py"
+    f.write_text(KAI)
+    args = ["--topology", "1x1x2", "--offline", "1", "--hotplug"]
+    r = subprocess.run([sys.executable, "-m", "tdxlab", "diff", "core-7.1", str(f), *args, "--json"],
+                       capture_output=True, text=True)
+    out = json.loads(r.stdout)
+    assert r.returncode == 1
+    assert [p for p, v in out["properties"].items() if v["differs"]] == ["online-cpus-ready"]
+    assert out["functions"] == {"only_a": [], "only_b": ["tdx_lp_init_ipi"],
+                                "changed": ["tdx_enable", "tdx_online_cpu"]}
+    same = subprocess.run([sys.executable, "-m", "tdxlab", "diff", "core-7.1", "core-7.1", "--topology", "1x1x2"],
+                          capture_output=True, text=True)
+    assert same.returncode == 0 and "kernel functions that differ: none" in same.stdout
+    bad = subprocess.run([sys.executable, "-m", "tdxlab", "diff", "core-7.1", "nosuch"], capture_output=True,
+                         text=True)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_a_check_reports_unreached_statements_and_a_vacuous_mutation():
+    r = explore(Scenario("v19-2024", topology="1x1x2", hotplug=True, mutations=["kvm-lock-first"]))
+    un = r.unreached()
+    assert {u.function for u in un} >= {"hardware_enable_all"}
+    assert all(u.text and u.line > 0 for u in un)
+    v = r.vacuous()
+    assert v and "hardware_enable_all()" in v and "--event create-vm" in v
+    r2 = explore(Scenario("v19-2024", topology="1x1x2", hotplug=True, mutations=["kvm-lock-first"],
+                          events=["create-vm"]))
+    from tdxlab.check.coverage import ran_functions
+    assert r2.vacuous() is None and "hardware_enable_all" in ran_functions(r2)
+    assert len(r2.unreached()) < len(un)
+    assert r2.verdicts["no-deadlock"].holds is False
+    obj = r.to_json_obj()
+    assert obj["vacuous"] == v and {"function", "file", "line", "statement"} <= set(obj["unreached"][0])

@@ -74,6 +74,17 @@ class CheckResult:
     reduction: str = REDUCTION
     search_seconds: float | None = None  # the exploration alone, without the shortest-path search
     interrupted: bool = False  # stopped by Ctrl-C: what was found so far
+    executed: frozenset | None = None  # the instructions that ran (tdxlab.check.coverage)
+
+    def unreached(self) -> list:
+        """The design's statements that no explored path executed (tdxlab.check.coverage)."""
+        from tdxlab.check.coverage import unreached
+        return unreached(self)
+
+    def vacuous(self) -> str | None:
+        """Why the check says nothing about its mutations or patch, when what they change never ran."""
+        from tdxlab.check.coverage import vacuous
+        return vacuous(self)
 
     def budget_note(self) -> str | None:
         """Why the search is incomplete (or a counterexample not proven shortest), in words; None when
@@ -125,7 +136,8 @@ class CheckResult:
                 props[n]["detail"] = v.detail
         return {"design": sc.design_name, "rule": sc.rule, "topology": str(sc.topology),
                 "mutations": list(sc.mutations), "states": self.states, "transitions": self.transitions,
-                "complete": self.complete, "seconds": round(self.seconds, 3), "properties": props}
+                "complete": self.complete, "seconds": round(self.seconds, 3), "properties": props,
+                "unreached": [u.to_json_obj() for u in self.unreached()], "vacuous": self.vacuous()}
 
     def to_json(self) -> str:
         return json.dumps(self.to_json_obj(), indent=2, sort_keys=False)
@@ -200,11 +212,15 @@ def explore(sc, *, max_states: int = DEFAULT_MAX_STATES, max_seconds: float | No
     gc.disable()  # states are acyclic tuples: the cyclic collector only rescans the growing state store
     m = sc.machine
     m.quiet = True  # the search needs no words for its steps; a counterexample is replayed with them
+    m.start_coverage()
     try:
-        return _explore(sc, max_states, max_seconds, progress, progress_every, keep_graph, graph_limit, reduce,
-                        until, sleep_sets, phase, max_memory_mib)
+        res = _explore(sc, max_states, max_seconds, progress, progress_every, keep_graph, graph_limit, reduce,
+                       until, sleep_sets, phase, max_memory_mib)
+        res.executed = m.stop_coverage()
+        return res
     finally:
         m.quiet = False
+        m.stop_coverage()
         if gc_was_on:
             gc.enable()
 

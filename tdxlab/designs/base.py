@@ -74,6 +74,16 @@ class Design:
                 out = self.patches[mu].apply(out)
         return out
 
+    @classmethod
+    def function_source(cls, name: str) -> str:
+        """Kernel function ``name`` of the design as written (comments and all)."""
+        from tdxlab.errors import UnknownName
+        for s in cls.sources:
+            if s.name == name:
+                return s.source_text()
+        raise UnknownName(f"design {cls.name} has no kernel function {name!r}: choose one of "
+                          f"{', '.join(s.name for s in cls.sources)}")
+
     def functions(self) -> list:
         """The design's kernel functions, compiled."""
         from tdxlab.kernel.source import compile_design

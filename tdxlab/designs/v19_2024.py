@@ -114,6 +114,7 @@ class V19_2024(Design):
     fact = "lore-isaku-2024-02-26"
     loader_function = "tdx_hardware_setup"
     extra_events = ("create-vm", "create-vm2")
+    event_functions = {"create-vm": "hardware_enable_all", "create-vm2": "hardware_enable_all"}
     globals = {"kvm_usage_count": Global(0, guarded_by=None)}
     sources = [*tdx_68.FUNCTIONS, vmx_tdx_on, vmx_off, tdx_hardware_setup, kvm_online_cpu, kvm_offline_cpu,
                hardware_enable_nolock, hardware_enable_all]

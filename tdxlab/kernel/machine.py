@@ -254,6 +254,33 @@ class Machine:
         self.num_lps = sum(1 for c in topology.cpus()
                            if parked_siblings_counted or platform.boot_state(c) != "parked")
 
+    # --- coverage: which instructions ran ---
+    def start_coverage(self) -> None:
+        """Record which instructions run from now on (:meth:`stop_coverage` gives them). Each one is
+        probed once: its first run records it and puts the plain instruction back, so a search pays for
+        coverage once per instruction, not once per step."""
+        self.covered: set = set()
+        for name, entries in self._code.items():
+            for pc, (ins, run, merge) in enumerate(entries):
+                entries[pc] = (ins, self._probe(entries, pc, ins, run, merge), merge)
+
+    def _probe(self, entries, pc, ins, run, merge):
+        covered = self.covered
+
+        def probe(x):
+            covered.add(ins)
+            entries[pc] = (ins, run, merge)
+            run(x)
+        return probe
+
+    def stop_coverage(self) -> frozenset:
+        """The instructions that ran since :meth:`start_coverage`; the probes left are removed."""
+        for name, entries in self._code.items():
+            for pc, (ins, run, merge) in enumerate(entries):
+                if ins not in self.covered:
+                    entries[pc] = (ins, ins.run, merge)
+        return frozenset(self.covered)
+
     # --- who may run ---
     def _cpu_gates(self, st: State, explain: bool = True) -> tuple[set[str], dict[str, str]]:
         """Contexts allowed to run by the CPU rules, and (``explain``) why the others may not."""

@@ -106,8 +106,17 @@ class KernelSource:
         return KernelSource(self.name, self.fact, tree, self.filename, self.firstline, self.comments)
 
     def text(self) -> str:
-        """The function as Python source (without its decorator)."""
+        """The function as Python source (without its decorator), normalised: what patches compare."""
         return ast.unparse(self.tree)
+
+    def source_text(self) -> str:
+        """The function as its author wrote it, comments and all (the normalised text when it was made
+        by a patch, or its file is gone)."""
+        end = max((getattr(n, "end_lineno", 0) or 0) for n in ast.walk(self.tree))
+        lines = [linecache.getline(self.filename, self.firstline + k) for k in range(end)]
+        if not all(lines) or not lines[0].lstrip().startswith("def "):
+            return self.text()
+        return textwrap.dedent("".join(lines)).rstrip() + "\n"
 
 
 def kfunc(fact: str = "", name: str | None = None):
@@ -315,6 +324,8 @@ class _Fn:
         ins._uses, ins._defs = frozenset(uses), frozenset(defs)
         ins._guard = guard
         ins._line = self.src.firstline + node.lineno - 1 if node is not None and hasattr(node, "lineno") else 0
+        if isinstance(node, ast.stmt):  # the statement it belongs to, for coverage (tdxlab.check.coverage)
+            ins._stmt = (ins._line, ast.unparse(node).splitlines()[0])
         if node is not None and not ins.fact:
             ins.fact = self.fact(node)
         self.items.append(ins)
