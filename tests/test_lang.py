@@ -335,7 +335,7 @@ def test_a_file_must_define_exactly_one_design(tmp_path):
 
 
 # --- the Python API's examples run -------------------------------------------------------------------------
-@pytest.mark.parametrize("modname", ["tdxlab", "tdxlab.compare", "tdxlab.designs", "tdxlab.check"])
+@pytest.mark.parametrize("modname", ["tdxlab", "tdxlab.compare", "tdxlab.designs", "tdxlab.check", "tdxlab.check.properties"])
 def test_the_api_docstring_examples_run(modname):
     import doctest
     import importlib
@@ -399,3 +399,66 @@ def test_a_check_reports_unreached_statements_and_a_vacuous_mutation():
     assert r2.verdicts["no-deadlock"].holds is False
     obj = r.to_json_obj()
     assert obj["vacuous"] == v and {"function", "file", "line", "statement"} <= set(obj["unreached"][0])
+
+
+# --- properties as observers ------------------------------------------------------------------------------
+def test_the_kernel_layer_records_facts_and_never_names_a_property():
+    from pathlib import Path
+
+    import tdxlab
+    from tdxlab.check.properties import OBSERVES, SHIPPED
+    from tdxlab.kernel.observe import FACTS
+
+    root = Path(tdxlab.__file__).parent
+    texts = {p: p.read_text() for p in [*(root / "kernel").glob("*.py"), root / "designs" / "base.py"]}
+    for prop in SHIPPED:
+        for p, text in texts.items():
+            assert f'"{prop}"' not in text, (prop, p.name)
+    assert {k for kinds in OBSERVES.values() for k in kinds} == set(FACTS)
+
+
+def test_a_property_added_in_a_cell_is_decided_by_every_check():
+    from tdxlab.check.properties import PROPERTIES, add_property, remove_property
+
+    def no_keyids_before_ready(sc, st):
+        if st.kern.keyids_in_use and st.kern.tdx_module_status != "INITIALIZED":
+            return "a KeyID is in use before the module is ready"
+        return None
+
+    add_property("test-keyids-after-ready", "KeyIDs only once the module is ready", state=no_keyids_before_ready)
+    add_property("test-no-check-fires", "no kernel check fires", observes=("kernel-check",))
+    try:
+        r = explore(Scenario("kvm-6.16", topology="1x2x1", offline="1", events=["online:1@after"],
+                             mutations=["irqs-on"]))
+        assert r.verdicts["test-keyids-after-ready"].holds is True
+        assert r.verdicts["test-no-check-fires"].holds is False
+        assert len(r.verdicts["test-no-check-fires"].path) == len(r.verdicts["kernel-asserts"].path)
+        with pytest.raises(BadInput, match="exists already"):
+            add_property("kernel-asserts", "again", observes=("kernel-check",))
+        with pytest.raises(BadInput, match="unknown fact"):
+            add_property("test-bad", "bad", observes=("no-such-fact",))
+    finally:
+        remove_property("test-keyids-after-ready")
+        remove_property("test-no-check-fires")
+        remove_property("test-bad")
+    assert "test-no-check-fires" not in PROPERTIES
+    r = explore(Scenario("kvm-6.16", topology="1x1x2"))
+    assert "test-no-check-fires" not in r.verdicts
+
+
+def test_the_authoring_guide_s_first_design_runs_as_it_says(tmp_path):
+    """docs/authoring.md, section 1: the design file and the command it shows, with the output it quotes."""
+    import re
+    from pathlib import Path
+
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "authoring.md").read_text()
+    code = re.search(r"```python\n(.*?)```", guide, re.S).group(1)
+    console = re.search(r"```console\n\$ tdxlab check lp_init_by_ipi.py (.*?)\n(.*?)\$ ", guide, re.S)
+    f = tmp_path / "lp_init_by_ipi.py"
+    f.write_text(code)
+    r = subprocess.run([sys.executable, "-m", "tdxlab", "check", str(f), *console.group(1).split()],
+                       capture_output=True, text=True)
+    assert r.returncode == 1, r.stderr
+    for line in console.group(2).splitlines():
+        if line.strip() and line.strip() != "...":
+            assert line.strip() in r.stdout, line

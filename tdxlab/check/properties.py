@@ -1,14 +1,17 @@
-"""The properties the checker decides, each with the rule it encodes and the fact it stands on.
+"""The properties the checker decides, each with the rule it encodes and the sources it stands on.
 
-Three kinds: *transition* properties are violated by a step (the step's events name them), *state*
-properties by a reachable state, and *lockdep* properties by the locks a context tries to take in a
-reachable state (lockdep checks at acquisition, before waiting), aggregated over every explored path.
+Three kinds: *transition* properties are violated by a step, through the facts the model records about
+it (tdxlab.kernel.observe: the kernel layer records facts, never property names; ``OBSERVES`` below says
+which facts each property observes); *state* properties by a reachable state; and *lockdep* properties by
+the locks a context tries to take in a reachable state (lockdep checks at acquisition, before waiting),
+aggregated over every explored path. :func:`add_property` adds one in a cell.
 """
 from __future__ import annotations
 
 from typing import NamedTuple
 
 from tdxlab.errors import UnknownName
+from tdxlab.kernel.observe import observe, unobserve
 from tdxlab.kernel.state import HARDIRQ, LOCK_KIND, LOCKS, SLEEPING, SPINNING
 from tdxlab.platform import IN_ONLINE_MASK, ONLINE
 
@@ -52,6 +55,63 @@ PROPERTIES = {p.name: p for p in (
 )}
 
 
+# What each transition property observes of the facts the model records (tdxlab.kernel.observe): the
+# kernel layer never names a property; this table is the only place where facts become violations.
+OBSERVES = {
+    "vmx-before-seamcall": ("seamcall-outside-vmx",),
+    "lp-init-before-seamcall": ("seamcall-before-lp-init", "module-rule-refused"),
+    "init-succeeds": ("bring-up-returned-error",),
+    "cpu-online-succeeds": ("hotplug-request-failed",),
+    "no-spurious-error": ("module-already-done", "vmxon-busy"),
+    "kernel-asserts": ("kernel-check",),
+}
+for _prop, _kinds in OBSERVES.items():
+    observe(_prop, *_kinds)
+
+
+def add_property(name: str, summary: str, *, observes: tuple = (), when=None, state=None,
+                 fact: str = "") -> Property:
+    """Add a property in a notebook cell or a design file. A *transition* property is violated by a step
+    that records one of the facts it ``observes`` (tdxlab.kernel.observe.FACTS; ``when(detail)`` narrows
+    it); a *state* property by a reachable state where ``state(scenario, state)`` returns a sentence (None
+    when it holds). Every later check decides it like the shipped ones.
+
+    >>> from tdxlab.check.properties import add_property, remove_property
+    >>> p = add_property("no-double-vmxon", "no VMXON where CR4.VMXE is already set", observes=("vmxon-busy",))
+    >>> import tdxlab
+    >>> tdxlab.check("v19-2024", topology="1x1x2", mutations=["no-kvm-lock"],
+    ...              events=["create-vm", "create-vm2"]).verdicts["no-double-vmxon"].holds
+    False
+    >>> remove_property("no-double-vmxon")
+    """
+    from tdxlab.errors import BadInput
+
+    if name in PROPERTIES:
+        raise BadInput(f"property {name!r} exists already")
+    if bool(observes) == (state is not None):
+        raise BadInput(f"property {name!r}: give either the facts it observes or a state check, not both")
+    prop = Property(name, "state" if state is not None else "transition", fact, summary)
+    if state is not None:
+        if not callable(state):
+            raise BadInput(f"property {name!r}: state must be a function (scenario, state) -> str | None")
+        STATE_CHECKS[name] = state
+    else:
+        observe(name, *observes, when=when)
+    PROPERTIES[name] = prop
+    return prop
+
+
+def remove_property(name: str) -> None:
+    """Take back a property :func:`add_property` added (the shipped ones stay)."""
+    from tdxlab.errors import BadInput
+
+    if name in SHIPPED:
+        raise BadInput(f"property {name!r} is one of the shipped ten: it stays")
+    PROPERTIES.pop(name, None)
+    STATE_CHECKS.pop(name, None)
+    unobserve(name)
+
+
 def check_property(name: str) -> str:
     if name not in PROPERTIES:
         raise UnknownName(f"unknown property {name!r}: choose one of {', '.join(PROPERTIES)}")
@@ -86,6 +146,7 @@ def package_keys(sc, st) -> str | None:
 
 
 STATE_CHECKS = {"online-cpus-ready": online_cpus_ready, "package-keys": package_keys}
+SHIPPED = tuple(PROPERTIES)
 
 
 # --- lockdep ----------------------------------------------------------------------------------------------

@@ -208,15 +208,15 @@ class Design:
             x.set_kern(init_done=True, init_ret=v)
             x.phase = "user"
             if v != 0:
-                x.event("init-succeeds", f"{self.loader_function}() returned {errno_name(v)}: TDX module "
+                x.fact("bring-up-returned-error", f"{self.loader_function}() returned {errno_name(v)}: TDX module "
                                          f"initialization failed")
             if self.boot_time:
                 x.note("initcalls are over: user space runs, CPU hotplug requests may come")
         elif fn == "_cpu_up" and v != 0:
-            x.event("cpu-online-succeeds", f"online of CPU{t.cpu} failed with {errno_name(v)}")
+            x.fact("hotplug-request-failed", f"online of CPU{t.cpu} failed with {errno_name(v)}")
         elif fn == "_cpu_down" and v != 0:
             if not (self.offline_refusal and v == E("EBUSY")):
-                x.event("cpu-online-succeeds", f"offline of CPU{t.cpu} failed with {errno_name(v)}")
+                x.fact("hotplug-request-failed", f"offline of CPU{t.cpu} failed with {errno_name(v)}")
 
     def tdx_usable(self, st) -> bool:
         """May a TDX user (a TD) run on an active CPU now? (the ``online-cpus-ready`` property)."""

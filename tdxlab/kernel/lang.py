@@ -223,7 +223,7 @@ class AssertIrqsDisabled(Instr):
 
     def run(self, x):
         if not x.irqs_disabled():
-            x.event("kernel-asserts", f"lockdep_assert_irqs_disabled() in {self.fn}() on CPU{x.cpu}: "
+            x.fact("kernel-check", f"lockdep_assert_irqs_disabled() in {self.fn}() on CPU{x.cpu}: "
                                       f"IRQs are on ({x.kind} context)")
         x.advance()
 
@@ -240,7 +240,7 @@ class AssertCpusHeld(Instr):
         w, rs, _ = x.locks[LOCK_INDEX["cpu_hotplug_lock"]]
         me = x.name
         if not (w == me or me in rs):
-            x.event("kernel-asserts", f"lockdep_assert_cpus_held() in {self.fn}(): {me} does not hold "
+            x.fact("kernel-check", f"lockdep_assert_cpus_held() in {self.fn}(): {me} does not hold "
                                       f"cpu_hotplug_lock")
         x.advance()
 
@@ -255,7 +255,7 @@ class WarnVmxeClear(Instr):
 
     def run(self, x):
         if x.cpus[x.cpu].vmx == 0:
-            x.event("kernel-asserts", f"WARN in {self.fn}(): CR4.VMXE is clear on CPU{x.cpu}")
+            x.fact("kernel-check", f"WARN in {self.fn}(): CR4.VMXE is clear on CPU{x.cpu}")
         x.advance()
 
 

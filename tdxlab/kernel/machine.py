@@ -20,6 +20,7 @@ from functools import lru_cache
 
 from tdxlab.errors import StepNotEnabled
 from tdxlab.kernel.lang import KFunc, errno_name
+from tdxlab.kernel.observe import events_of
 from tdxlab.kernel.state import (HARDIRQ, LOCK_KIND, LOCKS, Frame, State, StepInfo, Thread, locks_held)
 from tdxlab.module import SYS_STATE_NAMES
 from tdxlab.platform import IN_ONLINE_MASK
@@ -77,7 +78,7 @@ class Exec:
         # the checker's search: no words for the steps (callers skip formatting them, note() drops them)
         self.quiet = quiet = m.quiet
         self.notes: list[str] | tuple = () if quiet else []
-        self.evs: tuple[tuple[str, str], ...] = ()  # (property, detail) of what the step did wrong
+        self.evs: tuple[tuple[str, str], ...] = ()  # (fact, detail): what the step did (tdxlab.kernel.observe)
         self.leaf = self.result = self.errno = None
         self.finished = False
         self.acqs = None  # locks taken in this step, for lockdep: (context name, lock, mode, held, hardirq,
@@ -151,7 +152,7 @@ class Exec:
         self.finished = True
         kind, parent = self.kind, self.parent
         if self.irq and kind != HARDIRQ or self.pre:
-            self.event("kernel-asserts", f"{self.name} returned with IRQs or preemption still disabled")
+            self.fact("kernel-check", f"{self.name} returned with IRQs or preemption still disabled")
         if parent is not None and kind != HARDIRQ:
             p = self.threads.get(parent)
             if p is not None:
@@ -186,7 +187,9 @@ class Exec:
         self.acqs.append((self.name, lock, mode, locks_held(self.locks, self.name), hardirq,
                           hardirq or self.irq > 0))
 
-    def event(self, kind: str, detail: str) -> None:
+    def fact(self, kind: str, detail: str) -> None:
+        """Record a neutral fact about this step (one of tdxlab.kernel.observe.FACTS); the properties that
+        observe it turn it into the step's events."""
         self.evs += ((kind, detail),)
 
     def seamcall(self, leaf: str, status: str, errno: str) -> None:
@@ -418,7 +421,8 @@ class Machine:
             x.events_left = tuple(e for e in st.events if e != what)
             function, fact = self.design.fire_event(self, x, what)
             s2 = x.freeze()
-            return StepInfo(key, label, None, "admin", function, "; ".join(x.notes), fact, events=x.evs), s2
+            return StepInfo(key, label, None, "admin", function, "; ".join(x.notes), fact,
+                            events=events_of(x.evs) if x.evs else ()), s2
         # an IPI's delivery
         c, sender, handler = what
         x = Exec(self, st, None)
@@ -465,7 +469,7 @@ class Machine:
         else:
             action = "; ".join(notes) if len(notes) > delivered else "; ".join(notes + [label])
         return _new(StepInfo, (key, label, cpu, name, main_fn, action, fact or ("k-smp-c" if delivered else ""),
-                               x.leaf, x.result, x.errno, x.evs)), x.freeze()
+                               x.leaf, x.result, x.errno, events_of(x.evs) if x.evs else ())), x.freeze()
 
     # --- description ---
     def describe(self, st: State, last: StepInfo | None = None) -> dict:

@@ -49,14 +49,14 @@ class Seamcall(Instr):
         leaf = self.leaf
         if x.cpus[c].vmx == 0:
             status = "TDX_SEAMCALL_UD"
-            x.event("vmx-before-seamcall", f"{leaf} on CPU{c}, which is not post-VMXON: #UD, the module "
+            x.fact("seamcall-outside-vmx", f"{leaf} on CPU{c}, which is not post-VMXON: #UD, the module "
                                            f"never sees it")
         elif not m.module_loaded:
             status = "TDX_SEAMCALL_VMFAILINVALID"
         else:
             before = x.module
             if leaf not in _NEED_NO_LP_INIT and not before.lp_done(c):
-                x.event("lp-init-before-seamcall", f"{leaf} on CPU{c} before that CPU's TDH.SYS.LP.INIT")
+                x.fact("seamcall-before-lp-init", f"{leaf} on CPU{c} before that CPU's TDH.SYS.LP.INIT")
             topo = m.topology
             status, x.module = module.call(before, leaf, c, rule=m.rule, num_lps=m.num_lps,
                                            num_pkgs=topo.packages, package=topo.package_of(c))
@@ -67,9 +67,9 @@ class Seamcall(Instr):
                            f"{before.num_lps}, lore-tglx-2022-11-22b)")
                 elif status == "TDX_SYS_LP_INIT_NOT_PENDING" and before.sys > module.SYSINIT_DONE:
                     why = ": LP.INIT after TDH.SYS.CONFIG (m-sys-config)"
-                x.event("lp-init-before-seamcall", f"{leaf} on CPU{c}: {status} under the {m.rule} rule{why}")
+                x.fact("module-rule-refused", f"{leaf} on CPU{c}: {status} under the {m.rule} rule{why}")
             if status in module.RACE_RESULTS:
-                x.event("no-spurious-error", f"{leaf} on CPU{c}: {status}: another context already did "
+                x.fact("module-already-done", f"{leaf} on CPU{c}: {status}: another context already did "
                                              f"it (a race); the kernel returns -EIO")
         err = errno_of(status)
         x.set_ret(err)
@@ -110,7 +110,7 @@ class Vmxon(_VmxInstr):
                        + (" (VMXON)" if cs.vmx == 0 else ""))
         elif cs.vmx:
             x.set_ret(E("EBUSY"))
-            x.event("no-spurious-error", f"{self.api}() on CPU{c}: CR4.VMXE already set by another "
+            x.fact("vmxon-busy", f"{self.api}() on CPU{c}: CR4.VMXE already set by another "
                                          f"context (a double VMXON, dec-v19-pass-vmxon): -EBUSY")
             x.note(f"{self.api}(): CR4.VMXE already set: -EBUSY")
         else:

@@ -809,7 +809,7 @@ class _Warn(Instr):
 
     def run(self, x):
         if self.cond(x):
-            x.event("kernel-asserts", f"WARN in {self.fn}(): {self._text} on CPU{x.cpu}")
+            x.fact("kernel-check", f"WARN in {self.fn}(): {self._text} on CPU{x.cpu}")
         x.pc += 1
 
 
