@@ -462,3 +462,18 @@ def test_the_authoring_guide_s_first_design_runs_as_it_says(tmp_path):
     for line in console.group(2).splitlines():
         if line.strip() and line.strip() != "...":
             assert line.strip() in r.stdout, line
+
+
+def test_a_compiled_function_maps_back_to_its_source_lines():
+    from tdxlab.kernel.source import line_of, source_rows
+
+    sc = Scenario("kvm-6.16", topology="1x1x2")
+    kf = sc.machine.funcs["tdx_cpu_enable"]
+    rows = source_rows(kf)
+    assert rows[0][1].startswith("def tdx_cpu_enable")
+    steps = [text.strip().split("#")[0].strip() for _, text, pcs, step in rows if step]
+    assert steps == ["if this_cpu_read(tdx_lp_initialized):", "ret = seamcall_prerr(TDH_SYS_LP_INIT)",
+                     "this_cpu_write(tdx_lp_initialized, True)"]
+    seamcall = next(pc for pc, ins in enumerate(kf.body) if isinstance(ins, Seamcall))
+    assert line_of(kf, seamcall) == next(line for line, text, _, _ in rows if "seamcall_prerr" in text)
+    assert source_rows(sc.machine.funcs["_cpu_up"]) == []  # the kernel's own hotplug core: no design source

@@ -1294,3 +1294,32 @@ def _edit(body: list, target: str, new: list, kind: str) -> int:
                 found += _edit(sub, target, new, kind)
         i += 1
     return found
+
+
+# --- the source beside the step (for listings: which line a context runs next) ------------------------------
+def source_rows(kf: KFunc) -> list[tuple[int, str, tuple[int, ...], bool]]:
+    """A compiled design function as its source lines: ``(line, text, pcs, step)`` per line of the
+    ``@kfunc`` function (``pcs``: its instructions; ``step``: whether one of them is a step of its own
+    rather than merged into a neighbour). Empty for a function not written in the language."""
+    src = getattr(kf, "source", None)
+    if src is None:
+        return []
+    by_line: dict[int, list] = {}
+    for pc, ins in enumerate(kf.body):
+        line = getattr(ins, "_line", 0)
+        if line:
+            by_line.setdefault(line, []).append((pc, ins))
+    text = src.source_text().splitlines()
+    rows = []
+    for k, t in enumerate(text):
+        line = src.firstline + k
+        got = by_line.get(line, [])
+        rows.append((line, t, tuple(pc for pc, _ in got), any(not ins.local for _, ins in got)))
+    return rows
+
+
+def line_of(kf: KFunc, pc: int) -> int | None:
+    """The source line of instruction ``pc`` of a compiled design function (None when it has none: the
+    compiler's own bookkeeping, or a function not written in the language)."""
+    line = getattr(kf.body[pc], "_line", 0) if 0 <= pc < len(kf.body) else 0
+    return line or None
