@@ -35,7 +35,7 @@ def _steps(kf):
 
 
 # --- the atomicity rule ------------------------------------------------------------------------------------
-@kfunc("§0")
+@kfunc("k-tdx-c-618")
 def locals_only():
     ret = 0
     if ret:
@@ -45,7 +45,7 @@ def locals_only():
     return ret
 
 
-@kfunc("§0")
+@kfunc("k-tdx-c-618")
 def percpu_read():
     if this_cpu_read(tdx_lp_initialized):
         return 0
@@ -53,7 +53,7 @@ def percpu_read():
     return 1
 
 
-@kfunc("§0")
+@kfunc("k-tdx-c-618")
 def guarded():
     raw_spin_lock(sysinit_lock)
     if sysinit_done:
@@ -66,7 +66,7 @@ def guarded():
     return ret
 
 
-@kfunc("§0")
+@kfunc("k-tdx-c-618")
 def unguarded_writer():
     sysinit_done = True
 
@@ -88,14 +88,14 @@ def test_a_guarded_global_is_local_under_its_lock_and_a_step_once_anyone_writes_
     assert _steps(both["unguarded_writer"]) == [("Do", False)]
 
 
-@kfunc("§0")
+@kfunc("k-tdx-c-618")
 def caller_holds():
     mutex_lock(tdx_module_lock)
     callee_writes()
     mutex_unlock(tdx_module_lock)
 
 
-@kfunc("§0")
+@kfunc("k-tdx-c-618")
 def callee_writes():
     if tdx_module_status == TDX_MODULE_UNINITIALIZED:
         return 1
@@ -114,7 +114,7 @@ def test_a_statement_with_a_seamcall_and_a_global_is_one_step():
 
 
 # --- dead locals -------------------------------------------------------------------------------------------
-@kfunc("§0")
+@kfunc("k-tdx-c-618")
 def dead_local():
     ret = vmx_hardware_enable()
     if ret:
@@ -142,18 +142,18 @@ def test_dead_locals_are_forgotten_before_a_step():
 
 
 # --- what the language refuses -----------------------------------------------------------------------------
-@kfunc("§0")
+@kfunc("k-tdx-c-618")
 def bad_lock_kind():
     mutex_lock(sysinit_lock)
 
 
-@kfunc("§0")
+@kfunc("k-tdx-c-618")
 def bad_name():
     if no_such_thing:
         return 1
 
 
-@kfunc("§0")
+@kfunc("k-tdx-c-618")
 def bad_statement():
     while True:
         pass
@@ -221,7 +221,7 @@ def test_register_refuses_a_shipped_name_and_a_design_without_functions():
 
 
 # --- a design's own locks, per-CPU data and globals --------------------------------------------------------
-@kfunc("§0")
+@kfunc("k-tdx-c-618")
 def own_state():
     mutex_lock(my_test_lock)
     if my_count:
@@ -271,14 +271,14 @@ from tdxlab.designs import design_over
 from tdxlab.kernel.source import Patch, kfunc
 
 
-@kfunc("§3.2")
+@kfunc("lore-kai-2024-04-18")
 def tdx_lp_init_ipi(err):
     ret = tdx_cpu_enable()
     if ret:
         atomic_set(err, ret)
 
 
-@kfunc("§1.2")
+@kfunc("k-tdx-c-71")
 def tdx_enable():
     err = ATOMIC_INIT(0)
     ret = cpuhp_setup_state(CPUHP_AP_ONLINE_DYN, "virt/tdx:online", tdx_online_cpu, tdx_offline_cpu)
@@ -316,7 +316,7 @@ def test_check_a_design_file_on_the_command_line(tmp_path):
 
 
 @pytest.mark.parametrize("body,where", [("x = (\n", ":1:"), ("import nosuchmodule\n", ":1:"),
-                                        ("from tdxlab.kernel.source import kfunc\n\n@kfunc('§1')\n"
+                                        ("from tdxlab.kernel.source import kfunc\n\n@kfunc('k-tdx-c-71')\n"
                                          "def f():\n    while x:\n        pass\n", "")])
 def test_an_error_in_a_design_file_is_one_line_naming_file_and_line(tmp_path, body, where):
     f = tmp_path / "bad.py"
