@@ -508,7 +508,8 @@ class _Fn:
         note = _split_comment(self.src.comments.get(s.lineno, ""))[0]
         quiet = local and guard is None and not note  # a branch on locals: nothing worth saying
         ins = If(self.lam(f"not {code}"), els, text="" if quiet else f"{src}: false", local=local,
-                 check=src, else_text=note or ("" if quiet else f"{src}: true"), percpu=percpu)
+                 check=f"!({src})", else_text=note or ("" if quiet else f"{src}: true"), percpu=percpu)
+        ins._shown_goto = "past its body"  # the jump is taken when the condition is false
         self.emit(ins, s, uses=uses, guard=guard)
         self.body(s.body)
         if s.orelse:
@@ -730,6 +731,13 @@ class _Fn:
     def finish(self) -> KFunc:
         items = _with_kills(self.items, len(self.slots))
         kf = KFunc(self.src.name, self.src.fact or "", items)
+        # the labels the compiler made for if/else and loops (``else#3``) are not the author's: a listing
+        # shows only the design's own (``label .out``); the jumps are resolved already
+        kf.labels = {k: v for k, v in kf.labels.items() if "#" not in k}
+        for ins in kf.body:
+            shown = getattr(ins, "_shown_goto", None)
+            if shown is not None:
+                ins.goto = shown
         kf.source = self.src
         kf.n_slots = len(self.slots)
         return kf
@@ -866,6 +874,18 @@ def _succ(items_ins: list, labels: dict, pc: int) -> list[int]:
         return [labels[ins.label]]
     if isinstance(ins, If):
         return [pc + 1, labels[ins.goto]]
+    return [pc + 1]
+
+
+def _succ_resolved(body: list, pc: int) -> list[int]:
+    """The successors of instruction ``pc`` of a built KFunc's body (jumps resolved)."""
+    ins = body[pc]
+    if isinstance(ins, Ret):
+        return []
+    if isinstance(ins, Goto):
+        return [ins.target]
+    if isinstance(ins, If):
+        return [pc + 1, ins.target]
     return [pc + 1]
 
 
@@ -1036,7 +1056,7 @@ def compile_design(design, sources: list[KernelSource], builtin: list[KFunc] = (
     for s in by_name.values():
         fn = _Fn(s, env)
         kf = fn.compile()
-        alias = _retval_aliases(fn)
+        alias = _retval_aliases(fn, kf)
         if alias:  # compile again, reading those locals from the return value register
             kf = _Fn(s, env, alias).compile()
         out.append(kf)
@@ -1047,11 +1067,11 @@ def compile_design(design, sources: list[KernelSource], builtin: list[KFunc] = (
 _KEEPS_RETVAL = (If, Goto, Lock, Unlock, Do, LocalIrqSave, LocalIrqRestore, AssertIrqsDisabled, AssertCpusHeld)
 
 
-def _retval_aliases(fn: _Fn) -> frozenset:
+def _retval_aliases(fn: _Fn, kf: KFunc) -> frozenset:
     """The locals that need no slot: every assignment of one stores a call's return value, and at every
     read of it the return value register still holds what was stored (no call, SEAMCALL, VMXON, or
     waiting for work in between, on any path). ``ret = f(); if ret: return ret`` is the usual one."""
-    body, labels = _resolve(fn.items)
+    body = kf.body  # (jumps resolved: ins.target)
     n = len(body)
     stores = {}  # slot -> all its definitions are stores of the return value
     for ins in body:
@@ -1072,7 +1092,7 @@ def _retval_aliases(fn: _Fn) -> frozenset:
         elif not isinstance(ins, _KEEPS_RETVAL + (_Kill, _Pop, _StoreLazy, _Warn)) or \
                 isinstance(ins, Do) and type(ins) is not Do:
             cur = frozenset()
-        for sc in _succ(body, labels, pc):
+        for sc in _succ_resolved(body, pc):
             if sc < n:
                 new = cur if insync[sc] is None else insync[sc] & cur
                 if new != insync[sc]:
