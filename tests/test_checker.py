@@ -3,6 +3,8 @@ import json
 import os
 import subprocess
 import sys
+import tomllib
+from pathlib import Path
 
 import pytest
 from helpers import Scenario, explore, get_scenario
@@ -224,13 +226,20 @@ FAST_PATH_SCENARIOS = [("v19-2024", dict(topology="1x2x2", hotplug=True)),
                        ("v7-2022", dict(topology="1x2x2", hotplug=True)),
                        ("core-7.1", dict(topology="2x1x2", hotplug=True)),
                        ("v19-2024", dict(topology="1x2x2", mutations=["irqs-on"]))]
+# ... and on every scenario of the manifest (tdxlab/data/expected.toml), by name
+FAST_PATH_SCENARIOS += [(name, None) for name in sorted(tomllib.loads(
+    (Path(__file__).resolve().parent.parent / "tdxlab" / "data" / "expected.toml").read_text(encoding="utf-8")))]
+
+
+def _fast_path_scenario(design, kw):
+    return get_scenario(design) if kw is None else Scenario(design, **kw)
 
 
 @pytest.mark.parametrize("design,kw", FAST_PATH_SCENARIOS)
 def test_scan_gives_the_enabled_steps_and_the_contexts_lockdep_checks(design, kw):
     from tdxlab.check.properties import pending_acquisitions
 
-    sc = Scenario(design, **kw)
+    sc = _fast_path_scenario(design, kw)
     m, states = _states_of(sc)
     for st in states:
         en, waiting = m.scan(st)
@@ -245,7 +254,7 @@ def test_scan_gives_the_enabled_steps_and_the_contexts_lockdep_checks(design, kw
 
 @pytest.mark.parametrize("design,kw", FAST_PATH_SCENARIOS)
 def test_waits_is_blocked_without_the_words(design, kw):
-    sc = Scenario(design, **kw)
+    sc = _fast_path_scenario(design, kw)
     m, states = _states_of(sc)
     kinds = set()
     for st in states:
