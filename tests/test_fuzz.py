@@ -47,7 +47,8 @@ weird_text = st.one_of(
     st.text(alphabet=string.digits, min_size=1, max_size=6000),
     st.sampled_from(["", "-", "--", "-0x5", "0x", "1e3", "1e400", "nan", "-1", "0", "1-100000000", "2x2x2",
                      "0x1x1", "9" * 5000 + "x1x1", "a\nb", "\x1b[31m", "online:1", "offline:0", "create-td@init",
-                     "pass_vmxon=maybe", "pass_vmxon=", "=", "irqs-on", "no-deadlock", "x.svg", "x.gif"]),
+                     "pass_vmxon=maybe", "pass_vmxon=", "=", "irqs-on", "no-deadlock", "x.svg", "x.gif", "lkml",
+                     "table", "csv", "json", "lanes", "locks"]),
 )
 flag = st.sampled_from(["--rule", "--topology", "--offline", "--event", "--mutate", "--option", "--max-states",
                         "--max-seconds", "--max-memory", "--scenario", "--property", "--format", "--kind",
@@ -56,10 +57,13 @@ flag = st.sampled_from(["--rule", "--topology", "--offline", "--event", "--mutat
 
 @st.composite
 def cli_args(draw):
-    verb = draw(st.sampled_from(["check", "trace", "graph", "decode", "scenarios", "designs", "mutations",
+    verb = draw(st.sampled_from(["check", "trace", "graph", "diff", "decode", "scenarios", "designs", "mutations",
                                  "properties", "frobnicate", ""]))
     argv = [verb] if verb else []
-    if verb in ("check", "trace", "graph"):
+    if verb in ("check", "trace", "graph", "diff"):
+        argv.append(draw(st.one_of(st.sampled_from(DESIGNS), weird_text, st.sampled_from(
+            ["/nonexistent.py", "/dev/null", "/etc/hostname", "x.py", "/tmp"]))))
+    if verb == "diff":
         argv.append(draw(st.one_of(st.sampled_from(DESIGNS), weird_text)))
     for _ in range(draw(st.integers(0, 5))):
         argv.append(draw(flag))
@@ -67,7 +71,7 @@ def cli_args(draw):
             argv.append(draw(weird_text))
     if verb == "graph":
         argv += ["--out", "/dev/null/x.dot"]  # nothing is written: an unwritable path is bad input too
-    if verb in ("check", "trace", "graph") and "--max-states" not in argv:
+    if verb in ("check", "trace", "graph", "diff") and "--max-states" not in argv:
         argv += BUDGET
     if "--max-seconds" in argv:  # a time budget would make the outcome depend on the machine
         argv.remove("--max-seconds")
