@@ -260,46 +260,84 @@ def verdict_matrix(rows: Iterable | None = None, workloads: Iterable[str] | None
 
 
 # --- the April 2024 review: three positions, and what landed ---------------------------------------------
+# What each position is about: the positions argued over how bring-up runs (who takes cpu_hotplug_lock, who
+# calls tdx_cpu_enable() and in which context), so each is judged on the properties of bring-up; the core-kernel
+# callback is also about CPUs onlined later; what landed answers for every property. "bring-up" in the
+# positions table means these properties:
+BRING_UP = ("vmx-before-seamcall", "init-succeeds", "no-spurious-error", "no-deadlock", "lock-order",
+            "kernel-asserts")
 POSITIONS = [
     {"position": "the caller holds the hotplug lock and calls tdx_cpu_enable() on every CPU itself",
      "who": "the v19 KVM series as reviewed (Kai: \"tdx_enable() requires cpus_read_lock() must be called "
-            "prior\")", "row": "v19-2024", "fact": "lore-isaku-2024-02-26, lore-kai-2024-04-18"},
+            "prior\")", "row": "v19-2024", "about": BRING_UP, "judged on": "bring-up",
+     "fact": "lore-isaku-2024-02-26, lore-kai-2024-04-18"},
     {"position": "one call does everything: tdx_enable() takes cpus_read_lock() itself and does the per-CPU "
                  "pass by IPI",
      "who": "Sean's objection to making callers take cpu_hotplug_lock and call tdx_cpu_enable() separately",
-     "row": ONE_CALL.label, "fact": "lore-sean-2024-04-23"},
+     "row": ONE_CALL.label, "about": BRING_UP, "judged on": "bring-up", "fact": "lore-sean-2024-04-23"},
     {"position": "a core-kernel cpuhp callback does VMXON and LP.INIT; TDX is initialized once, at boot",
      "who": "Kai's planned end state (needs VMXON in the core kernel)", "row": "core-7.1",
+     "about": BRING_UP + ("online-cpus-ready",),
+     "judged on": "bring-up, and CPUs onlined later (online-cpus-ready)",
      "fact": "lore-sean-2024-04-23, k-tdx-c-71"},
     {"position": "landed in 6.16: KVM's own cpuhp state under cpus_read_lock() "
                  "(cpuhp_setup_state_cpuslocked), then tdx_enable()",
-     "who": "KVM TDX host support, merged", "row": "kvm-6.16", "fact": "k-kvm-tdx-c-616"},
+     "who": "KVM TDX host support, merged", "row": "kvm-6.16", "about": tuple(PROPERTIES),
+     "judged on": "every property",
+     "fact": "k-kvm-tdx-c-616"},
     {"position": "landed in 7.1: subsys_initcall(tdx_enable), virt/tdx:online, refcounted VMXON",
      "who": "\"KVM: x86/tdx: Have TDX handle VMXON during bringup\" v3", "row": "core-7.1",
-     "fact": "k-tdx-c-71, lore-sean-2026-02-13"},
+     "about": tuple(PROPERTIES), "judged on": "every property", "fact": "k-tdx-c-71, lore-sean-2026-02-13"},
 ]
 
 
+def exercised(review: Review, design: str) -> set[str]:
+    """The properties some row of ``design`` (the design or one of its mutations) violates in ``review``: a
+    green cell of such a property means something, since the same workloads can turn it red. A property no row
+    of the design violates is not exercised for it: its green cells say nothing the workloads tested."""
+    return {c.prop for c in review.violated() if c.row.design == design}
+
+
+def never_violated(review: Review) -> list[str]:
+    """The columns no row of ``review`` turns red."""
+    bad = {c.prop for c in review.violated()}
+    return [p for p in review.props if p not in bad]
+
+
 def positions(review: Review | None = None) -> pd.DataFrame:
-    """The April 2024 positions and what landed, each with its row's verdicts: the properties violated
-    (with the steps of the shortest counterexample) under the review workloads."""
+    """The April 2024 positions and what landed, each judged on what it is about (``about``): its verdict on
+    those properties; what its row violates elsewhere (not what the position is about); and which of its
+    properties the review does not exercise for its design (no row of the design turns them red)."""
     rows = [row(p["row"]) if p["row"] != ONE_CALL.label else ONE_CALL for p in POSITIONS]
     if review is None or any((r.label, "no-deadlock") not in review.cells for r in rows):
-        review = verdict_matrix(rows=list(dict.fromkeys(rows)), props=None)
+        review = verdict_matrix()
     out = []
     for p, r in zip(POSITIONS, rows):
-        bad = [f"{c.prop} ({c.steps})" for c in (review.cell(r, q) for q in review.props) if c.holds is False]
+        cells = [review.cell(r, q) for q in review.props]
+        bad = [f"{c.prop} ({c.steps})" for c in cells if c.holds is False and c.prop in p["about"]]
+        other = [f"{c.prop} ({c.steps})" for c in cells if c.holds is False and c.prop not in p["about"]]
+        seen = exercised(review, r.design)
+        unseen = [q for q in p["about"] if q in review.props and q not in seen]
         out.append({"position": p["position"], "who": p["who"], "checked as": r.label,
-                    "verdict": "every property holds" if not bad else "violated: " + ", ".join(bad),
+                    "judged on": p["judged on"],
+                    "on its question": "holds" if not bad else "violated: " + ", ".join(bad),
+                    "violated elsewhere": ", ".join(other) or "nothing",
+                    "not exercised": ", ".join(unseen) or "nothing",
                     "fact": p["fact"]})
     return pd.DataFrame(out)
 
 
 def positions_styler(df: pd.DataFrame):
+    """Only the verdict on each position's own question is green or red; what the review does not exercise is
+    amber; what a row violates elsewhere is plain text."""
     def colour(v: str) -> str:
-        return f"background-color: {GOOD if v.startswith('every') else BAD}"
+        return f"background-color: {GOOD if v.startswith('holds') else BAD}"
 
-    return (df.style.map(colour, subset=["verdict"]).hide(axis="index")
+    def unseen(v: str) -> str:
+        return "" if v == "nothing" else f"background-color: {WARN}"
+
+    return (df.style.map(colour, subset=["on its question"]).map(unseen, subset=["not exercised"])
+            .hide(axis="index")
             .set_properties(**{"text-align": "left", "font-size": "12px", "vertical-align": "top"})
             .set_table_styles([{"selector": "th", "props": "text-align: left; font-size: 12px;"}]))
 

@@ -1,0 +1,69 @@
+"""Notebook 05's positions table judges each position on what it is about, and says what the review does not
+exercise; the prose's statements about the matrix are the model's."""
+from __future__ import annotations
+
+import functools
+import re
+from pathlib import Path
+
+from tdxlab import review
+from tdxlab.check.properties import PROPERTIES
+
+NB = Path(__file__).resolve().parent.parent / "notebooks" / "05-design-review.md"
+
+
+@functools.cache
+def matrix():
+    return review.verdict_matrix()
+
+
+def prose() -> str:
+    return " ".join(NB.read_text(encoding="utf-8").split())
+
+
+def test_positions_are_judged_only_on_what_they_are_about():
+    rev = matrix()
+    df = review.positions(rev).set_index("checked as", drop=False)
+    for p, (_, line) in zip(review.POSITIONS, df.iterrows()):
+        r = review.ONE_CALL if p["row"] == review.ONE_CALL.label else review.row(p["row"])
+        own = [q for q in p["about"] if rev.cell(r, q).holds is False]
+        other = [q for q in rev.props if q not in p["about"] and rev.cell(r, q).holds is False]
+        assert line["on its question"] == ("holds" if not own else line["on its question"])
+        assert all(q in line["on its question"] for q in own)
+        assert all(q in line["violated elsewhere"] for q in other)
+        assert not any(q in line["on its question"] for q in other)
+    # the one-call position is not red for v19's missing offline refusal: package-keys is not its question
+    one = df.loc[review.ONE_CALL.label]
+    assert rev.cell(review.ONE_CALL, "package-keys").holds is False
+    assert "package-keys" in one["violated elsewhere"] and one["on its question"] == "holds"
+    table = review.positions(rev)
+    st = review.positions_styler(table).to_html()  # red only where a position fails its own question
+    assert (review.BAD in st) == any(v != "holds" for v in table["on its question"])
+
+
+def test_not_exercised_names_what_no_row_of_the_design_can_turn_red():
+    rev = matrix()
+    df = review.positions(rev)
+    for p, (_, line) in zip(review.POSITIONS, df.iterrows()):
+        design = review.ONE_CALL.design if p["row"] == review.ONE_CALL.label else p["row"]
+        seen = {c.prop for c in rev.violated() if c.row.design == design}
+        unseen = [q for q in p["about"] if q not in seen]
+        assert line["not exercised"] == (", ".join(unseen) or "nothing")
+
+
+def test_the_prose_on_what_is_not_exercised_is_the_models():
+    rev = matrix()
+    text = prose()
+    core = review.positions(rev).iloc[2]
+    assert core["checked as"] == "core-7.1"
+    named = re.search(r"For core-7\.1, that column names, among others, (.*?): 7\.1 dropped", text).group(1)
+    for q in re.findall(r"`([\w-]+)`", named):
+        assert q in core["not exercised"].split(", "), q
+    # v19's second-user mutation gives v19 a concurrent caller, and the race shows
+    assert "On v19 the `second-user` mutation adds one, and the race shows" in text
+    assert rev.cell("v19-2024 +second-user", "no-spurious-error").holds is False
+    # the two columns that never go red
+    never = review.never_violated(rev)
+    m = re.search(r"(\w+) columns of the matrix never go red, `([\w-]+)` and `([\w-]+)`", text)
+    assert m and m.group(1) == "Two" and len(never) == 2 and set(m.groups()[1:]) == set(never)
+    assert all(q in PROPERTIES for q in never)
