@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from tdxlab.errors import BadInput
-from tdxlab.inputs import cut, whole_number  # noqa: F401
+from tdxlab.inputs import cut, whole_number
 
 MAX_CPUS = 64
 
