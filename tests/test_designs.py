@@ -26,7 +26,9 @@ def test_happy_path_replays_to_a_ready_module_on_two_packages(design):
 
 
 BREAKS = [
-    ("v7-2022", "no-hotplug-lock", dict(topology="2x1x1", events=["offline:1@init"]), "init-succeeds"),
+    # v7 takes cpus_read_lock() inside tdx_enable(), after tdx_module_lock: an offline before that fails v7 too
+    # (it refuses with -EINVAL when a CPU is offline); without the lock KEY.CONFIG can land on the wrong package
+    ("v7-2022", "no-hotplug-lock", dict(topology="2x1x1", events=["offline:1@init"]), "no-spurious-error"),
     ("v7-2022", "no-vmxon", dict(topology="1x1x2"), "vmx-before-seamcall"),
     ("v19-2024", "no-hotplug-lock", dict(topology="2x1x1", events=["offline:1@init"]), "init-succeeds"),
     ("v19-2024", "irqs-on", dict(topology="1x1x2", offline="1", events=["create-vm", "online:1"]),

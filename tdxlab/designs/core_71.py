@@ -8,6 +8,28 @@ every online CPU: ``x86_virt_get_ref(X86_FEATURE_VMX)`` (VMXON on the CPU's firs
 **without** any hotplug lock; on failure the state is removed. ``tdx_offline_cpu()`` refuses the last
 online CPU of a package while guest KeyIDs are allocated, otherwise drops the VMX reference.
 
+The offline refusal in the core ``tdx_offline_cpu()`` is what the series' later patches made of it: patch
+13 (kc-eac90a5ba0aa) moved it there from KVM's own cpuhp state, and patch 14
+(afe31de159bf, kc-afe31de159bf, k-tdx-c-71-offline) made its test ``ida_is_empty()``. At patch 11
+(165e77353831, k-tdx-c-71) alone the core's callback only dropped the VMX reference and KVM refused in a
+second dynamic state; the model shows the merged result.
+
+What the model leaves out (dec-core-71-omissions):
+
+* The syscore ops registered after a successful ``init_tdx_module()`` (k-tdx-c-71): ``tdx_suspend()``
+  drops the CPU's VMX reference and ``tdx_resume()`` retakes it (WARN if that fails); ``tdx_shutdown()``
+  drops it on every CPU by IPI. No suspend, resume or shutdown happens in the model.
+* ``x86_virt_get_ref()`` failing (k-hw-c): -EOPNOTSUPP (no VMX, or the boot-time root VMCS allocation
+  failed), -EBUSY (CR4.VMXE already set by a VMXON outside the refcount), -EFAULT (VMXON faulted, e.g.
+  IA32_FEAT_CTL). In the model it fails only with -EBUSY, when something did VMXON outside the refcount;
+  the other two never happen.
+* ``echo on > /sys/devices/system/cpu/smt/control`` (``cpuhp_smt_enable()``, k-cpu-c) onlines every
+  offline CPU that SMT policy allows, one ``_cpu_up()`` after another, stopping at the first failure. The
+  model's ``smt-on`` event only makes the parked siblings onlinable; each online is then its own event
+  (the same callbacks run).
+* The initcall runs in a kernel thread during boot; which CPU it runs on changes none of its steps. The
+  model runs it on CPU0.
+
 The model relies on what dec-initcall-no-hotplug states: no CPU hotplug request arrives during
 initcalls (the environment's hotplug events start once the initcall has returned). The kernel's
 ``lockdep_assert_cpus_held()`` is also silent before SYSTEM_RUNNING (kernel/cpu.c).
@@ -64,9 +86,9 @@ def tdx_online_cpu(cpu):
     return ret
 
 
-@kfunc("k-tdx-c-71")
+@kfunc("k-tdx-c-71-offline, kc-eac90a5ba0aa")
 def tdx_offline_cpu(cpu):
-    if ida_is_empty(tdx_guest_keyid_pool) or other_online_cpu_in_package(cpu):   # k-tdx-c-71
+    if ida_is_empty(tdx_guest_keyid_pool) or other_online_cpu_in_package(cpu):   # k-tdx-c-71-offline, kc-eac90a5ba0aa
         x86_virt_put_ref(X86_FEATURE_VMX)           # k-hw-c
         return 0
     pr_warn_ratelimited("TDX requires all packages to have an online CPU")

@@ -478,12 +478,21 @@ class Machine:
         topo = self.topology
         cpus = []
         for c, cs in enumerate(st.cpus):
+    def _uses_lp_flag(self) -> bool:
+        """Whether the design has the per-CPU ``tdx_lp_initialized`` flag (6.8 on; v7 has none)."""
+        u = self.__dict__.get("_lp_flag_used")
+        if u is None:
+            u = self._lp_flag_used = any("tdx_lp_initialized" in s.source_text()
+                                         for s in self.design.kernel_sources().values())
+        return u
+
             here = [t for t in st.threads if t.cpu == c and cs.hp in IN_ONLINE_MASK]
             running = [t for t in here if self.blocked_reason(st, t, gates) is None]
             cpus.append({
                 "cpu": c, "package": topo.package_of(c), "core": topo.core_of(c), "thread": topo.thread_of(c),
                 "state": cs.hp, "irqs": "on" if self._irqs_on(st, c) else "off",
-                "vmx": cs.vmx, "lp_init": st.module.lp_done(c), "tdx_lp_initialized": cs.lp_flag,
+                "vmx": cs.vmx, "lp_init": st.module.lp_done(c),
+                "tdx_lp_initialized": cs.lp_flag if self._uses_lp_flag() else None,  # None: no such flag
                 "contexts": [t.name for t in here],
                 "running": [t.name for t in running],
             })

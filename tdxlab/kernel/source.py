@@ -701,7 +701,7 @@ class _Fn:
             i = self.slots.get(args[0].id) if isinstance(args[0], ast.Name) else None
             if i is None:
                 self.error(s, "smp_call_on_cpu(): pass the CPU in a local")
-            self.emit(SpawnOn("smp_call_on_cpu", TASK, lambda st, t, i=i: t[3][-1][2][i], callee, fact or "k-tdx-c-618",
+            self.emit(CPUHP.SmpCallOnCpu("smp_call_on_cpu", TASK, lambda st, t, i=i: t[3][-1][2][i], callee, fact or "k-tdx-c-618",
                               require_online=True), s, uses=uses)
             self.emit(WaitChild(fact or "k-tdx-c-618"), s)
             return self.store_ret(target, s)

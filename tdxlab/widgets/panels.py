@@ -149,9 +149,10 @@ def lanes_html(desc: dict) -> str:
         "post-VMXON? A SEAMCALL without it raises #UD (k-tdxcall-s)")
     row("LP.INIT", [_cell("done" if c["lp_init"] else "no", GOOD if c["lp_init"] else OFF) for c in cpus],
         "has the module seen TDH.SYS.LP.INIT on this LP (m-sys-lp-init, lore-tglx-2022-11-22b)")
-    row("tdx_lp_initialized", [_cell("set" if c["tdx_lp_initialized"] else "clear",
-                                     GOOD if c["tdx_lp_initialized"] else OFF) for c in cpus],
-        "the kernel's per-CPU flag (k-tdx-c-618); it can disagree with the module's LP.INIT")
+    if any(c["tdx_lp_initialized"] is not None for c in cpus):  # v7 had no such flag: no row
+        row("tdx_lp_initialized", [_cell("set" if c["tdx_lp_initialized"] else "clear",
+                                         GOOD if c["tdx_lp_initialized"] else OFF) for c in cpus],
+            "the kernel's per-CPU flag (k-tdx-c-618); it can disagree with the module's LP.INIT")
     lock_cells, wait_cells = [], []
     for c in cpus:
         held, waits = [], []
