@@ -112,7 +112,7 @@ def tdx_enable():
 
 class CORE_71(Design):
     name = "core-7.1"
-    era = "Linux 7.1 (2026)"
+    era = "Linux 7.1 merge window (2026)"
     summary = ("subsys_initcall(tdx_enable): cpuhp_setup_state(virt/tdx:online: VMX reference + "
                "tdx_cpu_enable), then init_tdx_module; refcounted VMXON")
     fact = "k-tdx-c-71"

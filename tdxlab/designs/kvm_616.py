@@ -34,8 +34,8 @@ What the model leaves out, and why it does not change a verdict here (dec-kvm-61
 * The rollback inside ``kvm_enable_virtualization()`` when ``cpuhp_setup_state()`` fails (the cpuhp core's
   rollback, modelled, then ``--kvm_usage_count``) and its ``system_state`` check for a reboot in progress
   (not modelled: no reboot here).
-* The task that runs bring-up (``modprobe``) starts on CPU0 and moves only if its CPU goes down (the
-  scheduler may move it at any time; where it runs changes none of its steps).
+* The task that runs bring-up (``modprobe``) runs on CPU0, which the model never offlines (the scheduler may
+  move it at any time; where it runs changes none of its steps, dec-bringup-task-cpu).
 """
 # ruff: noqa: F821
 from __future__ import annotations

@@ -23,7 +23,7 @@ Simplifications and omissions (dec-v7-omissions):
   -EFAULT); the model records TDX_MODULE_ERROR and returns the error.
 * v7's KEY.CONFIG pass used an IPI per package (``smp_call_function_single()``), not ``smp_call_on_cpu()``
   (confirmed for the series, not pinned to v7); the model uses 6.8's ``config_global_keyid()``.
-* The caller's task runs on CPU0 and moves only if CPU0 goes down.
+* The caller's task runs on CPU0, which the model never offlines (dec-bringup-task-cpu).
 """
 # ruff: noqa: F821
 from __future__ import annotations

@@ -128,7 +128,9 @@ def _next_state(up: bool, bound: int):
                 best = (o, n)
             elif not up and bound < o < pos and (best is None or o > best[0]):
                 best = (o, n)
-        x.set_loc((best[0], err, best[1]) if best else (pos, err, None))
+        # none left: the CPU has passed every state up to the bound (st->state = target), so a state
+        # registered from now on is run on it by the registration, as kernel/cpu.c does for cpustate >= state
+        x.set_loc((best[0], err, best[1]) if best else (bound if up else bound + 1, err, None))
     return step
 
 
