@@ -472,12 +472,6 @@ class Machine:
                                x.leaf, x.result, x.errno, events_of(x.evs) if x.evs else ())), x.freeze()
 
     # --- description ---
-    def describe(self, st: State, last: StepInfo | None = None) -> dict:
-        """A plain description for views: per CPU, the module, the locks, the contexts, the last step."""
-        gates = self._cpu_gates(st)
-        topo = self.topology
-        cpus = []
-        for c, cs in enumerate(st.cpus):
     def _uses_lp_flag(self) -> bool:
         """Whether the design has the per-CPU ``tdx_lp_initialized`` flag (6.8 on; v7 has none)."""
         u = self.__dict__.get("_lp_flag_used")
@@ -486,6 +480,12 @@ class Machine:
                                          for s in self.design.kernel_sources().values())
         return u
 
+    def describe(self, st: State, last: StepInfo | None = None) -> dict:
+        """A plain description for views: per CPU, the module, the locks, the contexts, the last step."""
+        gates = self._cpu_gates(st)
+        topo = self.topology
+        cpus = []
+        for c, cs in enumerate(st.cpus):
             here = [t for t in st.threads if t.cpu == c and cs.hp in IN_ONLINE_MASK]
             running = [t for t in here if self.blocked_reason(st, t, gates) is None]
             cpus.append({
