@@ -32,11 +32,8 @@ COMMENTS = {
                                           "on_each_cpu() pass reports an error",
     "kvm-6.16-second-user.no-spurious-error": "no IPI is needed: the hotplug thread preempts the task between "
                                               "its flag check and its LP.INIT",
-    "offline-without-hotplug-lock.vmx-before-seamcall": "holds: CPU1's workers and tasks leave it before KVM's "
-                                                        "static teardown turns VMX off (k-cpuhotplug-h)",
-    "offline-without-hotplug-lock.no-spurious-error": "KEY.CONFIG for package 1 queued after CPU1's workers were "
-                                                      "unbound runs on CPU0, whose package is keyed: "
-                                                      "TDX_KEY_CONFIGURED (dec-smp-call-on-cpu-offline)",
+    "offline-without-hotplug-lock.vmx-before-seamcall": "KEY.CONFIG's kworker runs on CPU1 after its "
+                                                        "teardown dropped VMX (dec-smp-call-on-cpu-offline: the work still runs)",
     "seamcall-before-vmxon.kernel-asserts": "6.16's tdx_online_cpu() warns on CR4.VMXE clear (k-kvm-tdx-c-616)",
     "setup-state-under-lock.lock-order": "recursive read of cpu_hotplug_lock",
     "kvm-lock-inversion.no-deadlock": "cpu_up/1 holds cpu_hotplug_lock (write) and waits for kvm_lock; "
@@ -59,6 +56,58 @@ COMMENTS = {
                                                   "false)",
     "no-module-loaded.init-succeeds": "VMfailInvalid: TDX_SEAMCALL_VMFAILINVALID, -ENODEV (k-tdx-c-618)",
     "v7-2022-online-later.online-cpus-ready": "v7 has no CPU-online callback (lore-tglx-2022-11-22b)",
+    # the what-ifs reviewers asked (issue 15 item 5; tdxlab/designs/whatifs.py, docs/whatifs.md)
+    "whatif-two-tdx-enable.init-succeeds": "holds: tdx_module_lock makes the second caller wait and read the "
+                                           "status the first left (k-tdx-c-618); 7.1 has no second caller: "
+                                           "tdx_enable() is one subsys_initcall (k-tdx-c-71)",
+    "whatif-two-tdx-enable-no-lock.init-succeeds": "without tdx_module_lock both callers run init_tdx_module(): "
+                                                   "the later TDH.SYS.CONFIG gets TDX_SYS_CONFIG_NOT_PENDING and "
+                                                   "KVM's bring-up returns -EIO (k-tdx-c-618; outcome inferred)",
+    "whatif-two-tdx-enable-no-lock.lp-init-before-seamcall": "the module refuses the second TDH.SYS.CONFIG "
+                                                             "(TDX_SYS_CONFIG_NOT_PENDING, m-sys-config): a rule "
+                                                             "error, not a missing LP.INIT",
+    "whatif-7.1-kvm-refcount.vmx-before-seamcall": "holds: KVM's x86_virt_put_ref() at unload leaves TDX's "
+                                                   "reference, so VMX stays on (lore-sean-2026-02-13-09)",
+    "whatif-7.1-kvm-no-refcount.vmx-before-seamcall": "KVM's unload does VMXOFF on every CPU under TDX; the next "
+                                                      "SEAMCALL raises #UD (TDX_SEAMCALL_UD), the reason patch 09 "
+                                                      "gives for the refcount (lore-sean-2026-02-13-09)",
+    "whatif-enable-all-no-cpus-lock.cpu-online-succeeds": "holds: the IPI enables CPU1 before its "
+                                                          "kvm_online_cpu() does; the per-CPU hardware_enabled "
+                                                          "guard makes the second enable return 0 "
+                                                          "(lore-sean-2022-11-30-47)",
+    "whatif-enable-all-no-cpus-lock-no-guard.cpu-online-succeeds": "hardware_enable_all()'s IPI enables CPU1 "
+                                                                   "between cpu_online_mask and kvm_online_cpu(), "
+                                                                   "whose VMXON then gets -EBUSY: -EIO, CPU1 "
+                                                                   "stays offline (lore-sean-2024-04-25: what "
+                                                                   "cpus_read_lock() prevented; outcome inferred)",
+    "whatif-enable-all-no-cpus-lock-no-guard.no-spurious-error": "the same double VMXON: -EBUSY "
+                                                                 "(lore-sean-2024-04-25)",
+    "whatif-setup-state-in-callback.no-deadlock": "cpu_up/1 holds cpu_hotplug_lock for write for the whole "
+                                                  "operation, and its callback's cpuhp_setup_state() waits to "
+                                                  "read it (k-cpu-c, lore-sean-2024-04-23; inferred)",
+    "whatif-setup-state-in-callback.lock-order": "the callback takes cpu_hotplug_lock, which its own hotplug "
+                                                 "operation holds (k-cpu-c)",
+    "whatif-keyid-before-cpus-lock.package-keys": "a KeyID is counted (nr_configured_hkid) while package 1 has "
+                                                  "no online CPU; the check under cpus_read_lock() then fails TD "
+                                                  "creation with -EIO and frees it, and no key reaches package 1 "
+                                                  "(k-kvm-tdx-c-616; the property is stricter than the harm)",
+    "whatif-7.1-hotplug-during-init.init-succeeds": "CPU1, package 1's only CPU, goes offline while "
+                                                    "init_tdx_module() runs without a hotplug lock: package 1 is "
+                                                    "never keyed and initialization fails (k-tdx-c-71; inferred, "
+                                                    "against dec-initcall-no-hotplug)",
+    "whatif-7.1-hotplug-during-init.no-spurious-error": "CPU1 goes while KEY.CONFIG's work is queued on it; the "
+                                                        "work runs on CPU0, whose package is keyed already: "
+                                                        "TDX_KEY_CONFIGURED (dec-smp-call-on-cpu-offline)",
+    "whatif-lp-flag-cleared-at-offline.cpu-online-succeeds": "the re-onlined CPU1 issues LP.INIT again; the "
+                                                             "module kept its LP.INIT (dec-offline-keeps-lp-init) "
+                                                             "and answers TDX_SYS_LP_INIT_DONE: tdx_cpu_enable() "
+                                                             "fails, CPU1 stays offline (k-tdx-c-618, "
+                                                             "m-sys-lp-init; inferred)",
+    "whatif-lp-flag-cleared-at-offline.no-spurious-error": "the same TDX_SYS_LP_INIT_DONE, which the model "
+                                                           "counts as a race result (m-sys-lp-init)",
+    "whatif-second-user-irqs-off.no-deadlock": "holds: with IRQs off the pass's IPI waits until the second user "
+                                               "has left tdx_cpu_enable() (k-tdx-c-618, lore-kai-2024-04-22); "
+                                               "irq-race-second-user is the same user with IRQs on",
 }
 
 
@@ -75,26 +124,6 @@ def main() -> int:
            "# the context's own registers), where the hand-written list made setting -EBUSY a step of its",
            "# own. So core-7.1-hotplug has 223 states (was 227) and kvm-6.16-hotplug-td 126 (was 128);",
            "# every verdict and counterexample length is unchanged.",
-           "# Issue 15 item 3 (docs/research/facts-fidelity.md 2 to 4, tests/test_fidelity.py). (1) 6.16's failed",
-           "# bring-up: __tdx_bringup() removes kvm/cpu/tdx:online with cpuhp_remove_state_nocalls_cpuslocked() and",
-           "# then calls kvm_disable_virtualization(), which removes kvm/cpu:online with its teardowns: VMXOFF on",
-           "# every online CPU (3829d81b6958). Every kvm-6.16 run whose bring-up fails is that much longer:",
-           "# no-module-loaded and seamcall-before-vmxon 37 states (were 24), init-succeeds 36 steps (was 23);",
-           "# old-rule-offline-at-boot 43 states (was 38), init-succeeds 36 steps (was 30);",
-           "# kvm-6.16-hotplug-any-time 1501 states (was 1459: this and the offline order of (2)),",
-           "# init-succeeds 60 steps (was 54);",
-           "# kvm-6.16-second-user 434 states (was 408), every verdict and length unchanged. (2) CPU offline",
-           "# order (include/linux/cpuhotplug.h): the dynamic states are torn down, then the CPU's workers are",
-           "# unbound and its tasks leave (CPUHP_AP_WORKQUEUE_ONLINE, CPUHP_AP_SCHED_WAIT_EMPTY), then KVM's",
-           "# static state does VMXOFF; smp_call_on_cpu() work queued after the unbind runs on another CPU.",
-           "# offline-without-hotplug-lock: vmx-before-seamcall holds (was violated, 44 steps: KEY.CONFIG's",
-           "# worker on CPU1 after VMXOFF, which the kernel's order rules out); no-spurious-error is violated",
-           "# (43 steps: that work runs on CPU0, TDX_KEY_CONFIGURED); init-succeeds 58 steps (was 51: the",
-           "# clean-up of (1)); 223 states (was 224). (3) cpuhp callbacks are looked up when each step runs, not",
-           "# listed when the operation starts; it matters only where a state is registered while a CPU is",
-           "# mid-hotplug, which the locks of the shipped designs rule out (tests/test_fidelity.py builds such",
-           "# a run with a mutation). (4) v7-2022: the caller does VMXON, tdx_enable() takes tdx_module_lock, then",
-           "# cpus_read_lock(): v7-2022-boot and v7-2022-online-later are unchanged.",
            ""]
     for name, sc in list_scenarios().items():
         r = explore(sc)

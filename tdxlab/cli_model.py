@@ -302,6 +302,12 @@ def cmd_designs(args) -> int:
 
     for name, d in DESIGNS.items():
         print(f"{name:<10} {d.era}: {d.summary}")
+    if getattr(args, "what_ifs", False):
+        from tdxlab.designs.whatifs import WHATIF_DESIGNS
+
+        print("\nwhat-ifs reviewers asked (not kernels that shipped; docs/whatifs.md):")
+        for name, d in WHATIF_DESIGNS.items():
+            print(f"{name:<40} {d.summary}")
     return EXIT_OK
 
 
@@ -343,6 +349,9 @@ def add_verbs(sub) -> None:
                            ("scenarios", cmd_scenarios, "list the scenarios in data/scenarios")):
         p = sub.add_parser(name, help=text)
         p.set_defaults(func=fn)
+        if name == "designs":
+            p.add_argument("--what-ifs", action="store_true",
+                           help="also list the what-if designs (issue 15's review questions, docs/whatifs.md)")
     p = sub.add_parser("check", help="check every property on every interleaving")
     _scenario_options(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")

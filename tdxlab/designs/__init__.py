@@ -32,8 +32,11 @@ def get_design(name: str):
     if is_design_file(name):
         return load_design_file(name)
     if name not in DESIGNS:
-        raise UnknownName(f"unknown design {name!r}: choose one of {', '.join(DESIGNS)}, or give a .py file "
-                          f"that defines one")
+        from tdxlab.designs.whatifs import WHATIF_DESIGNS  # the what-ifs reviewers asked (issue 15 item 5)
+        if isinstance(name, str) and name in WHATIF_DESIGNS:
+            return WHATIF_DESIGNS[name]
+        raise UnknownName(f"unknown design {name!r}: choose one of {', '.join(DESIGNS)}, a what-if (`tdxlab "
+                          f"designs`), or give a .py file that defines one")
     return DESIGNS[name]
 
 
