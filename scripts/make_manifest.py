@@ -32,8 +32,11 @@ COMMENTS = {
                                           "on_each_cpu() pass reports an error",
     "kvm-6.16-second-user.no-spurious-error": "no IPI is needed: the hotplug thread preempts the task between "
                                               "its flag check and its LP.INIT",
-    "offline-without-hotplug-lock.vmx-before-seamcall": "KEY.CONFIG's kworker runs on CPU1 after its "
-                                                        "teardown dropped VMX (dec-smp-call-on-cpu-offline: the work still runs)",
+    "offline-without-hotplug-lock.vmx-before-seamcall": "holds: CPU1's workers and tasks leave it before KVM's "
+                                                        "static teardown turns VMX off (k-cpuhotplug-h)",
+    "offline-without-hotplug-lock.no-spurious-error": "KEY.CONFIG for package 1 queued after CPU1's workers were "
+                                                      "unbound runs on CPU0, whose package is keyed: "
+                                                      "TDX_KEY_CONFIGURED (dec-smp-call-on-cpu-offline)",
     "seamcall-before-vmxon.kernel-asserts": "6.16's tdx_online_cpu() warns on CR4.VMXE clear (k-kvm-tdx-c-616)",
     "setup-state-under-lock.lock-order": "recursive read of cpu_hotplug_lock",
     "kvm-lock-inversion.no-deadlock": "cpu_up/1 holds cpu_hotplug_lock (write) and waits for kvm_lock; "
@@ -124,6 +127,26 @@ def main() -> int:
            "# the context's own registers), where the hand-written list made setting -EBUSY a step of its",
            "# own. So core-7.1-hotplug has 223 states (was 227) and kvm-6.16-hotplug-td 126 (was 128);",
            "# every verdict and counterexample length is unchanged.",
+           "# Issue 15 item 3 (docs/research/facts-fidelity.md 2 to 4, tests/test_fidelity.py). (1) 6.16's failed",
+           "# bring-up: __tdx_bringup() removes kvm/cpu/tdx:online with cpuhp_remove_state_nocalls_cpuslocked() and",
+           "# then calls kvm_disable_virtualization(), which removes kvm/cpu:online with its teardowns: VMXOFF on",
+           "# every online CPU (3829d81b6958). Every kvm-6.16 run whose bring-up fails is that much longer:",
+           "# no-module-loaded and seamcall-before-vmxon 37 states (were 24), init-succeeds 36 steps (was 23);",
+           "# old-rule-offline-at-boot 43 states (was 38), init-succeeds 36 steps (was 30);",
+           "# kvm-6.16-hotplug-any-time 1501 states (was 1459: this and the offline order of (2)),",
+           "# init-succeeds 60 steps (was 54);",
+           "# kvm-6.16-second-user 434 states (was 408), every verdict and length unchanged. (2) CPU offline",
+           "# order (include/linux/cpuhotplug.h): the dynamic states are torn down, then the CPU's workers are",
+           "# unbound and its tasks leave (CPUHP_AP_WORKQUEUE_ONLINE, CPUHP_AP_SCHED_WAIT_EMPTY), then KVM's",
+           "# static state does VMXOFF; smp_call_on_cpu() work queued after the unbind runs on another CPU.",
+           "# offline-without-hotplug-lock: vmx-before-seamcall holds (was violated, 44 steps: KEY.CONFIG's",
+           "# worker on CPU1 after VMXOFF, which the kernel's order rules out); no-spurious-error is violated",
+           "# (43 steps: that work runs on CPU0, TDX_KEY_CONFIGURED); init-succeeds 58 steps (was 51: the",
+           "# clean-up of (1)); 223 states (was 224). (3) cpuhp callbacks are looked up when each step runs, not",
+           "# listed when the operation starts; it matters only where a state is registered while a CPU is",
+           "# mid-hotplug, which the locks of the shipped designs rule out (tests/test_fidelity.py builds such",
+           "# a run with a mutation). (4) v7-2022: the caller does VMXON, tdx_enable() takes tdx_module_lock, then",
+           "# cpus_read_lock(): v7-2022-boot and v7-2022-online-later are unchanged.",
            ""]
     for name, sc in list_scenarios().items():
         r = explore(sc)
