@@ -41,9 +41,25 @@ COMMENTS = {
     "setup-state-under-lock.lock-order": "recursive read of cpu_hotplug_lock",
     "kvm-lock-inversion.no-deadlock": "cpu_up/1 holds cpu_hotplug_lock (write) and waits for kvm_lock; "
                                       "create-vm holds kvm_lock and waits for the read lock",
-    "v19-irqs-on.no-spurious-error": "holds: cpu_hotplug_lock already keeps the online callback away from "
-                                     "every IPI pass; only the assertion and lockdep's usage check fire "
-                                     "(dec-lockdep-vs-race)",
+    "kvm-v18-2024-online-later.no-spurious-error": "holds: cpu_hotplug_lock already keeps the online callback "
+                                                   "away from every IPI pass; only the assertion and lockdep's "
+                                                   "usage check fire (dec-lockdep-vs-race)",
+    "kvm-v18-2024-online-later.kernel-asserts": "v16 to v18: kvm_online_cpu() -> vt_hardware_enable() -> "
+                                                "tdx_cpu_enable() in CPU1's hotplug thread, IRQs on "
+                                                "(lore-isaku-2024-01-22)",
+    "kvm-v18-2024-online-later.lock-order": "sysinit_lock taken with IRQs on (hotplug thread) and in the IPIs "
+                                            "of the load pass and hardware_enable_all()",
+    "v19-2024-online-later.online-cpus-ready": "v19's .hardware_enable is vmx_hardware_enable: CPU1 gets VMXON "
+                                               "and no LP.INIT (lore-isaku-2024-02-26, lore-kai-2024-03-21, "
+                                               "lore-sean-2024-04-23)",
+    "kvm-v18-kai-online-later.kernel-asserts": "holds: Kai's local_irq_save() around the call in kvm_online_cpu() "
+                                               "(lore-kai-2024-04-23)",
+    "kvm-lock-inversion.online-cpus-ready": "v19 as posted does no LP.INIT at CPU online: CPU1 comes up while a "
+                                            "VM exists (lore-isaku-2024-02-26)",
+    "v19-no-kvm-lock.online-cpus-ready": "v19 as posted does no LP.INIT at CPU online: CPU1 comes up while a "
+                                         "VM exists (lore-isaku-2024-02-26)",
+    "v7-2022-hotplug-td.package-keys": "v7 had no offline refusal; KVM's v19 041/130 added one "
+                                       "(lore-isaku-2024-02-26-041)",
     "v19-no-kvm-lock.no-spurious-error": "two VM creations both see kvm_usage_count == 0: the second VMXON "
                                          "gets -EBUSY (cpus_read_lock() is shared by readers)",
     "v19-no-kvm-lock.cpu-online-succeeds": "holds: cpu_hotplug_lock, not kvm_lock, keeps the online "
@@ -53,7 +69,10 @@ COMMENTS = {
                                                "TDX_SYS_NOT_READY (k-tdx-c-618: callers must keep a CPU per package)",
     "kvm-6.16-hotplug-td.cpu-online-succeeds": "holds: the -EBUSY refusal of package 1's last CPU is "
                                                "intended (k-kvm-tdx-c-616)",
-    "v19-2024-hotplug-td.package-keys": "v19 had no offline refusal; 6.16 added it (k-kvm-tdx-c-616)",
+    "v19-2024-hotplug-td.package-keys": "holds: v19 041/130 refuses to offline package 1's last CPU while a "
+                                        "KeyID is configured (lore-isaku-2024-02-26-041)",
+    "v19-2024-hotplug-td.cpu-online-succeeds": "holds: the -EBUSY refusal of package 1's last CPU is intended "
+                                               "(lore-isaku-2024-02-26-041)",
     "reonline-forgets-lp-init.online-cpus-ready": "the never-cleared tdx_lp_initialized flag (k-tdx-c-618) skips "
                                                   "LP.INIT the module forgot (dec-offline-keeps-lp-init, offline_keeps_lp_init = "
                                                   "false)",
@@ -127,6 +146,19 @@ def main() -> int:
            "# the context's own registers), where the hand-written list made setting -EBUSY a step of its",
            "# own. So core-7.1-hotplug has 223 states (was 227) and kvm-6.16-hotplug-td 126 (was 128);",
            "# every verdict and counterexample length is unchanged.",
+           "# Issue 15 item 2 (docs/research/facts-fidelity.md 1.1-1.7, tests/test_fidelity_v19.py): v19-2024 is",
+           "# v19 as posted. Its kvm_online_cpu() and hardware_enable_nolock() do VMXON only (023/130: no",
+           "# tdx_cpu_enable() and no local_irq_save() at CPU online); vmx_off skips the CPUs whose VMXON failed (a",
+           "# per-CPU cpumask bit); a per-CPU failure returns -EIO; kvm_offline_cpu() has 041/130's refusal under",
+           "# kvm_lock. Hence online-cpus-ready is violated wherever a CPU comes online while a VM exists:",
+           "# kvm-lock-inversion (38 steps) and v19-no-kvm-lock (34), which now have 135 states (was 137) and 575",
+           "# (was 598): the online callback has no tdx_cpu_enable() steps left. v19-2024-hotplug-td: package-keys",
+           "# holds (was violated, 66 steps) and 319 states (was 308: the refused offline and its -EBUSY path).",
+           "# v19-irqs-on, named after the premise the research disproved, is gone: its story is now",
+           "# kvm-v18-2024-online-later (design kvm-v18-2024, v16 to v18 as posted: the same verdicts and",
+           "# counterexample lengths, 138 states, was 134: the cpumask bit), beside v19-2024-online-later and",
+           "# kvm-v18-kai-online-later (Kai's proposal). v19-2024-boot and irq-race-second-user are unchanged.",
+           "# v7-2022-hotplug-td is new: v19-2024-hotplug-td's old story (no offline refusal) told of v7.",
            "# Issue 15 item 3 (docs/research/facts-fidelity.md 2 to 4, tests/test_fidelity.py). (1) 6.16's failed",
            "# bring-up: __tdx_bringup() removes kvm/cpu/tdx:online with cpuhp_remove_state_nocalls_cpuslocked() and",
            "# then calls kvm_disable_virtualization(), which removes kvm/cpu:online with its teardowns: VMXOFF on",

@@ -9,7 +9,8 @@
 >>> sol.grade("TDX_SYS_BUSY")
 'not quite: the model says TDX_SYS_LP_INIT_DONE'
 
-Questions ask about mechanisms (which status, which property, which lock, does a design survive an event),
+Questions ask about mechanisms (which status, which property, which lock, on which CPU, does a design survive
+an event),
 never about a number of steps: how many steps a run takes depends on how the model merges steps. Before the
 answer is shown an exercise names its model by its parameters (:meth:`Exercise.where`), never by the scenario's
 name, which may give the answer away.
@@ -23,7 +24,7 @@ from tdxlab.check.properties import PROPERTIES
 from tdxlab.errors import BadInput, ScenarioError, UnknownName
 from tdxlab.inputs import read_toml_file
 
-ASKS = ("verdict", "status", "which", "any", "lock")
+ASKS = ("verdict", "status", "which", "any", "lock", "cpu")
 FAMILIES = ("LP.INIT", "IRQ safety", "locking")
 ANY_CHOICES = ["every property holds", "something breaks"]
 VERDICT_CHOICES = ["holds", "violated"]
@@ -116,11 +117,11 @@ def parse(data: dict, where: str = "exercises.toml") -> dict[str, Exercise]:
         if ("scenario" in e) == ("args" in e):
             raise ScenarioError(f"{where}: exercise {name}: give exactly one of scenario or args")
         prop = e.get("property")
-        if e["ask"] in ("status", "which", "lock") and not (isinstance(e.get("choices"), list) and e["choices"]):
+        if e["ask"] in ("status", "which", "lock", "cpu") and not (isinstance(e.get("choices"), list) and e["choices"]):
             raise ScenarioError(f"{where}: exercise {name}: ask {e['ask']!r} needs choices")
         if e["ask"] == "lock" and not isinstance(e.get("waiter"), str):
             raise ScenarioError(f"{where}: exercise {name}: ask 'lock' needs a waiter (a context such as 'cpu_up')")
-        if e["ask"] in ("verdict", "status", "lock") and prop is None:
+        if e["ask"] in ("verdict", "status", "lock", "cpu") and prop is None:
             raise ScenarioError(f"{where}: exercise {name}: ask {e['ask']!r} needs a property")
         if prop is not None and prop not in PROPERTIES:
             raise ScenarioError(f"{where}: exercise {name}: unknown property {prop!r}")
@@ -170,6 +171,12 @@ def awaited_lock(detail: str, waiter: str) -> str | None:
         if who.startswith(waiter):
             return lock
     return None
+
+
+def violating_cpu(steps) -> str | None:
+    """The CPU of the step at which a counterexample breaks its property (its last step), as 'CPU1'."""
+    info = steps[-1][0] if len(steps) > 1 else None
+    return None if info is None or info.cpu is None else f"CPU{info.cpu}"
 
 
 def first_failed_status(steps) -> str | None:
@@ -247,6 +254,10 @@ def solve(ex: "Exercise | str") -> Solution:
     elif ex.ask == "status":
         fill(ex.prop)
         sol.answer = sol.status
+    elif ex.ask == "cpu":
+        fill(ex.prop)
+        cex = sol.counterexample()
+        sol.answer = (violating_cpu(cex) if cex is not None else None) or "none"
     elif ex.ask == "which":
         fill(violated[0] if violated else None)
         sol.answer = violated[0] if violated else "none"

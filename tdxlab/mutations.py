@@ -9,7 +9,9 @@ from tdxlab.errors import UnknownName
 MUTATIONS = {
     "no-hotplug-lock": "tdx_enable() runs without cpus_read_lock(): CPUs may come and go during "
                        "initialization (k-tdx-c-618)",
-    "irqs-on": "tdx_cpu_enable() is called with IRQs enabled, against its lockdep assertion (k-tdx-c-618)",
+    "irqs-on": "the CPU-online path calls tdx_cpu_enable() with IRQs on: the local_irq_save() around it is "
+               "removed (6.16's tdx_online_cpu(), Kai's proposal kvm-v18-kai-irqsave), which is what v16 to v18 "
+               "did as posted (kvm-v18-2024), against its lockdep assertion (k-tdx-c-618, lore-isaku-2024-01-22)",
     "second-user": "a second in-kernel TDX user calls tdx_cpu_enable() from task context, IRQs on (k-tdx-c-618)",
     "no-vmxon": "a path issues SEAMCALLs without VMXON first: #UD, TDX_SEAMCALL_UD (k-tdxcall-s)",
     "no-kvm-lock": "kvm_online_cpu() and hardware_enable_all() do not take kvm_lock (k-kvm-main-c-68)",

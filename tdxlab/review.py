@@ -3,19 +3,19 @@ against the same workloads; the verdicts as a matrix (one row a design or design
 property) whose every violated cell has a shortest counterexample to replay.
 
 >>> from tdxlab.review import verdict_matrix
->>> rev = verdict_matrix()            # about a second: 2 workloads x 19 rows, explored exhaustively
+>>> rev = verdict_matrix()            # a few seconds: 2 workloads x every row, explored exhaustively
 >>> rev.frame                          # a pandas DataFrame of "holds" / "violated" / "n/a"
 >>> rev.styler()                       # the same, coloured
 >>> rev.cell("v19-2024 +kvm-lock-first", "no-deadlock").steps
-30
+26
 
 **The workloads** (``WORKLOADS``; every row runs every workload, and a cell is violated if some workload
 violates it, with the shortest counterexample over all of them):
 
 * ``cpu-online-later``: one package with two CPUs, CPU1 offline at boot; CPU1 may come online (or, once
-  online, go offline) at any time; a TD is created; under v19 two processes create VMs;
+  online, go offline) at any time; a TD is created; under the 2024 KVM series (v16 to v19) two processes create VMs;
 * ``package-offline``: two packages of one CPU each; package 1's only CPU is offlined while
-  ``tdx_enable()`` runs or after bring-up; a TD is created (and under v19 a VM).
+  ``tdx_enable()`` runs or after bring-up; a TD is created (and under v16 to v19 a VM).
 
 Both run the relaxed LP.INIT rule (notebook 02 is about the old one). The April 2024 positions map onto
 rows (``POSITIONS``): see notebook 05.
@@ -58,9 +58,9 @@ WORKLOADS: dict[str, dict] = {
 }
 WORKLOAD_TEXT = {
     "cpu-online-later": "1 package x 2 CPUs, CPU1 offline at boot and hotplugged at any time; a TD "
-                        "(v19: two VM creations)",
+                        "(KVM of 2024: two VM creations)",
     "package-offline": "2 packages x 1 CPU; package 1's CPU offlined while tdx_enable() runs or after "
-                       "bring-up; a TD (v19: a VM)",
+                       "bring-up; a TD (KVM of 2024: a VM)",
 }
 
 ONE_CALL = Row("one call (v19-2024, pass_vmxon=false)", "v19-2024", None, (("pass_vmxon", False),))
@@ -268,9 +268,15 @@ BRING_UP = ("vmx-before-seamcall", "init-succeeds", "no-spurious-error", "no-dea
             "kernel-asserts")
 POSITIONS = [
     {"position": "the caller holds the hotplug lock and calls tdx_cpu_enable() on every CPU itself",
-     "who": "the v19 KVM series as reviewed (Kai: \"tdx_enable() requires cpus_read_lock() must be called "
-            "prior\")", "row": "v19-2024", "about": BRING_UP, "judged on": "bring-up",
+     "who": "the v19 KVM series as posted and reviewed (Kai: \"tdx_enable() requires cpus_read_lock() must be "
+            "called prior\")", "row": "v19-2024", "about": BRING_UP, "judged on": "bring-up",
      "fact": "lore-isaku-2024-02-26, lore-kai-2024-04-18"},
+    {"position": "keep the existing way: cpus_read_lock() around tdx_enable() at load, and local_irq_save() "
+                 "around tdx_cpu_enable() in kvm_online_cpu()",
+     "who": "Kai Huang's proposal (22/23 Apr), over the v16 to v18 code that called tdx_cpu_enable() at CPU "
+            "online with IRQs on", "row": "kvm-v18-kai-irqsave", "about": BRING_UP + ("online-cpus-ready",),
+     "judged on": "bring-up, and CPUs onlined later (online-cpus-ready)",
+     "fact": "lore-kai-2024-04-23, lore-isaku-2024-01-22"},
     {"position": "one call does everything: tdx_enable() takes cpus_read_lock() itself and does the per-CPU "
                  "pass by IPI",
      "who": "Sean's objection to making callers take cpu_hotplug_lock and call tdx_cpu_enable() separately",
@@ -343,7 +349,7 @@ def positions_styler(df: pd.DataFrame):
 
 
 def designs_frame() -> pd.DataFrame:
-    """The four designs: name, era, what bring-up does, fact-sheet section."""
+    """The shipped designs: name, era, what bring-up does, its source."""
     return pd.DataFrame([{"design": n, "era": d.era, "bring-up": d.summary, "fact": d.fact}
                          for n, d in DESIGNS.items()])
 

@@ -31,7 +31,7 @@ BREAKS = [
     ("v7-2022", "no-hotplug-lock", dict(topology="2x1x1", events=["offline:1@init"]), "no-spurious-error"),
     ("v7-2022", "no-vmxon", dict(topology="1x1x2"), "vmx-before-seamcall"),
     ("v19-2024", "no-hotplug-lock", dict(topology="2x1x1", events=["offline:1@init"]), "init-succeeds"),
-    ("v19-2024", "irqs-on", dict(topology="1x1x2", offline="1", events=["create-vm", "online:1"]),
+    ("kvm-v18-kai-irqsave", "irqs-on", dict(topology="1x1x2", offline="1", events=["create-vm", "online:1"]),
      "kernel-asserts"),
     ("v19-2024", "second-user", dict(topology="1x1x2", options={"pass_vmxon": False}), "no-spurious-error"),
     ("v19-2024", "no-vmxon", dict(topology="1x1x2"), "vmx-before-seamcall"),

@@ -1,4 +1,4 @@
-"""The four designs, 2022 to 2026, by their contract names (see ``tdxlab designs``), and how to add one.
+"""The shipped designs, 2022 to 2026, by their contract names (see ``tdxlab designs``), and how to add one.
 
 A design is a :class:`tdxlab.designs.base.Design` whose kernel functions are written in the design
 language (:mod:`tdxlab.kernel.source`). Add one from a notebook cell or a file with :func:`register`,
@@ -19,8 +19,6 @@ from tdxlab.designs.v7_2022 import V7_2022
 from tdxlab.designs.v19_2024 import V19_2024
 from tdxlab.errors import BadInput, TdxlabError, UnknownName
 
-DESIGNS = {d.name: d for d in (V7_2022, V19_2024, KVM_616, CORE_71)}
-SHIPPED = tuple(DESIGNS)
 
 
 def is_design_file(name: str) -> bool:
@@ -109,3 +107,13 @@ def load_design_file(path: str):
         raise BadInput(f"{path}: design name {cls.name!r} is taken by a shipped design: choose another")
     DESIGNS[cls.name] = cls
     return cls
+
+
+# The shipped designs, in the order of their era. kvm-v18-2024 (a patch over v19-2024) and
+# kvm-v18-kai-irqsave (a patch over kvm-v18-2024) are made with design_over() above, so they are imported
+# here, after it.
+from tdxlab.designs.kai_2024 import KVM_V18_KAI_IRQSAVE  # noqa: E402
+from tdxlab.designs.v18_2024 import KVM_V18_2024  # noqa: E402
+
+DESIGNS = {d.name: d for d in (V7_2022, KVM_V18_2024, V19_2024, KVM_V18_KAI_IRQSAVE, KVM_616, CORE_71)}
+SHIPPED = tuple(DESIGNS)

@@ -1,20 +1,42 @@
-"""``v19-2024``: "KVM: TDX: Initialize the TDX module when loading the KVM intel kernel module" (v19,
-Feb 2024), the design of the April 2024 review (lore-kai-2024-04-18), on the 6.8 TDX core (k-tdx-c-618).
+"""``v19-2024``: "[PATCH v19 023/130] KVM: TDX: Initialize the TDX module when loading the KVM intel kernel
+module" (Isaku Yamahata, 26 Feb 2024, lore-isaku-2024-02-26), as posted, with the offline refusal of 041/130
+(lore-isaku-2024-02-26-041), on the 6.8 TDX core (k-tdx-c-618) and the kvm_main.c of its base (k-kvm-main-c-68).
 
-* Module load, ``tdx_hardware_setup()``: ``cpus_read_lock()``; ``on_each_cpu(vmx_tdx_on)`` doing VMXON and
-  ``tdx_cpu_enable()`` on every online CPU (errors into an atomic); ``tdx_enable()``;
-  ``on_each_cpu(vmx_off)``; ``cpus_read_unlock()`` (lore-isaku-2023-10-16, the confirmed v16 shape).
-* ``kvm_online_cpu()`` (static cpuhp state ``kvm/cpu:online``): takes ``kvm_lock`` and, while
-  ``kvm_usage_count`` is non-zero, does VMXON plus ``tdx_cpu_enable()`` with IRQs saved.
+* Module load, ``tdx_hardware_setup()``: ``cpus_read_lock()``; ``on_each_cpu(tdx_on)``: on every online CPU,
+  with IRQs off, VMXON; the CPU goes into the cpumask ``enable.enabled`` only if VMXON succeeded; then
+  ``tdx_cpu_enable()``. Any per-CPU error makes the load fail with -EIO. Then ``tdx_enable()``
+  (``tdx_module_setup()``), ``on_each_cpu(vmx_off)``, which does VMXOFF only on the CPUs in the mask, and
+  ``cpus_read_unlock()``. After load VMX is off everywhere and ``kvm_usage_count`` is 0.
+* ``kvm_online_cpu()`` (static cpuhp state ``kvm/cpu:online``): under ``kvm_lock``, while ``kvm_usage_count``
+  is non-zero, ``.hardware_enable``, which in v19 is plain ``vmx_hardware_enable``: VMXON only. "TDX cpu
+  enablement is done by tdx_hardware_setup()" (023/130). **A CPU onlined after load gets no
+  TDH.SYS.LP.INIT**: Kai Huang in review, "Shouldn't you also implement vt_hardware_enable(), which also does
+  tdx_cpu_enable()?" (lore-kai-2024-03-21); Isaku, "You're right. Somehow the code was lost."
+  (lore-isaku-2024-03-22); Sean Christopherson, "KVM is NOT doing TDH.SYS.LP.INIT when a CPU is onlined"
+  (lore-sean-2024-04-23). The check shows it as ``online-cpus-ready``: a CPU onlined while a VM exists is
+  active, TDX is in use, and it never did LP.INIT. (A TD's first SEAMCALL on that CPU would then break
+  ``lp-init-before-seamcall``; the model's events include no per-CPU TD SEAMCALL, so the state property is
+  where the gap shows.)
+* ``kvm_offline_cpu()`` (041/130): under ``kvm_lock``, ``kvm_arch_offline_cpu()`` reaches ``tdx_offline_cpu()``,
+  which refuses (-EBUSY) to offline the last online CPU of a package while a guest KeyID is configured;
+  otherwise, while ``kvm_usage_count`` is non-zero, VMXOFF.
 * ``hardware_enable_all()`` (creating a VM): ``cpus_read_lock()``, then ``kvm_lock``; on the 0 -> 1
-  transition ``on_each_cpu(hardware_enable_nolock)``: VMXON and ``tdx_cpu_enable()`` (k-kvm-main-c-68).
+  transition ``on_each_cpu(hardware_enable_nolock)``: VMXON only (k-kvm-main-c-68).
 
-Decision (dec-v19-pass-vmxon): the per-CPU pass does its own VMXON (option ``pass_vmxon = true``, the v16 code). With
-``pass_vmxon = false`` (the reading after 6.12) KVM has already enabled virtualization, so VMX is on and
-``kvm_usage_count`` is 1 before the pass, which then only calls ``tdx_cpu_enable()``.
-Decision (dec-kvm-enabled-guard): KVM's per-CPU ``hardware_enabled`` guard is not modelled: the hotplug lock already keeps
-``hardware_enable_all()`` and ``kvm_online_cpu()`` apart; a mutation that removes it shows the second
-VMXON (-EBUSY). There is no offline refusal: v19 had no ``tdx_offline_cpu()`` check (k-kvm-tdx-c-616 is 6.16).
+Where the issue text was wrong: it said v19's ``vt_hardware_enable()`` calls ``tdx_cpu_enable()`` from
+``kvm_online_cpu()`` with IRQs on. That is v16 to v18 (design ``kvm-v18-2024``, lore-isaku-2024-01-22); v19
+dropped it ("fixed vt_hardware_enable() to use vmx_hardware_enable()", 023/130's changelog). Kai's
+``local_irq_save(); tdx_cpu_enable(); local_irq_restore();`` of 22/23 April 2024 (lore-kai-2024-04-23) is
+a proposal, not v19's code: design ``kvm-v18-kai-irqsave``. It also said v19's ``vmx_off`` turns VMX off on
+every CPU; the cpumask skips the CPUs whose VMXON failed (only v14 turned VMX off everywhere).
+
+Decision (dec-v19-pass-vmxon): the per-CPU pass does its own VMXON (option ``pass_vmxon = true``, the posted
+code). With ``pass_vmxon = false`` (the reading after 6.12) KVM has already enabled virtualization, so VMX
+is on and ``kvm_usage_count`` is 1 before the pass, which then only calls ``tdx_cpu_enable()``.
+Decision (dec-kvm-enabled-guard): KVM's per-CPU ``hardware_enabled`` guard is not modelled: the hotplug lock
+already keeps ``hardware_enable_all()`` and ``kvm_online_cpu()`` apart; a mutation that removes it shows the
+second VMXON (-EBUSY). Not modelled either: ``hardware_enable_all()``'s rollback when a VMXON fails, and
+``free_cpumask_var()`` (the mask's bits stay set after load; nothing reads them again).
 """
 # ruff: noqa: F821
 from __future__ import annotations
@@ -28,80 +50,88 @@ from tdxlab.platform import ONLINE
 
 
 @kfunc("lore-isaku-2024-02-26")
-def vmx_tdx_on(err):
+def tdx_on(err):
+    # err: the model's on_each_cpu() info is enable->err; the cpumask enable->enabled is the design's
+    # per-CPU "enabled" (one bit per CPU)
+    r = 0
     if pass_vmxon:                                  # the option of dec-v19-pass-vmxon, folded like IS_ENABLED()
         r = vmx_hardware_enable()                   # lore-isaku-2024-02-26
-        if r:
-            atomic_set(err, r)                      # lore-isaku-2024-02-26
-            return r
-    r = tdx_cpu_enable()
+    if not r:
+        cpumask_set_cpu(smp_processor_id(), enabled)    # lore-isaku-2024-02-26
+        r = tdx_cpu_enable()
     if r:
         atomic_set(err, r)                          # lore-isaku-2024-02-26
     return r
 
 
 @kfunc("lore-isaku-2024-02-26")
-def vmx_off(info):
-    vmx_hardware_disable()                          # lore-isaku-2024-02-26
+def vmx_off(_enabled):
+    if cpumask_test_cpu(smp_processor_id(), enabled):   # lore-isaku-2024-02-26, lore-isaku-2023-10-16
+        vmx_hardware_disable()                      # lore-isaku-2024-02-26
     return 0
 
 
 @kfunc("lore-isaku-2024-02-26")
 def tdx_hardware_setup():
     err = ATOMIC_INIT(0)
-    cpus_read_lock()                                # k-tdx-c-618
-    on_each_cpu(vmx_tdx_on, err, 1)                 # lore-isaku-2024-02-26
+    cpus_read_lock()                                # lore-isaku-2024-02-26
+    on_each_cpu(tdx_on, err, 1)                     # lore-isaku-2024-02-26: TDX requires vmxon
     r = atomic_read(err)
     if not r:
-        r = tdx_enable()
+        r = tdx_enable()                            # lore-isaku-2024-02-26: tdx_module_setup()
+    else:
+        r = -EIO                                    # lore-isaku-2024-02-26
     if pass_vmxon:
-        on_each_cpu(vmx_off, NULL, 1)               # lore-isaku-2023-10-16
-    cpus_read_unlock()                              # k-tdx-c-618
+        on_each_cpu(vmx_off, enabled, 1)            # lore-isaku-2024-02-26
+    cpus_read_unlock()                              # lore-isaku-2024-02-26
     return r
 
 
-@kfunc("k-kvm-locking-rst")
+@kfunc("k-kvm-main-c-68")
 def kvm_online_cpu(cpu):
-    mutex_lock(kvm_lock)                            # k-kvm-locking-rst
+    mutex_lock(kvm_lock)                            # k-kvm-main-c-68
     ret = 0
     if kvm_usage_count:
-        local_irq_save(flags)                       # k-tdx-c-618
-        ret = kvm_arch_hardware_enable()            # k-kvm-locking-rst
-        if not ret:
-            ret = tdx_cpu_enable()
-        local_irq_restore(flags)                    # k-tdx-c-618
-    mutex_unlock(kvm_lock)                          # k-kvm-locking-rst
+        ret = kvm_arch_hardware_enable()            # lore-isaku-2024-02-26: .hardware_enable = vmx_hardware_enable
+    mutex_unlock(kvm_lock)                          # k-kvm-main-c-68
     return ret
 
 
-@kfunc("k-kvm-locking-rst")
+@kfunc("lore-isaku-2024-02-26-041")
+def tdx_offline_cpu(cpu):
+    if not atomic_read(nr_configured_hkid) or other_online_cpu_in_package(cpu):    # lore-isaku-2024-02-26-041
+        return 0
+    pr_warn_ratelimited("TDX requires all packages to have an online CPU. Delete all TDs in order to offline "
+                        "all CPUs of a package.")
+    return -EBUSY
+
+
+@kfunc("lore-isaku-2024-02-26-041")
 def kvm_offline_cpu(cpu):
-    mutex_lock(kvm_lock)                            # k-kvm-locking-rst
-    if kvm_usage_count:
-        kvm_arch_hardware_disable()                 # k-kvm-locking-rst
-    mutex_unlock(kvm_lock)                          # k-kvm-locking-rst
-    return 0
-
-
-@kfunc("k-kvm-locking-rst")
-def hardware_enable_nolock(info):
-    r = kvm_arch_hardware_enable()                  # k-kvm-locking-rst
-    if r:
-        return r
-    r = tdx_cpu_enable()
+    mutex_lock(kvm_lock)                            # lore-isaku-2024-02-26-041
+    r = tdx_offline_cpu(cpu)                        # lore-isaku-2024-02-26-041: kvm_arch_offline_cpu()
+    if not r and kvm_usage_count:
+        kvm_arch_hardware_disable()                 # k-kvm-main-c-68: hardware_disable_nolock()
+    mutex_unlock(kvm_lock)                          # lore-isaku-2024-02-26-041
     return r
 
 
-@kfunc("k-kvm-locking-rst")
+@kfunc("k-kvm-main-c-68")
+def hardware_enable_nolock(info):
+    r = kvm_arch_hardware_enable()                  # lore-isaku-2024-02-26: .hardware_enable = vmx_hardware_enable
+    return r
+
+
+@kfunc("k-kvm-main-c-68")
 def hardware_enable_all():
-    cpus_read_lock()                                # k-kvm-locking-rst
-    mutex_lock(kvm_lock)                            # k-kvm-locking-rst
+    cpus_read_lock()                                # k-kvm-main-c-68
+    mutex_lock(kvm_lock)                            # k-kvm-main-c-68
     if kvm_usage_count:
         kvm_usage_count += 1                        # k-kvm-main-c-68
     else:
         kvm_usage_count = 1                         # k-kvm-main-c-68
         on_each_cpu(hardware_enable_nolock, NULL, 1)    # k-kvm-main-c-68
-    mutex_unlock(kvm_lock)                          # k-kvm-locking-rst
+    mutex_unlock(kvm_lock)                          # k-kvm-main-c-68
     cpus_read_unlock()
     return 0
 
@@ -109,10 +139,11 @@ def hardware_enable_all():
 class V19_2024(Design):
     name = "v19-2024"
     era = "Feb to Apr 2024 (KVM TDX series v19, reviewed in April 2024)"
-    summary = ("KVM at load: cpus_read_lock, on_each_cpu(VMXON + tdx_cpu_enable), tdx_enable; "
-               "kvm_online_cpu under kvm_lock")
+    summary = ("KVM at load: cpus_read_lock, on_each_cpu(VMXON + tdx_cpu_enable), tdx_enable, VMXOFF where "
+               "VMXON succeeded; kvm_online_cpu does VMXON only (no LP.INIT)")
     fact = "lore-isaku-2024-02-26"
     loader_function = "tdx_hardware_setup"
+    offline_refusal = True  # 041/130
     extra_events = ("create-vm", "create-vm2")
     event_functions = {"create-vm": "hardware_enable_all", "create-vm2": "hardware_enable_all"}
     # kvm_lock guarded kvm_usage_count then (Documentation/virt/kvm/locking.rst before 6.12). Declaring
@@ -121,15 +152,14 @@ class V19_2024(Design):
     # shorter, every verdict the same. Undeclared, each read is a step of its own, as the manifest was
     # checked: a missing guard only costs states, it never makes a check wrong.
     globals = {"kvm_usage_count": Global(0, guarded_by=None)}
-    sources = [*tdx_68.FUNCTIONS, vmx_tdx_on, vmx_off, tdx_hardware_setup, kvm_online_cpu, kvm_offline_cpu,
-               hardware_enable_nolock, hardware_enable_all]
+    percpu = {"enabled": False}  # struct tdx_enabled's cpumask_var_t enabled: one bit per CPU
+    sources = [*tdx_68.FUNCTIONS, tdx_on, vmx_off, tdx_hardware_setup, kvm_online_cpu, tdx_offline_cpu,
+               kvm_offline_cpu, hardware_enable_nolock, hardware_enable_all]
     patches = {
         "no-hotplug-lock": Patch("no-hotplug-lock").delete("tdx_hardware_setup", "cpus_read_lock()")
                                                    .delete("tdx_hardware_setup", "cpus_read_unlock()"),
-        "irqs-on": Patch("irqs-on").delete("kvm_online_cpu", "local_irq_save(flags)")
-                                   .delete("kvm_online_cpu", "local_irq_restore(flags)"),
         "second-user": second_user.PATCH,
-        "no-vmxon": Patch("no-vmxon").replace("vmx_tdx_on", "r = vmx_hardware_enable()", "r = 0")
+        "no-vmxon": Patch("no-vmxon").replace("tdx_on", "r = vmx_hardware_enable()", "r = 0")
                                      .replace("kvm_online_cpu", "ret = kvm_arch_hardware_enable()", "ret = 0")
                                      .replace("hardware_enable_nolock", "r = kvm_arch_hardware_enable()", "r = 0"),
         "no-kvm-lock": Patch("no-kvm-lock")
@@ -143,10 +173,9 @@ class V19_2024(Design):
     }
     mutation_notes = {
         "no-hotplug-lock": "tdx_hardware_setup() does not take cpus_read_lock()",
-        "irqs-on": "kvm_online_cpu() calls tdx_cpu_enable() without local_irq_save()",
         "second-user": "a second TDX user on the last CPU calls tdx_cpu_enable() in task context",
         "no-vmxon": "the on_each_cpu() pass (or KVM's earlier enable) does no VMXON",
-        "no-kvm-lock": "kvm_online_cpu() and hardware_enable_all() do without kvm_lock",
+        "no-kvm-lock": "kvm_online_cpu(), kvm_offline_cpu() and hardware_enable_all() do without kvm_lock",
         "kvm-lock-first": "hardware_enable_all() takes kvm_lock, then cpus_read_lock()",
     }
     options_doc = {"pass_vmxon": "dec-v19-pass-vmxon: the per-CPU pass does its own VMXON (default true)"}
@@ -180,7 +209,7 @@ class V19_2024(Design):
             cpu = 0 if ev == "create-vm" else online[-1]  # the second process: the highest online CPU
             x.spawn(ev, cpu, TASK, "hardware_enable_all")
             x.note(f"a process on CPU{cpu} creates a VM: kvm_create_vm() calls hardware_enable_all()")
-            return "kvm_create_vm", "k-kvm-locking-rst"
+            return "kvm_create_vm", "k-kvm-main-c-68"
         return super().fire_event(m, x, ev)
 
     def tdx_usable(self, st):

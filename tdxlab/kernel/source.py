@@ -116,7 +116,12 @@ class KernelSource:
         lines = [linecache.getline(self.filename, self.firstline + k) for k in range(end)]
         if not all(lines) or not lines[0].lstrip().startswith("def "):
             return self.text()
-        return textwrap.dedent("".join(lines)).rstrip() + "\n"
+        text = textwrap.dedent("".join(lines)).rstrip() + "\n"
+        try:  # a patched function (a mutation, design_over) keeps its file's lines: show what runs
+            same = ast.unparse(ast.parse(text).body[0]) == self.text()
+        except SyntaxError:
+            same = False
+        return text if same else self.text()
 
 
 def kfunc(fact: str = "", name: str | None = None):
@@ -383,6 +388,10 @@ class _Fn:
                     reads.add(("percpu",))
                     return f"x.cpus[x.cpu].vars[{env.percpu[v][0]}]"
                 self.error(node, f"{v} is not a per-CPU variable (declare it in the design's percpu)")
+            if f == "cpumask_test_cpu":  # this CPU's bit of a design's cpumask (declared in its percpu)
+                v = _cpumask_arg(self, node, args)
+                reads.add(("percpu",))
+                return f"bool(x.cpus[x.cpu].vars[{env.percpu[v][0]}])"
             if f == "per_cpu" and len(args) == 2 and isinstance(args[0], ast.Name):
                 v = args[0].id  # another CPU's copy: shared state
                 reads.add(("shared",))
@@ -577,7 +586,7 @@ class _Fn:
 
     def _pure(self, call: ast.Call) -> bool:
         return isinstance(call.func, ast.Name) and call.func.id in (
-            "this_cpu_read", "__this_cpu_read", "per_cpu", "cr4_read_shadow", "atomic_read", "topology_max_packages", "ida_is_empty",
+            "this_cpu_read", "__this_cpu_read", "per_cpu", "cpumask_test_cpu", "cr4_read_shadow", "atomic_read", "topology_max_packages", "ida_is_empty",
             "first_online_cpu_of_package", "other_online_cpu_in_package")
 
     def store_ret(self, name: str | None, s) -> None:
@@ -655,6 +664,10 @@ class _Fn:
                 eff = lambda x, i=i, v=v: _set_percpu_var(x, i, v(x))  # noqa: E731
             self.emit(Do(ast.unparse(s), eff, percpu=True), s, uses=uses)
             return
+        if f == "cpumask_set_cpu":  # set this CPU's bit of a design's cpumask: a per-CPU write
+            i = env.percpu[_cpumask_arg(self, s, args)][0]
+            self.emit(Do(ast.unparse(s), lambda x, i=i: _set_percpu_var(x, i, True), percpu=True), s)
+            return self._noresult(target, s, f)
         if f == "atomic_set":
             if len(args) != 2 or not isinstance(args[0], ast.Name) or args[0].id not in self.atomics:
                 self.error(s, "atomic_set(err, value): err is an atomic_t")
@@ -834,6 +847,17 @@ def _split_comment(c: str) -> tuple[str, str]:
 def _set_percpu(x, fld, v):
     c = x.cpu
     x.set_cpu(c, x.cpus[c]._replace(**{fld: v}))
+
+
+def _cpumask_arg(fn: "_Fn", node, args) -> str:
+    """``cpumask_set_cpu(smp_processor_id(), MASK)`` / ``cpumask_test_cpu(...)``: MASK, a cpumask the design
+    declares in its ``percpu`` (one bit per CPU is one per-CPU bool); only the running CPU's bit."""
+    ok = len(args) == 2 and _is_call(args[0], "smp_processor_id") and not args[0].args \
+        and isinstance(args[1], ast.Name) and args[1].id in fn.env.percpu
+    if not ok:
+        fn.error(node, "cpumask_set_cpu(smp_processor_id(), MASK) / cpumask_test_cpu(smp_processor_id(), MASK): "
+                       "MASK is a cpumask the design declares in its percpu")
+    return args[1].id
 
 
 def _set_percpu_var(x, i, v):
