@@ -225,7 +225,7 @@ FAST_PATH_SCENARIOS = [("v19-2024", dict(topology="1x2x2", hotplug=True)),
                        ("kvm-6.16", dict(topology="2x1x2", hotplug=True)),
                        ("v7-2022", dict(topology="1x2x2", hotplug=True)),
                        ("core-7.1", dict(topology="2x1x2", hotplug=True)),
-                       ("v19-2024", dict(topology="1x2x2", mutations=["irqs-on"]))]
+                       ("kvm-v18-kai-irqsave", dict(topology="1x2x2", mutations=["irqs-on"]))]
 # ... and on every scenario of the manifest (tdxlab/data/expected.toml), by name
 FAST_PATH_SCENARIOS += [(name, None) for name in sorted(tomllib.loads(
     (Path(__file__).resolve().parent.parent / "tdxlab" / "data" / "expected.toml").read_text(encoding="utf-8")))]

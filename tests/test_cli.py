@@ -64,7 +64,7 @@ def test_check_exit_codes():
 
 
 def test_check_every_flag():
-    code, out, err = run_in_process(["check", "v19-2024", "--rule", "relaxed", "--topology", "1x2x1",
+    code, out, err = run_in_process(["check", "kvm-v18-kai-irqsave", "--rule", "relaxed", "--topology", "1x2x1",
                                      "--offline", "1", "--hotplug", "--mutate", "irqs-on", "--event",
                                      "create-vm", "--option", "pass_vmxon=true", "--max-states", "100000"])
     assert code == 1 and "kernel-asserts" in out and "VIOLATED" in out

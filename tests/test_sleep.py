@@ -11,7 +11,7 @@ DIAMOND_SCENARIOS = [
     ("v19-2024", dict(topology="1x2x2", hotplug=True)),
     ("kvm-6.16", dict(topology="1x2x2", hotplug=True)),
     # (core-7.1's steps all run the design's own code, which reads everything: no independent pairs)
-    ("v19-2024", dict(topology="1x2x2", mutations=["irqs-on"])),
+    ("kvm-v18-kai-irqsave", dict(topology="1x2x2", mutations=["irqs-on"])),
     ("kvm-6.16", dict(topology="1x2x2", hotplug=True, mutations=["second-user"])),
 ]
 
@@ -108,7 +108,7 @@ SAME_VERDICT_SCENARIOS = [("scenario", name) for name in scenario_files()] + [
     ("args", dict(design=d, topology="2x1x2", hotplug=True)) for d in
     ("core-7.1", "kvm-6.16", "v19-2024", "v7-2022")] + [
     ("args", dict(design=d, topology="1x2x2", hotplug=True, mutations=[mut])) for d, mut in
-    (("v7-2022", "no-hotplug-lock"), ("v19-2024", "irqs-on"), ("kvm-6.16", "second-user"),
+    (("v7-2022", "no-hotplug-lock"), ("kvm-v18-kai-irqsave", "irqs-on"), ("kvm-6.16", "second-user"),
      ("v19-2024", "no-kvm-lock"), ("v19-2024", "kvm-lock-first"), ("core-7.1", "no-vmxon"))]
 
 
