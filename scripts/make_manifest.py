@@ -130,6 +130,35 @@ COMMENTS = {
     "whatif-second-user-irqs-off.no-deadlock": "holds: with IRQs off the pass's IPI waits until the second user "
                                                "has left tdx_cpu_enable() (k-tdx-c-618, lore-kai-2024-04-22); "
                                                "irq-race-second-user is the same user with IRQs on",
+    # the teardown chapter (issue 17 items 1-2; tdxlab/designs/teardown_72.py, notebook 08)
+    "teardown-offline-assert.kernel-asserts": "the open bug: lockdep_assert_preemption_disabled() in "
+                                              "tdx_cpu_flush_cache(), reached from tdx_offline_cpu() in the "
+                                              "preemptible cpuhp/1 (k-tdx-c-72, kc-tdx-cache-flush)",
+    "teardown-offline-assert.context-asserts": "the same assertion, the open bug (lore-kai-2026-04-08)",
+    "teardown-offline-assert.flush-on-own-cpu": "holds: the hotplug thread is bound to CPU1, so the flush "
+                                                "stays there (lore-kai-2026-03-02b)",
+    "teardown-offline-kai-fix.context-asserts": "holds: Kai's fix drops the assertion (lore-kai-2026-04-08)",
+    "teardown-report-fix.context-asserts": "holds: preempt_disable() around the flush, the [BUG] report's fix",
+    "teardown-no-lockout.no-seamcall-after-disable": "holds, but no property sees the loop: TDH.SYS.DISABLE "
+                                                     "answers TDX_SYS_BUSY for ever and kexec never reaches "
+                                                     "machine_kexec() (tests/test_teardown.py)",
+    "teardown-no-offline-flush.flushed-before-kexec": "holds: the offlined CPU went through hlt_play_dead()'s "
+                                                      "WBINVD (lore-kai-2026-03-09); v2 was not wrong, the "
+                                                      "flush at offline is for robustness",
+    "teardown-flush-before-disable.flushed-before-kexec": "TDH.SYS.DISABLE marks CPU0 again after its flush "
+                                                          "(kc-tdx-cache-flush)",
+    "teardown-no-shutdown-flush.flushed-before-kexec": "no early flush: both CPUs are still marked when kexec "
+                                                       "stops them, so stop_this_cpu() must flush "
+                                                       "(kc-kvm-tdx-wbinvd)",
+    "teardown-no-on-each-cpu.flushed-before-kexec": "only CPU0 is flushed: CPU1 is still marked",
+    "teardown-no-on-each-cpu.flush-on-own-cpu": "the kexec task, which could migrate, runs the WBINVD "
+                                                "(lore-nikolay-migration)",
+    "teardown-panic-during-kexec.no-seamcall-after-disable": "kdump's TDH.SYS.DISABLE after the syscore "
+                                                            "shutdown's finished: the module refuses it "
+                                                            "(dec-sys-disable)",
+    "teardown-panic-during-kexec.vmx-before-seamcall": "tdx_shutdown_cpu() already dropped VMX on CPU0: kdump's "
+                                                       "SEAMCALL raises #UD (TDX_SEAMCALL_UD, which "
+                                                       "tdx_sys_disable() does not print)",
 }
 
 
@@ -179,6 +208,11 @@ def main() -> int:
            "# mid-hotplug, which the locks of the shipped designs rule out (tests/test_fidelity.py builds such",
            "# a run with a mutation). (4) v7-2022: the caller does VMXON, tdx_enable() takes tdx_module_lock, then",
            "# cpus_read_lock(): v7-2022-boot and v7-2022-online-later are unchanged.",
+           "# Issue 17 (the teardown chapter, tdxlab/designs/teardown_72.py): four properties join,",
+           "# no-seamcall-after-disable, flushed-before-kexec, flush-on-own-cpu and context-asserts. They observe",
+           "# facts only the teardown designs record (TDH.SYS.DISABLE, wbinvd(), machine_kexec(), the design's",
+           "# cache_state_incoherent and its context assertions), so they hold in every earlier scenario and",
+           "# no earlier count changes; the teardown-* scenarios are new.",
            ""]
     for name, sc in list_scenarios().items():
         r = explore(sc)

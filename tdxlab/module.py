@@ -52,6 +52,12 @@ SYS_CONFIG = "TDH.SYS.CONFIG"
 KEY_CONFIG = "TDH.SYS.KEY.CONFIG"
 TDMR_INIT = "TDH.SYS.TDMR.INIT"
 LEAVES = (SYS_INIT, LP_INIT, SYS_RD, SYS_CONFIG, KEY_CONFIG, TDMR_INIT)
+# Teardown (7.2, kc-tdx-sys-disable): TDH.SYS.DISABLE, leaf 69 in the kernel's tdx.h; not in any public
+# module source (the draft spec, lore-rick-2026-03-07). See :func:`sys_disable`.
+SYS_DISABLE = "TDH.SYS.DISABLE"
+LEAVES += (SYS_DISABLE,)
+# How far TDH.SYS.DISABLE has got (ModuleState.disable): not started, interrupted (its progress kept), done.
+DISABLE_NONE, DISABLE_INTERRUPTED, DISABLE_DONE = range(3)
 # The dispatcher's bring-up whitelist (m-dispatcher): everything else is TDX_SYS_NOT_READY before SYS_READY.
 _BRINGUP_LEAVES = frozenset({SYS_INIT, LP_INIT, SYS_RD, SYS_CONFIG, KEY_CONFIG,
                              "TDH.SYS.INFO", "TDH.SYS.RDALL", "TDH.SYS.LP.SHUTDOWN", "TDH.SYS.UPDATE"})
@@ -76,6 +82,7 @@ class ModuleState(NamedTuple):
     lp_init: int = 0
     pkg_keyed: int = 0
     tdmr_done: bool = False
+    disable: int = DISABLE_NONE  # TDH.SYS.DISABLE's progress (teardown, kc-tdx-sys-disable)
 
     @property
     def sys_name(self) -> str:
@@ -99,13 +106,17 @@ def check_rule(rule: str) -> str:
 
 
 def call(m: ModuleState, leaf: str, cpu: int, *, rule: str, num_lps: int, num_pkgs: int, package: int,
-         global_lock_busy: bool = False) -> tuple[str, ModuleState]:
+         global_lock_busy: bool = False, lockout: bool = True) -> tuple[str, ModuleState]:
     """The module's answer to ``leaf`` issued on logical CPU ``cpu`` (in ``package``).
 
     ``num_lps``/``num_pkgs`` are what MCHECK reports (every BIOS-enabled LP, every package).
+    ``lockout=False`` is the what-if module that does not lock out other TDH.SYS.* callers once
+    TDH.SYS.DISABLE is going (:func:`sys_disable`).
     """
     if leaf not in LEAVES:
         raise UnknownName(f"unknown SEAMCALL leaf {leaf!r}: the model issues {', '.join(LEAVES)}")
+    if m.disable or leaf == SYS_DISABLE:  # teardown: after (or during) TDH.SYS.DISABLE
+        return sys_disable(m, leaf, lockout)
     # Dispatcher gate (m-dispatcher).
     if m.sys == SYS_SHUTDOWN:
         return "TDX_SYS_SHUTDOWN", m
@@ -164,3 +175,36 @@ def call(m: ModuleState, leaf: str, cpu: int, *, rule: str, num_lps: int, num_pk
             return "TDX_TDMR_ALREADY_INITIALIZED", m
         return "TDX_SUCCESS", m._replace(tdmr_done=True)
     raise AssertionError(leaf)  # every leaf of LEAVES is handled above
+
+
+def sys_disable(m: ModuleState, leaf: str, lockout: bool = True) -> tuple[str, ModuleState]:
+    """TDH.SYS.DISABLE, and every leaf once it has started (teardown; kc-tdx-sys-disable, dec-sys-disable).
+
+    * The leaf: "After the SEAMCALL completes, the TDX module is disabled and all memory resources
+      allocated to TDX are freed and reset"; "This can be a long running operation"; the kernel retries
+      TDX_INTERRUPTED_RESUMABLE, which "guarantees forward progress between calls" (kc-tdx-sys-disable).
+      The model lets it be interrupted once: the first call returns TDX_INTERRUPTED_RESUMABLE and keeps
+      its progress (DISABLE_INTERRUPTED), the next one finishes (dec-sys-disable). So the kernel's
+      unbounded retry loop is bounded in the model by the module's state: each retry moves ``disable``
+      on, and a retry that moved nothing would return to a state already seen.
+    * The contract (lore-rick-2026-03-07: a draft spec, "the implementation isn't done"): once it
+      "gets going" it locks out new TDH.SYS.* SEAMCALLs, and after it "no other SEAMCALL can be run ...
+      until a full reinitialization is done". The model answers every other leaf, during or after it,
+      and a DISABLE after it is done, with TDX_SYS_SHUTDOWN (dec-sys-disable: the sources say only
+      "They will return an error"). SEAMCALLs are atomic in the model, so no other TDH.SYS.* call is
+      ever in flight when DISABLE runs and the contract's TDX_SYS_BUSY never arises.
+    * ``lockout=False``, the what-if module without that contract (another TDH.SYS.* caller keeps
+      the module busy): DISABLE answers TDX_SYS_BUSY and makes no progress, every time.
+
+    DISABLE before SYS_READY gets TDX_SYS_NOT_READY, as the dispatcher answers leaves that are not on
+    its bring-up list (m-dispatcher), and TDX_SYS_SHUTDOWN in SYS_SHUTDOWN (dec-sys-disable).
+    """
+    if leaf != SYS_DISABLE or m.disable == DISABLE_DONE or m.sys == SYS_SHUTDOWN:
+        return "TDX_SYS_SHUTDOWN", m
+    if m.sys != SYS_READY:
+        return "TDX_SYS_NOT_READY", m
+    if not lockout:
+        return "TDX_SYS_BUSY", m
+    if m.disable == DISABLE_NONE:
+        return "TDX_INTERRUPTED_RESUMABLE", m._replace(disable=DISABLE_INTERRUPTED)
+    return "TDX_SUCCESS", m._replace(disable=DISABLE_DONE)

@@ -19,6 +19,20 @@ MUTATIONS = {
                       "documented order (k-kvm-locking-rst)",
     "plain-setup-state": "cpuhp_setup_state() instead of cpuhp_setup_state_cpuslocked() under "
                          "cpus_read_lock() (lore-isaku-2024-02-26, k-cpu-hotplug-rst)",
+    # the teardown chapter (tdxlab/designs/teardown_72.py): Kai's fix and the threads' what-ifs
+    "kai-fix": "Kai Huang's fix, never merged: tdx_cpu_flush_cache() without lockdep_assert_preemption_disabled(), "
+               "__this_cpu_*() instead (lore-kai-2026-04-08)",
+    "preempt-disable-offline": "the [BUG] report's fix: preempt_disable() around the flush in tdx_offline_cpu() "
+                               "(kc-tdx-cache-flush)",
+    "no-offline-flush": "tdx_offline_cpu() does not flush, as in v2 (lore-vishal-2026-03-23)",
+    "no-shutdown-flush": "tdx_shutdown_cpu() does not flush: the flush is left to kexec's stop_this_cpu() "
+                         "(kc-kvm-tdx-wbinvd)",
+    "flush-before-disable": "every CPU flushes before TDH.SYS.DISABLE, as KVM did before 7.2 (kc-tdx-cache-flush)",
+    "no-on-each-cpu": "tdx_shutdown() flushes only its own CPU, from the task (kc-tdx-kexec-disable)",
+    "panic-during-kexec": "the kernel panics while kexec tears TDX down: kdump's tdx_sys_disable() after the "
+                          "syscore shutdown's (k-crash-c-72)",
+    "no-lockout": "the TDX module answers TDH.SYS.DISABLE with TDX_SYS_BUSY forever: it does not lock other "
+                  "TDH.SYS.* callers out (lore-rick-2026-03-07)",
 }
 
 

@@ -242,6 +242,12 @@ class Machine:
         self.topology, self.platform, self.rule = topology, platform, rule
         self.funcs, self.design, self.module_loaded = funcs, design, module_loaded
         self.offline_keeps_lp_init = offline_keeps_lp_init
+        # teardown (tdxlab.kernel.teardown): the index of the design's per-CPU cache_state_incoherent, which
+        # every SEAMCALL sets (None: the design does not declare it), and whether the module locks other
+        # callers out once TDH.SYS.DISABLE runs (the what-if "no-lockout" says it does not)
+        from tdxlab.kernel.source import design_percpu
+        self.cache_mark = design_percpu(design).get("cache_state_incoherent", (None,))[0]
+        self.sys_disable_lockout = "no-lockout" not in getattr(design, "mut", ())
         self.last_main = self.last_acqs = self.last_x = None
         self.quiet = False  # set by the checker while it searches: steps then carry no words (action "")
         # what _run() needs of each instruction, looked up once: (instruction, its run method, how it merges:

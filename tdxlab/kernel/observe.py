@@ -29,6 +29,14 @@ FACTS = {
     "bring-up-returned-error": "the bring-up path (modprobe or the initcall) returned an error",
     "hotplug-request-failed": "a CPU online or offline request failed (an offline refused on purpose "
                               "excepted)",
+    # the teardown chapter (tdxlab.kernel.teardown)
+    "seamcall-after-disable": "a SEAMCALL after TDH.SYS.DISABLE started (its own retries excepted)",
+    "kexec-dirty-cache": "kexec stops the CPUs while a CPU in cpu_online_mask still carries "
+                         "cache_state_incoherent",
+    "flush-may-migrate": "a WBINVD of tdx_cpu_flush_cache() in a context that could move to another CPU "
+                         "before it clears the mark",
+    "context-assert": "lockdep_assert_preemption_disabled() or lockdep_assert_irqs_disabled() fired in a "
+                      "design of the teardown chapter",
 }
 
 _OBSERVERS: dict[str, list[tuple[str, Callable | None]]] = {}

@@ -26,6 +26,12 @@ def errno_of(status: str) -> int:
     return 0 if s == "0" else E(s.lstrip("-"))
 
 
+@lru_cache(maxsize=None)
+def status_of(status: str) -> int:
+    """A status name's 64-bit value: what the kernel's ``seamcall()`` returns (k-tdx-errno-h)."""
+    return facts.status_value(status)
+
+
 _NEED_NO_LP_INIT = frozenset({module.SYS_INIT, module.LP_INIT})  # the leaves an LP may issue before LP.INIT
 
 
@@ -35,10 +41,16 @@ def _errno_text(err: int) -> str:
 
 
 class Seamcall(Instr):
-    """``seamcall_prerr(TDH_...)``: one SEAMCALL on the running CPU, converted to an errno."""
+    """``seamcall_prerr(TDH_...)``: one SEAMCALL on the running CPU, converted to an errno. ``raw``:
+    the kernel's ``seamcall()``, which returns the status itself (``tdx_sys_disable()`` compares it).
 
-    def __init__(self, leaf: str, fact: str = "m-dispatcher", then=None):
-        self.leaf, self.fact, self.then = leaf, fact, then
+    Every SEAMCALL goes through ``__seamcall_dirty_cache()`` (kc-seamcall-dirty-cache), which sets this
+    CPU's ``cache_state_incoherent`` *before* the SEAMCALL; the model does so where the design declares
+    that per-CPU variable (the teardown chapter), so the bring-up designs' states are unchanged.
+    """
+
+    def __init__(self, leaf: str, fact: str = "m-dispatcher", then=None, raw: bool = False):
+        self.leaf, self.fact, self.then, self.raw = leaf, fact, then, raw
 
     def text(self, st, t):
         return f"SEAMCALL {self.leaf}"
@@ -47,6 +59,15 @@ class Seamcall(Instr):
         c = x.cpu
         m = x.m
         leaf = self.leaf
+        mark = m.cache_mark
+        if mark is not None:  # __seamcall_dirty_cache(): this_cpu_write(cache_state_incoherent, true)
+            cs = x.cpus[c]
+            if not cs.vars[mark]:
+                x.set_cpu(c, cs._replace(vars=cs.vars[:mark] + (True,) + cs.vars[mark + 1:]))
+        if x.module.disable and not (leaf == module.SYS_DISABLE
+                                     and x.module.disable == module.DISABLE_INTERRUPTED):
+            x.fact("seamcall-after-disable", f"{leaf} on CPU{c} after TDH.SYS.DISABLE "
+                   + ("finished" if x.module.disable == module.DISABLE_DONE else "started"))
         if x.cpus[c].vmx == 0:
             status = "TDX_SEAMCALL_UD"
             x.fact("seamcall-outside-vmx", f"{leaf} on CPU{c}, which is not post-VMXON: #UD, the module "
@@ -59,7 +80,8 @@ class Seamcall(Instr):
                 x.fact("seamcall-before-lp-init", f"{leaf} on CPU{c} before that CPU's TDH.SYS.LP.INIT")
             topo = m.topology
             status, x.module = module.call(before, leaf, c, rule=m.rule, num_lps=m.num_lps,
-                                           num_pkgs=topo.packages, package=topo.package_of(c))
+                                           num_pkgs=topo.packages, package=topo.package_of(c),
+                                           lockout=m.sys_disable_lockout)
             if status in module.RULE_ERRORS:
                 why = ""
                 if status == "TDX_SYS_CONFIG_NOT_PENDING" and before.sys == module.SYSINIT_DONE:
@@ -68,11 +90,11 @@ class Seamcall(Instr):
                 elif status == "TDX_SYS_LP_INIT_NOT_PENDING" and before.sys > module.SYSINIT_DONE:
                     why = ": LP.INIT after TDH.SYS.CONFIG (m-sys-config)"
                 x.fact("module-rule-refused", f"{leaf} on CPU{c}: {status} under the {m.rule} rule{why}")
-            if status in module.RACE_RESULTS:
+            if status in module.RACE_RESULTS and leaf != module.SYS_DISABLE:  # (tdx_sys_disable() retries it)
                 x.fact("module-already-done", f"{leaf} on CPU{c}: {status}: another context already did "
                                              f"it (a race); the kernel returns -EIO")
         err = errno_of(status)
-        x.set_ret(err)
+        x.set_ret(status_of(status) if self.raw else err)
         x.seamcall(leaf, status, _errno_text(err))
         if not x.quiet:
             x.note(f"SEAMCALL {leaf} -> {status} ({_errno_text(err)})")

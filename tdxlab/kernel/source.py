@@ -65,6 +65,7 @@ import tokenize
 from dataclasses import dataclass, field
 from typing import Callable
 
+from tdxlab import facts as _facts
 from tdxlab import module as M
 from tdxlab.errors import BadInput
 from tdxlab.kernel import cpuhp as CPUHP
@@ -183,6 +184,13 @@ CONSTANTS = {**ERRNO, "NULL": None, "true": True, "false": False,
              "TDX_MODULE_UNINITIALIZED": UNINITIALIZED, "TDX_MODULE_INITIALIZED": INITIALIZED,
              "TDX_MODULE_ERROR": ERROR, "X86_FEATURE_VMX": "X86_FEATURE_VMX", "X86_CR4_VMXE": 1 << 13,
              "CPUHP_AP_ONLINE_DYN": None, "CPUHP_AP_KVM_ONLINE": CPUHP.KVM_STATIC_ORDER}
+# The teardown chapter (tdxlab.kernel.teardown): TDH.SYS.DISABLE, the statuses tdx_sys_disable() compares
+# (the kernel's seamcall() returns the status itself), and its primitives (compiled by _teardown_call()).
+LEAVES["TDH_SYS_DISABLE"] = M.SYS_DISABLE
+CONSTANTS.update({n: _facts.status_value(n) for n in ("TDX_SUCCESS", "TDX_INTERRUPTED_RESUMABLE", "TDX_SYS_BUSY",
+                                                      "TDX_SW_ERROR")})
+TEARDOWN_PRIMITIVES = frozenset({"preempt_disable", "preempt_enable", "lockdep_assert_preemption_disabled", "wbinvd",
+                                 "local_irq_disable", "register_syscore", "machine_kexec", "crash_smp_send_stop"})
 # VMXON and VMXOFF by the kernel function that does them (refcounted: 7.1's x86_virt_{get,put}_ref())
 VMXON = {"cpu_vmxon", "vmx_hardware_enable", "kvm_arch_hardware_enable", "kvm_arch_enable_virtualization_cpu",
          "x86_virt_get_ref"}
@@ -610,6 +618,8 @@ class _Fn:
             self.error(s, f"call kernel functions by name: {ast.unparse(c)!r}")
         f, args = c.func.id, c.args
         fact = self.fact(s)
+        if f in TEARDOWN_PRIMITIVES or f == "lockdep_assert_irqs_disabled" and "cache_state_incoherent" in env.percpu:
+            return _teardown_call(self, f, args, s, target, fact)
         if f in LOCK_API:
             kind, mode, take = LOCK_API[f]
             if kind == "percpu-rwsem":
@@ -680,9 +690,10 @@ class _Fn:
                 self.error(s, f"{f}(LEAF): LEAF is one of {', '.join(LEAVES)}")
             leaf = LEAVES[args[0].id]
             if target is not None and target in env.globals:  # one step: the SEAMCALL and the store
-                self.emit(Seamcall(leaf, fact or "m-dispatcher", then=env.global_store(target)), s)
+                self.emit(Seamcall(leaf, fact or "m-dispatcher", then=env.global_store(target),
+                                   raw=f == "seamcall"), s)
                 return
-            self.emit(Seamcall(leaf, fact or "m-dispatcher"), s)
+            self.emit(Seamcall(leaf, fact or "m-dispatcher", raw=f == "seamcall"), s)
             return self.store_ret(target, s)
         if f in VMXON or f in VMXOFF:
             refc = f.startswith("x86_virt_")
@@ -832,6 +843,26 @@ class _Warn(Instr):
         if self.cond(x):
             x.fact("kernel-check", f"WARN in {self.fn}(): {self._text} on CPU{x.cpu}")
         x.pc += 1
+
+
+def _teardown_call(fn: "_Fn", f: str, args, s, target, fact: str) -> None:
+    """The teardown chapter's primitives (tdxlab.kernel.teardown), compiled into one statement each."""
+    from tdxlab.kernel import teardown as T
+    if args and f not in ("register_syscore",):
+        fn.error(s, f"{f}() takes no argument here")
+    if f == "register_syscore":  # register_syscore(&tdx_syscore): the design's global says it is registered
+        if len(args) != 1 or not isinstance(args[0], ast.Name) or args[0].id not in fn.env.globals:
+            fn.error(s, "register_syscore(OPS): OPS is a global of the design (declare it in its globals)")
+        fn.write_global(args[0].id, "True", set(), set(), s)
+        return fn._noresult(target, s, f)
+    make = {"preempt_disable": lambda *a: T.Preempt(1, *a), "preempt_enable": lambda *a: T.Preempt(-1, *a),
+            "lockdep_assert_preemption_disabled": T.AssertPreemptionDisabled, "wbinvd": T.Wbinvd,
+            "local_irq_disable": LocalIrqSave, "machine_kexec": T.MachineKexec,
+            "crash_smp_send_stop": T.CrashSmpSendStop,
+            "lockdep_assert_irqs_disabled": T.AssertIrqsDisabledTeardown}[f]
+    ins = make(fact) if fact else make()
+    fn.emit(ins, s)
+    return fn._noresult(target, s, f)
 
 
 def _split_comment(c: str) -> tuple[str, str]:
