@@ -52,12 +52,12 @@ class _SecondCaller:
 
 
 class TWO_CALLERS_LOCKED(_SecondCaller, design_over("v19-2024", "whatif-two-tdx-enable", SECOND_CALLER)):
-    pass
+    summary = "v19-2024 (6.8 core) with a second caller of tdx_enable(); tdx_module_lock kept"
 
 
 class TWO_CALLERS_UNLOCKED(_SecondCaller, design_over("v19-2024", "whatif-two-tdx-enable-no-lock", SECOND_CALLER,
                                                        NO_MODULE_LOCK)):
-    pass
+    summary = "v19-2024 (6.8 core) with a second caller of tdx_enable(); tdx_enable() without tdx_module_lock"
 
 
 # --- 2. KVM as a second VMX user beside 7.1's TDX ----------------------------------------------------------------
@@ -127,12 +127,12 @@ class _KvmBeside71:
 
 
 class KVM_REFCOUNTED(_KvmBeside71, design_over("core-7.1", "whatif-7.1-kvm-refcount", KVM_REFCOUNT)):
-    pass
+    summary = "core-7.1 with KVM loaded and unloaded after boot, through x86_virt_get_ref()/put_ref()"
 
 
 class KVM_UNCOUNTED(_KvmBeside71, design_over("core-7.1", "whatif-7.1-kvm-no-refcount", KVM_REFCOUNT,
                                                KVM_NO_REFCOUNT)):
-    pass
+    summary = "core-7.1 with KVM loaded and unloaded after boot, doing its own VMXON and VMXOFF (no refcount)"
 
 
 # --- 3. hardware_enable_all() without cpus_read_lock(), with and without KVM's per-CPU guard ---------------------
@@ -142,8 +142,7 @@ def __hardware_enable_nolock():
         return 0
     r = kvm_arch_hardware_enable()                  # k-kvm-locking-rst
     if r:
-        pr_info("kvm: enabling virtualization on this CPU failed")
-        return -EIO
+        return -EIO                                 # lore-sean-2022-11-30-47
     this_cpu_write(hardware_enabled, True)          # lore-sean-2022-11-30-47
     return 0
 
@@ -163,8 +162,8 @@ def kvm_online_cpu(cpu):  # noqa: F811 - 6.8's, not the 7.1 one above (already i
     return ret
 
 
-@kfunc("lore-sean-2022-11-30-47")
-def kvm_offline_cpu(cpu):  # noqa: F811
+@kfunc("k-kvm-main-c-68, lore-sean-2022-11-30-47")
+def kvm_offline_cpu(cpu):  # noqa: F811 - hardware_disable_nolock() folded in
     mutex_lock(kvm_lock)                            # k-kvm-locking-rst
     if kvm_usage_count:
         if this_cpu_read(hardware_enabled):         # lore-sean-2022-11-30-47
@@ -210,12 +209,12 @@ class _Kvm68:
 
 
 class NO_CPUS_LOCK_GUARD(_Kvm68, design_over("v19-2024", "whatif-enable-all-no-cpus-lock", KVM_68_GUARD)):
-    pass
+    summary = "v19-2024 with 6.8's KVM enabling: hardware_enable_all() without cpus_read_lock(); the guard kept"
 
 
 class NO_CPUS_LOCK_NO_GUARD(_Kvm68, design_over("v19-2024", "whatif-enable-all-no-cpus-lock-no-guard", KVM_68_GUARD,
                                                 NO_GUARD)):
-    pass
+    summary = "v19-2024 with 6.8's KVM enabling: hardware_enable_all() without cpus_read_lock() or the guard"
 
 
 # --- 4. cpuhp_setup_state() from inside a hotplug callback ---------------------------------------------------------
@@ -235,21 +234,25 @@ SETUP_IN_CALLBACK = Patch("setup-in-callback", "tdx_online_cpu() registers anoth
              "    ret = cpuhp_setup_state(CPUHP_AP_ONLINE_DYN, 'virt/tdx:late', tdx_late_online, NULL)\n"
              "    if ret > 0:\n"
              "        ret = 0")
-SETUP_IN_CB = design_over("core-7.1", "whatif-setup-state-in-callback", SETUP_IN_CALLBACK)
+SETUP_IN_CB = design_over("core-7.1", "whatif-setup-state-in-callback", SETUP_IN_CALLBACK,
+                          summary="core-7.1 whose tdx_online_cpu() calls cpuhp_setup_state() once the module is up")
 
 
 # --- 5. a guest KeyID allocated before cpus_read_lock() in TD creation (6.16 __tdx_td_init()) --------------------
 @kfunc("k-kvm-tdx-c-616")
 def __tdx_td_init():
-    nr_configured_hkid = True                       # k-kvm-tdx-c-616 tdx_guest_keyid_alloc(); atomic_inc(&nr_configured_hkid)
+    # tdx_guest_keyid_alloc(), then atomic_inc(&nr_configured_hkid): from here tdx_offline_cpu() refuses
+    nr_configured_hkid = True                       # k-kvm-tdx-c-616
     cpus_read_lock()                                # k-kvm-tdx-c-616
     for pkg in range(topology_max_packages()):
-        cpu = first_online_cpu_of_package(pkg)      # k-kvm-tdx-c-616 "Need at least one CPU of the package to be online"
+        # the kernel's comment: "Need at least one CPU of the package to be online"
+        cpu = first_online_cpu_of_package(pkg)      # k-kvm-tdx-c-616
         if cpu < 0:
             pr_warn_ratelimited("All packages need to have online CPU to create TD. Online CPU and retry.")
             ret = -EIO
             goto .free
-    cpus_read_unlock()                              # k-kvm-tdx-c-616 (after TDH.MNG.CREATE and KEY.CONFIG: not modelled)
+    # (TDH.MNG.CREATE and TDH.MNG.KEY.CONFIG on each package come here, under the lock: not modelled)
+    cpus_read_unlock()                              # k-kvm-tdx-c-616
     return 0
     label .free
     cpus_read_unlock()                              # k-kvm-tdx-c-616
@@ -283,14 +286,14 @@ class _TdInit:
 
 
 class KEYID_EARLY(_TdInit, design_over("kvm-6.16", "whatif-keyid-before-cpus-lock", TD_INIT)):
-    pass
+    summary = "kvm-6.16 with TD creation in steps as __tdx_td_init(): the KeyID first, then the package check"
 
 
 # --- 6. a CPU hotplug while 7.1's initcall is in init_tdx_module() ------------------------------------------------
-class HOTPLUG_IN_INIT(design_over("core-7.1", "whatif-7.1-hotplug-during-init",
-                                  summary="core-7.1 with CPU hotplug requests allowed while the initcall is in "
-                                          "init_tdx_module() (against dec-initcall-no-hotplug)")):
+class HOTPLUG_IN_INIT(design_over("core-7.1", "whatif-7.1-hotplug-during-init")):
     """``online:N@init`` and ``offline:N@init`` may fire while the initcall is inside ``init_tdx_module()``."""
+
+    summary = "core-7.1 with CPU hotplug allowed while the initcall is in init_tdx_module() (dec-initcall-no-hotplug)"
 
     def event_enabled(self, m, st, ev):
         base, _, when = ev.partition("@")
@@ -311,7 +314,8 @@ class HOTPLUG_IN_INIT(design_over("core-7.1", "whatif-7.1-hotplug-during-init",
 # --- 7. the per-CPU LP.INIT flag cleared at offline ----------------------------------------------------------------
 LP_FLAG_CLEARED = Patch("lp-flag-cleared", "tdx_offline_cpu() clears tdx_lp_initialized") \
     .insert_before("tdx_offline_cpu", "x86_virt_put_ref(X86_FEATURE_VMX)", "this_cpu_write(tdx_lp_initialized, False)")
-LP_CLEARED = design_over("core-7.1", "whatif-lp-flag-cleared-at-offline", LP_FLAG_CLEARED)
+LP_CLEARED = design_over("core-7.1", "whatif-lp-flag-cleared-at-offline", LP_FLAG_CLEARED,
+                         summary="core-7.1 whose tdx_offline_cpu() clears tdx_lp_initialized")
 
 
 # --- 8. a second in-kernel TDX user that follows the rule: IRQs off around tdx_cpu_enable() -----------------------
@@ -322,6 +326,8 @@ IRQS_OFF_USER = Patch("second-user-irqs-off", "the second TDX user calls tdx_cpu
 
 class SECOND_USER_IRQS_OFF(design_over("v19-2024", "whatif-second-user-irqs-off", second_user.PATCH, IRQS_OFF_USER)):
     """The ``second-user`` context of the mutation, running the patched ``second_tdx_user()``."""
+
+    summary = "v19-2024 with a second TDX user calling tdx_cpu_enable() with IRQs off (second-user's control)"
 
     def roots(self, topology):
         return [*super().roots(topology), ("second-user", second_user_cpu(self.platform), TASK, "second_tdx_user")]
