@@ -230,3 +230,18 @@ def test_tdxlab_check_finds_each_whatif_by_name(name, capsys):
     code = main(["check", "--scenario", sc])
     assert code in (0, 1)
     assert name in capsys.readouterr().out
+
+
+def test_the_cli_checks_and_lists_a_whatif_by_name(capsys):
+    from tdxlab.cli import main
+
+    code = main(["check", "whatif-lp-flag-cleared-at-offline", "--topology", "1x1x2", "--event", "offline:1",
+                 "--event", "online:1"])
+    out = capsys.readouterr().out
+    assert code == 1 and "cpu-online-succeeds" in out
+    assert main(["designs"]) == 0
+    plain = capsys.readouterr().out
+    assert "whatif-" not in plain  # the shipped list keeps its contract
+    assert main(["designs", "--what-ifs"]) == 0
+    listed = capsys.readouterr().out
+    assert all(name in listed for name in WHATIF_DESIGNS)
