@@ -93,6 +93,9 @@ COMMENTS = {
     "whatif-7.1-kvm-no-refcount.vmx-before-seamcall": "KVM's unload does VMXOFF on every CPU under TDX; the next "
                                                       "SEAMCALL raises #UD (TDX_SEAMCALL_UD), the reason patch 09 "
                                                       "gives for the refcount (lore-sean-2026-02-13-09)",
+    "whatif-7.1-kvm-own-vmxon.no-spurious-error": "KVM's VMXON of before 7.1 finds CR4.VMXE set by TDX: -EBUSY, "
+                                                  "so kvm/cpu:online fails to install and KVM cannot load; TDX "
+                                                  "keeps VMX (k-hw-c; inferred)",
     "whatif-enable-all-no-cpus-lock.cpu-online-succeeds": "holds: the IPI enables CPU1 before its "
                                                           "kvm_online_cpu() does; the per-CPU hardware_enabled "
                                                           "guard makes the second enable return 0 "

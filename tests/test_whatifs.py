@@ -102,6 +102,13 @@ def test_kvm_with_the_refcount_leaves_vmx_on_for_tdx_in_the_same_interleaving():
     assert (last.leaf, last.result) == ("TDH.SYS.RD", "TDX_SUCCESS")
 
 
+def test_kvm_with_its_old_vmxon_cannot_load_beside_tdx():
+    assert violated("whatif-7.1-kvm-own-vmxon") == {"no-spurious-error"}  # vmx-before-seamcall holds: TDX keeps VMX
+    _, steps = counterexample(get_scenario("whatif-7.1-kvm-own-vmxon"), "no-spurious-error")
+    last = steps[-1][0]
+    assert last.function == "kvm_online_cpu" and "CR4.VMXE already set: -EBUSY" in last.action
+
+
 # --- 3. hardware_enable_all() without cpus_read_lock() -------------------------------------------------------------
 def test_enable_all_without_cpus_lock_and_without_the_guard_enables_a_cpu_twice():
     code = [x.split("#")[0].strip() for x in

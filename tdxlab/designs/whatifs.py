@@ -88,6 +88,10 @@ KVM_NO_REFCOUNT = Patch("kvm-no-refcount", "KVM does VMXON where CR4.VMXE is cle
              "if cr4_read_shadow() & X86_CR4_VMXE:\n    return 0\nret = cpu_vmxon()") \
     .replace("kvm_offline_cpu", "x86_virt_put_ref(X86_FEATURE_VMX)", "cpu_vmxoff()")
 
+KVM_OWN_VMXON = Patch("kvm-own-vmxon", "KVM does VMXON and VMXOFF as before 7.1 (-EBUSY where CR4.VMXE is set)") \
+    .replace("kvm_online_cpu", "ret = x86_virt_get_ref(X86_FEATURE_VMX)", "ret = kvm_arch_enable_virtualization_cpu()") \
+    .replace("kvm_offline_cpu", "x86_virt_put_ref(X86_FEATURE_VMX)", "kvm_arch_disable_virtualization_cpu()")
+
 KVM_EVENTS = {"kvm-load": ("modprobe-kvm", "kvm_enable_virtualization",
                            "admin: modprobe kvm_intel (kvm_enable_virtualization())"),
               "kvm-unload": ("rmmod-kvm", "kvm_disable_virtualization",
@@ -133,6 +137,10 @@ class KVM_REFCOUNTED(_KvmBeside71, design_over("core-7.1", "whatif-7.1-kvm-refco
 class KVM_UNCOUNTED(_KvmBeside71, design_over("core-7.1", "whatif-7.1-kvm-no-refcount", KVM_REFCOUNT,
                                                KVM_NO_REFCOUNT)):
     summary = "core-7.1 with KVM loaded and unloaded after boot, doing its own VMXON and VMXOFF (no refcount)"
+
+
+class KVM_OWN(_KvmBeside71, design_over("core-7.1", "whatif-7.1-kvm-own-vmxon", KVM_REFCOUNT, KVM_OWN_VMXON)):
+    summary = "core-7.1 with KVM loaded after boot, doing VMXON as before 7.1 (refused where VMX is on)"
 
 
 # --- 3. hardware_enable_all() without cpus_read_lock(), with and without KVM's per-CPU guard ---------------------
@@ -343,7 +351,7 @@ class WhatIf(NamedTuple):
     inferred: bool  # the research marks the outcome inferred (docs/research/facts-fidelity.md, section 8)
 
 
-DESIGNS = (TWO_CALLERS_LOCKED, TWO_CALLERS_UNLOCKED, KVM_REFCOUNTED, KVM_UNCOUNTED, NO_CPUS_LOCK_GUARD,
+DESIGNS = (TWO_CALLERS_LOCKED, TWO_CALLERS_UNLOCKED, KVM_REFCOUNTED, KVM_UNCOUNTED, KVM_OWN, NO_CPUS_LOCK_GUARD,
            NO_CPUS_LOCK_NO_GUARD, SETUP_IN_CB, KEYID_EARLY, HOTPLUG_IN_INIT, LP_CLEARED, SECOND_USER_IRQS_OFF)
 WHATIF_DESIGNS = {d.name: d for d in DESIGNS}
 
@@ -354,9 +362,11 @@ WHATIFS = (
            "and the module refuses the loser's TDH.SYS.CONFIG. 7.1 has no second caller: tdx_enable() is one "
            "subsys_initcall", True),
     WhatIf(2, "KVM as a second VMX user beside 7.1's TDX, with and without the refcount",
-           ("whatif-7.1-kvm-refcount", "whatif-7.1-kvm-no-refcount"), "lore-sean-2026-02-13-09, k-hw-c",
+           ("whatif-7.1-kvm-refcount", "whatif-7.1-kvm-no-refcount", "whatif-7.1-kvm-own-vmxon"),
+           "lore-sean-2026-02-13-09, k-hw-c",
            "with x86_virt_get_ref()/put_ref() VMX stays on while TDX holds a reference; without it KVM's "
-           "unload turns VMX off and the next SEAMCALL raises #UD", False),
+           "unload turns VMX off and the next SEAMCALL raises #UD; KVM's VMXON of before 7.1 cannot even load "
+           "beside TDX", False),
     WhatIf(3, "hardware_enable_all() without cpus_read_lock(), with and without KVM's per-CPU guard",
            ("whatif-enable-all-no-cpus-lock", "whatif-enable-all-no-cpus-lock-no-guard"),
            "lore-sean-2024-04-25, lore-sean-2022-11-30-47",
