@@ -203,9 +203,14 @@ class Review:
         ], overwrite=False)
         st = st.set_caption(caption or (
             f"{len(self.rows)} rows x {len(self.props)} properties, every interleaving of "
-            f"{len(WORKLOADS)} workloads ({self.states} states, {self.seconds:.1f} s). "
+            f"{self.workloads_text()} ({self.states} states, {self.seconds:.1f} s). "
             "✓ holds; ✗ N: violated, N = steps of the shortest counterexample."))
         return st
+
+    def workloads_text(self) -> str:
+        """The workloads this matrix ran: "2 workloads", or the one workload's name."""
+        ws = sorted({w for _, w in self.results})
+        return f"the workload {ws[0]}" if len(ws) == 1 else f"{len(ws)} workloads"
 
     def to_html(self) -> str:
         return self.styler().to_html()
@@ -375,15 +380,18 @@ def scenarios_table():
 
 
 def mutations_frame() -> pd.DataFrame:
-    """Each mutation, what it changes, and what it changes in each design it applies to ("" where it does
-    not apply: the design raises NotApplicable)."""
+    """Each mutation, what it changes, and what it changes in each design it applies to: one row per
+    (mutation, design) pair, so the table stays as narrow as the number of designs grows (a design it does not
+    apply to raises NotApplicable and has no row)."""
     rows = []
     for m, text in MUTATIONS.items():
-        r = {"mutation": m, "what-if": text}
+        first = True
         for n, d in DESIGNS.items():
-            r[n] = d.mutation_notes.get(m, "")
-        rows.append(r)
-    return pd.DataFrame(rows)
+            if m in d.mutation_notes:
+                rows.append({"mutation": m if first else "", "what-if": text if first else "", "design": n,
+                             "what it changes there": d.mutation_notes[m]})
+                first = False
+    return pd.DataFrame(rows, columns=["mutation", "what-if", "design", "what it changes there"])
 
 
 def workloads_frame() -> pd.DataFrame:
