@@ -263,23 +263,94 @@ def _big(output) -> bool:
     return bool(m) and float(m.group(1)) * (4 / 3 if m.group(2) == "pt" else 1) > SLIDE_HEIGHT / 2
 
 
+# How tall things are on a slide, in CSS px at the deck's own 1280x720, as Chromium lays out the template's CSS
+# (measured: prose 20 px on 26 px lines, about 118 characters a line; headings; tables at 15 px; text
+# outputs 22 px a line). The estimates err on the tall side; tests/test_present.py measures the real decks.
+SLIDE_ROOM = 620  # px of cells one slide holds: 720 less reveal.js's padding (about 60) and a margin of error
+CELL_PAD = 20  # px a cell adds around what it shows
+CELL_GAP = 4  # px between two cells
+ROOM = SLIDE_ROOM - CELL_PAD  # px of Markdown or outputs one cell on a slide of its own holds
+TEXT_WIDTH = 1188  # px a cell spans
+MD_METRICS = {  # block kind: (characters a line, px a line, px of margin)
+    "p": (108, 26, 20), "li": (102, 26, 4), "h1": (40, 60, 50), "h2": (52, 39, 40), "h3": (66, 32, 36),
+    "pre": (90, 24, 20), "table": (0, 0, 20)}
+TEXT_LINE = 23  # px a line of a text output (print(), a plain result)
+TEXT_CHARS = 110  # characters a line of it before it wraps
+_LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
+_MD_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+_TABLE_RULE = re.compile(r"^\s*\|?[\s:|-]+\|[\s:|-]*$")
+
+
+def _visible(text: str) -> str:
+    """The characters a reader sees of Markdown or HTML text: link labels without their targets, no tags."""
+    t = _MD_LINK.sub(r"\1", text)
+    t = re.sub(r"<[^>]+>", "", t)
+    return html.unescape(re.sub(r"\*\*|`", "", t)).strip()
+
+
+def _lines(chars: int, per_line: int) -> int:
+    return max(1, -(-chars // per_line))
+
+
 TABLE_HEIGHT = 540  # px of table rows a slide holds under its header (and a line of text)
-ROW_LINE = 22  # px per line of a table row on a slide
-LINE_CHARS = 36  # characters per line of a wrapped table cell, about
 _TBODY = re.compile(r"(<tbody>\s*)(.*?)(\s*</tbody>)", re.S)  # a pandas table's rows
 _ROW = re.compile(r"<tr\b.*?</tr>", re.S)
 _CELL = re.compile(r"<t[dh]\b[^>]*>(.*?)</t[dh]>", re.S)
+# an output's table on a slide: 13 px text (the template's CSS), 15 px a line, about 7.5 px a character
+HTML_TABLE = {"char": 7.5, "line": 15, "pad": 6, "cell": 12}
+CODE_ROW = 7  # px a row with code in it adds
+MD_TABLE = {"char": 8.2, "line": 15, "pad": 6, "cell": 14}  # a Markdown table, the same at about 14 px
 
 
-def _row_height(row: str) -> int:
-    """About how tall a table row is on a slide: its longest cell, wrapped."""
-    longest = max((len(re.sub(r"<[^>]+>", "", c)) for c in _CELL.findall(row)), default=0)
-    return ROW_LINE * max(1, -(-longest // LINE_CHARS))
+def table_row_heights(cells: list[list[str]], metrics: dict = HTML_TABLE, vertical_head: bool = False,
+                      max_chars: int | None = None) -> list[int]:
+    """About how tall each row of one table is on a slide, in px. ``cells``: each row's cells as the text a
+    reader sees. The columns share the slide's width as a browser's automatic table layout does: each gets
+    its longest word, and what is left goes to the columns in proportion to how much more their longest
+    cell wants, up to ``max_chars`` characters (a cell's CSS max-width). ``vertical_head``: the header's
+    text runs upwards (its height is its longest heading)."""
+    ncols = max(map(len, cells), default=0)
+    if not ncols:
+        return []
+    avail = (TEXT_WIDTH - metrics["cell"] * ncols) / metrics["char"]
+    col = [[row[i] for row in cells if i < len(row)] for i in range(ncols)]
+    least = [max((len(w) for t in c for w in t.split()), default=1) for c in col]
+    most = [max((len(t) for t in c), default=1) for c in col]
+    if max_chars:
+        least, most = [min(n, max_chars) for n in least], [min(m, max_chars) for m in most]
+    if sum(most) <= avail:
+        width = most
+    else:
+        spare, want = max(0.0, avail - sum(least)), sum(m - n for m, n in zip(most, least)) or 1
+        width = [n + spare * (m - n) / want for m, n in zip(most, least)]
+    out = []
+    for k, row in enumerate(cells):
+        if k == 0 and vertical_head:
+            out.append(metrics["pad"] + int(metrics["char"] * max(map(len, row), default=1)))
+            continue
+        lines = max([_lines(len(t), max(1, int(w))) if t else 1 for t, w in zip(row, width)] or [1])
+        out.append(metrics["pad"] + metrics["line"] * lines)
+    return out
 
 
-def split_table(html: str, height: int = TABLE_HEIGHT) -> list[str]:
+def _html_rows(rows: list[str]) -> list[list[str]]:
+    return [[_visible(c) for c in _CELL.findall(r)] for r in rows]
+
+
+def _html_table_heights(table: str, rows: list[str] | None = None) -> list[int]:
+    """:func:`table_row_heights` of an HTML table (its CSS read for a cell's max-width in em and a header
+    written upwards)."""
+    m = re.search(r"max-width:\s*([\d.]+)em", table)
+    rows = _ROW.findall(table) if rows is None else rows
+    heights = table_row_heights(_html_rows(rows), vertical_head="writing-mode: vertical" in table,
+                                max_chars=int(float(m.group(1)) / 0.6) if m else None)
+    return [h + (CODE_ROW if "<code" in r else 0) for h, r in zip(heights, rows)]  # code's taller line box
+
+
+def split_table(html: str, height: int = TABLE_HEIGHT, first: int | None = None) -> list[str]:
     """An output that is one table (a pandas table with its style) too tall for a slide, cut into tables
-    that fit one (each with the header and style); anything else as it is (a list of one)."""
+    whose rows take at most ``height`` px (the first part, header and all: ``first`` px, what is left of a
+    slide), each with the header and style; anything else as it is (a list of one)."""
     if html.count("<table") != 1 or html.count("<tbody>") > 1 or "rowspan" in html.lower():
         return [html]  # not one table, or rows this cannot cut apart safely: as it is
     m = _TBODY.search(html)
@@ -292,9 +363,12 @@ def split_table(html: str, height: int = TABLE_HEIGHT) -> list[str]:
         start, end = rows[1].start(), rows[-1].end()
     chunks: list[list[str]] = [[]]
     used = 0
-    for row in _ROW.findall(html[start:end]):
-        h = _row_height(row)
-        if chunks[-1] and used + h > height:
+    rows = _ROW.findall(html[start:end])
+    every = _ROW.findall(html)  # with the header: the columns' widths depend on every row
+    heights = _html_table_heights(html, every)
+    head_px = sum(heights[:len(every) - len(rows)]) + 40  # the header, the table's margin, a line of text
+    for row, h in zip(rows, heights[len(every) - len(rows):]):
+        if chunks[-1] and used + h > (height if len(chunks) > 1 or first is None else first - head_px):
             chunks.append([])
             used = 0
         chunks[-1].append(row)
@@ -305,61 +379,359 @@ def split_table(html: str, height: int = TABLE_HEIGHT) -> list[str]:
     return [head + "\n".join(rows) + tail for rows in chunks]
 
 
-def _slide_groups(outputs) -> list[list]:
-    """A cell's outputs cut into slides: a big output (a stepper, the matrix) alone, an output marked with
-    tdxlab.widgets.stepper.NEXT_SLIDE cut in two there, and a table too tall for a slide cut into tables
-    that fit (:func:`split_table`)."""
+def md_blocks(source: str) -> list[str]:
+    """A Markdown text cut into blocks at blank lines outside fenced code; a heading is a block of its own."""
+    blocks: list[list[str]] = []
+    cur: list[str] = []
+    fence = None
+    for line in source.split("\n"):
+        s = line.strip()
+        if fence:
+            cur.append(line)
+            if s.startswith(fence):
+                fence = None
+            continue
+        if s.startswith(("```", "~~~")) and not cur:
+            fence = s[:3]
+        if not s and not fence:
+            if cur:
+                blocks.append(cur)
+            cur = []
+            continue
+        if s.startswith("#") and re.match(r"#{1,6}\s", s):
+            if cur:
+                blocks.append(cur)
+            blocks.append([line])
+            cur = []
+            continue
+        cur.append(line)
+    if cur:
+        blocks.append(cur)
+    return ["\n".join(b) for b in blocks]
+
+
+def _table_rows(block: str) -> tuple[list[str], list[str]]:
+    """A Markdown table's header lines (the header and its rule) and its rows."""
+    lines = [ln for ln in block.split("\n") if ln.strip()]
+    if len(lines) >= 2 and _TABLE_RULE.match(lines[1]):
+        return lines[:2], lines[2:]
+    return [], lines
+
+
+def md_block_height(block: str) -> int:
+    """About how tall one Markdown block (see :func:`md_blocks`) is on a slide, in px."""
+    lines = block.split("\n")
+    first = lines[0].strip()
+    if first.startswith(("```", "~~~")):
+        per, line, margin = MD_METRICS["pre"]
+        return margin + line * sum(_lines(len(ln), per) for ln in lines[1:-1] or [""])
+    if re.match(r"#{1,6}\s", first):
+        level = min(3, len(first) - len(first.lstrip("#")))
+        per, line, margin = MD_METRICS[f"h{level}"]
+        return margin + line * _lines(len(_visible(first.lstrip("#"))), per)
+    if first.startswith("|"):
+        head, rows = _table_rows(block)
+        cells = [[_visible(c) for c in re.split(r"(?<!\\)\|", r.strip().strip("|"))] for r in head[:1] + rows]
+        return MD_METRICS["table"][2] + sum(table_row_heights(cells, MD_TABLE))
+    items: list[list[str]] = []  # paragraphs and list items
+    for ln in lines:
+        if not items or _LIST_ITEM.match(ln):
+            items.append([])
+        items[-1].append(ln)
+    h = MD_METRICS["p"][2]
+    for item in items:
+        text = _visible(" ".join(x.strip() for x in item))
+        if not text:
+            continue
+        per, line, margin = MD_METRICS["li" if _LIST_ITEM.match(item[0]) else "p"]
+        h += line * _lines(len(text), per) + (margin if _LIST_ITEM.match(item[0]) else 0)
+    return h
+
+
+def md_height(source: str) -> int:
+    return sum(md_block_height(b) for b in md_blocks(source))
+
+
+def _split_block(block: str, room: int) -> list[str]:
+    """A Markdown block too tall for a slide cut into blocks that fit: a table into tables (each with its
+    header), a list between its items; anything else as it is."""
+    if md_block_height(block) <= room:
+        return [block]
+    if block.lstrip().startswith("|"):
+        head, rows = _table_rows(block)
+        units, prefix = rows, "\n".join(head)
+    else:
+        lines = block.split("\n")
+        units, prefix = [], ""
+        for ln in lines:
+            if not units or _LIST_ITEM.match(ln):
+                units.append(ln)
+            else:
+                units[-1] += "\n" + ln
+    parts: list[list[str]] = [[]]
+    for u in units:
+        trial = "\n".join(([prefix] if prefix else []) + parts[-1] + [u])
+        if parts[-1] and md_block_height(trial) > room:
+            parts.append([])
+        parts[-1].append(u)
+    return ["\n".join(([prefix] if prefix else []) + p) for p in parts]
+
+
+def split_markdown(source: str, room: int = ROOM, first: int | None = None) -> list[str]:
+    """A Markdown text cut into parts that each fit ``room`` px (the first part: ``first`` px, what is left of
+    a slide), at block boundaries (a table between rows, with its header on each part; a list between
+    items); a heading, or a block that ends with ":", stays with the block after it. A text that fits is a
+    list of one."""
+    first = room if first is None else first
+    if md_height(source) <= first:
+        return [source]
+    blocks = [p for b in md_blocks(source) for p in _split_block(b, room)]
+    parts: list[list[str]] = [[]]
+    used = 0
+    for b in blocks:
+        h = md_block_height(b)
+        if parts[-1] and used + h > (first if len(parts) == 1 else room):
+            carry = []
+            while parts[-1] and len(parts[-1]) > 1 and _leads(parts[-1][-1]):
+                carry.insert(0, parts[-1].pop())
+            parts.append(carry)
+            used = sum(md_block_height(x) for x in carry)
+        parts[-1].append(b)
+        used += h
+    return ["\n\n".join(p) for p in parts]
+
+
+def _leads(text: str) -> bool:
+    """A heading, or text that ends with ":" (it introduces what follows): never the last thing on a slide."""
+    last = text.strip().split("\n")[-1].strip()
+    return bool(re.match(r"#{1,6}\s", last)) or last.endswith(":")
+
+
+def _svg_height(svg: str) -> int:
+    def px(attr):
+        m = re.search(rf'<svg[^>]*?\b{attr}="([\d.]+)(pt|px)?"', svg)
+        return float(m.group(1)) * (4 / 3 if m.group(2) == "pt" else 1) if m else None
+
+    w, h = px("width"), px("height")
+    if h is None:
+        return ROOM
+    return int(h * min(1.0, TEXT_WIDTH / w) if w else h)
+
+
+def _text_height(text: str) -> int:
+    return TEXT_LINE * sum(_lines(len(ln), TEXT_CHARS) for ln in text.rstrip("\n").split("\n")) + 16
+
+
+def _html_height(markup: str) -> int:
+    """About how tall an HTML output is: its table rows (as :func:`split_table` counts them), and its other
+    text as prose, a line per block element at least."""
+    tables = re.findall(r"<table\b.*?</table>", markup, flags=re.S)
+    style = "".join(re.findall(r"<style\b.*?</style>", markup, flags=re.S))
+    rest = re.sub(r"<table\b.*?</table>|<style\b.*?</style>", "<div>", markup, flags=re.S)
+    per, line, margin = MD_METRICS["p"]
+    texts = [_visible(t) for t in re.split(r"<(?:p|div|li|br|h\d|pre|summary|details)\b[^>]*>", rest)]
+    paragraphs = len(re.findall(r"<(?:p|h\d|pre|ul|ol)\b", rest))
+    return (sum(20 + sum(_html_table_heights(style + t)) for t in tables)
+            + sum(line * _lines(len(t), per) for t in texts if t) + margin * paragraphs)
+
+
+def output_height(output) -> int:
+    """About how tall one output is on a slide, in px."""
+    if output.get("output_type") == "stream":
+        return _text_height(output.get("text", ""))
+    data = output.get("data", {})
+    if _big(output):
+        return ROOM
+    if "text/html" in data:
+        return _html_height(data["text/html"])
+    if "image/svg+xml" in data:
+        return _svg_height(data["image/svg+xml"])
+    if "text/markdown" in data:
+        return md_height(data["text/markdown"])
+    if any(k.startswith("image/") for k in data):
+        return ROOM // 2
+    return _text_height(data.get("text/plain", "")) if "text/plain" in data else 0
+
+
+def cell_height(cell) -> int:
+    """About how tall a cell is on a slide (a code cell shows its outputs only), in px."""
+    if cell.get("cell_type") == "markdown":
+        return CELL_PAD + md_height(cell.get("source", ""))
+    outputs = cell.get("outputs", [])
+    return CELL_PAD + sum(output_height(o) for o in outputs) if outputs else 0
+
+
+def _split_output(o, first: int = ROOM) -> list:
+    """An output cut where it asks (tdxlab.widgets.stepper.NEXT_SLIDE) or where it is too tall: a table
+    between rows, Markdown between blocks, text between lines; the first part fits ``first`` px where it
+    can, the others a slide. A list of one when it stays whole."""
     import copy
 
     from tdxlab.widgets.stepper import NEXT_SLIDE
 
-    pieces = []
-    for o in outputs:
-        html = o.get("data", {}).get("text/html", "")
-        parts = html.split(NEXT_SLIDE) if NEXT_SLIDE in html else split_table(html)
-        if len(parts) > 1:
-            for part in parts:
-                p = copy.deepcopy(o)
-                p["data"]["text/html"] = part
-                pieces.append((p, True))
+    data = o.get("data", {})
+    html = data.get("text/html", "")
+    if html:
+        parts, key = (balance(html.split(NEXT_SLIDE)) if NEXT_SLIDE in html
+                      else split_table(html, TABLE_HEIGHT, first)), "text/html"
+    elif "text/markdown" in data:
+        parts, key = split_markdown(data["text/markdown"], ROOM, first), "text/markdown"
+    elif o.get("output_type") == "stream" or set(data) == {"text/plain"}:
+        key = "text" if o.get("output_type") == "stream" else "text/plain"
+        parts = _split_text(o.get("text", "") if key == "text" else data["text/plain"], first)
+    else:
+        return [o]
+    if len(parts) == 1:
+        return [o]
+    out = []
+    for part in parts:
+        p = copy.deepcopy(o)
+        if key == "text":
+            p["text"] = part
         else:
-            pieces.append((o, False))
-    groups: list[list] = [[]]
-    for o, cut in pieces:
-        if groups[-1] and (cut or _big(o) or any(_big(x) for x in groups[-1])):
-            groups.append([])
-        groups[-1].append(o)
-    return groups
+            p["data"][key] = part
+            if key == "text/markdown":
+                p["data"].pop("text/plain", None)
+        out.append(p)
+    return out
+
+
+_TAG = re.compile(r"<script\b.*?</script>|<style\b.*?</style>|<!--.*?-->|<(/?)([A-Za-z][\w:-]*)\b[^>]*?(/?)>",
+                  re.S | re.I)
+_VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+
+
+def balance(parts: list[str]) -> list[str]:
+    """Pieces of one HTML text cut anywhere, each made whole: the elements still open where a piece starts
+    are opened again before it (with their attributes), those open where it ends are closed after it. Without
+    this a cut inside a <div> leaves the first slide's div open and the second slide's closing tag would close
+    the deck's own elements."""
+    out, stack = [], []  # stack: (name, opening tag)
+    for part in parts:
+        prefix = "".join(tag for _, tag in stack)
+        for m in _TAG.finditer(part):
+            if m.group(2) is None:  # a comment, or a script or style with what it holds
+                continue
+            closing, name, selfclose = m.group(1), m.group(2).lower(), m.group(3)
+            if closing:
+                for k in range(len(stack) - 1, -1, -1):
+                    if stack[k][0] == name:
+                        del stack[k:]
+                        break
+            elif not selfclose and name not in _VOID:
+                stack.append((name, m.group(0)))
+        out.append(prefix + part + "".join(f"</{name}>" for name, _ in reversed(stack)))
+    return out
+
+
+def _split_text(text: str, first: int = ROOM) -> list[str]:
+    """Printed text cut between lines into parts that fit a slide (the first: ``first`` px)."""
+    if _text_height(text) <= first:
+        return [text]
+    parts: list[str] = []
+    chunk: list[str] = []
+    used = 0
+    for ln in text.rstrip("\n").split("\n"):
+        n = _lines(len(ln), TEXT_CHARS)
+        if chunk and _text_height("x\n" * (used + n)) > (first if not parts else ROOM):
+            parts.append("\n".join(chunk) + "\n")
+            chunk, used = [], 0
+        chunk.append(ln)
+        used += n
+    return parts + ["\n".join(chunk) + "\n"]
+
+
+def _cut(cell, first: int) -> list:
+    """A cell as the cells of its slides: the first fits ``first`` px where it can (what is left of the
+    slide it goes on), every other one starts a subslide and fits a slide. A Markdown cell is cut by
+    :func:`split_markdown`; a code cell's outputs go on several slides when they are too tall together, one
+    too tall is cut (:func:`_split_output`), and a stepper or the verdict matrix (:func:`_big`) has a slide to
+    itself."""
+    import copy
+
+    if cell.get("cell_type") == "markdown":
+        groups = [("source", x) for x in split_markdown(cell.get("source", ""), ROOM, first)]
+    elif cell.get("outputs"):
+        groups, used, room = [[]], 0, first
+        for o in cell["outputs"]:
+            parts = _split_output(o, room - used if not _big(o) else ROOM)
+            for k, part in enumerate(parts):
+                h = output_height(part)
+                if groups[-1] and (k or _big(part) or any(_big(x) for x in groups[-1]) or used + h > room):
+                    groups.append([])
+                    used, room = 0, ROOM
+                groups[-1].append(part)
+                used += h
+        groups = [("outputs", g) for g in groups]
+    else:
+        return [cell]
+    if len(groups) == 1:
+        return [cell]
+    cells = []
+    for k, (field, value) in enumerate(groups):
+        c = copy.deepcopy(cell)
+        c[field] = value
+        if k:
+            if "id" in c:
+                c["id"] = f"{cell['id'][:56]}-{k}"
+            c.setdefault("metadata", {}).setdefault("slideshow", {})["slide_type"] = "subslide"
+        cells.append(c)
+    return cells
+
+
+def _kind(cell) -> str:
+    return cell.get("metadata", {}).get("slideshow", {}).get("slide_type", "-")
+
+
+def _new_slide(cell) -> None:
+    cell.setdefault("metadata", {}).setdefault("slideshow", {})["slide_type"] = "subslide"
+
+
+MIN_FILL = 120  # px: less room than this left on a slide, and a cell that does not fit starts the next one
 
 
 def slide_layout(nb) -> None:
-    """Lay a static notebook out for a 16:9 deck, in place: a stepper or the verdict matrix gets a slide of
-    its own (so does what follows it), and an output marked with tdxlab.widgets.stepper.NEXT_SLIDE (the
-    matrix, then its chosen counterexample) is cut into two slides."""
-    import copy
-
-    cells = []
+    """Lay a static notebook out for a 16:9 deck, in place, so that every slide fits 1280x720. The authors'
+    slide breaks stay; this adds breaks (subslides) where a slide would be too tall: a cell that does not fit
+    what is left of its slide is cut to fill it (:func:`_cut`: prose between paragraphs, a table between rows,
+    text between lines) and goes on over the next slides; one that cannot be cut (a picture) starts the next
+    slide, and takes along the heading or the "...:" sentence that introduces it. A stepper or the verdict
+    matrix gets a slide of its own, and so does what follows it; an output marked with
+    tdxlab.widgets.stepper.NEXT_SLIDE (the matrix, then its chosen counterexample) is cut into two slides."""
+    out: list = []
+    used, start, after_big = 0, 0, False  # px taken on the current slide; where in ``out`` it starts
     for cell in nb.cells:
-        groups = _slide_groups(cell.get("outputs", [])) if cell.get("outputs") else [None]
-        for k, group in enumerate(groups):
-            c = cell if k == 0 else copy.deepcopy(cell)
-            if group is not None:
-                c["outputs"] = group
-            if k and "id" in c:
-                c["id"] = f"{cell['id'][:56]}-{k}"
+        kind = _kind(cell)
+        if kind in ("skip", "notes"):
+            out.append(cell)
+            continue
+        if after_big or kind in ("slide", "subslide") or not out:
+            if after_big and kind not in ("slide", "subslide"):
+                _new_slide(cell)
+            used, start = 0, len(out)
+        left = SLIDE_ROOM - used - (CELL_GAP if used else 0) - CELL_PAD
+        parts = _cut(cell, left) if used == 0 or left >= MIN_FILL else None
+        if parts is None or cell_height(parts[0]) > left + CELL_PAD:  # does not fit: on the next slide
+            parts = _cut(cell, ROOM)
+            if used:
+                j = len(out)
+                while (not any(_big(o) for o in parts[0].get("outputs", [])) and j - 1 > start and out[j - 1].get("cell_type") == "markdown" and _kind(out[j - 1]) != "skip"
+                       and _leads(out[j - 1].get("source", "")) and cell_height(out[j - 1]) < SLIDE_ROOM // 4):
+                    j -= 1  # the heading or sentence that introduces it goes along
+                target = out[j] if j < len(out) else parts[0]
+                _new_slide(target)
+                start, used = j, sum(cell_height(c) + CELL_GAP for c in out[j:] if _kind(c) not in ("skip", "notes"))
+        for k, part in enumerate(parts):
             if k:
-                c.setdefault("metadata", {}).setdefault("slideshow", {})["slide_type"] = "subslide"
-            cells.append(c)
-    start_next = False
-    for cell in cells:
-        meta = cell.setdefault("metadata", {}).setdefault("slideshow", {})
-        kind = meta.get("slide_type", "-")
-        big = any(_big(o) for o in cell.get("outputs", []))
-        if (big or start_next) and kind not in ("slide", "subslide", "skip", "notes"):
-            meta["slide_type"] = "subslide"
-        if kind not in ("skip", "notes"):
-            start_next = big
-    nb.cells = cells
+                start, used = len(out), 0
+            out.append(part)
+            used += cell_height(part) + CELL_GAP
+        after_big = any(_big(o) for o in parts[-1].get("outputs", []))
+    # a stepper or the matrix starts its own slide
+    for i, c in enumerate(out):
+        if i and any(_big(o) for o in c.get("outputs", [])) and _kind(c) not in ("slide", "subslide", "skip", "notes"):
+            _new_slide(c)
+    nb.cells = out
 
 
 # ------------------------------------------------------------------------------------------ exporting

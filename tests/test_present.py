@@ -96,9 +96,56 @@ def test_slide_layout_gives_a_stepper_its_own_slide_and_cuts_marked_outputs():
     assert kinds == [("code", "-", ["<b>checked</b>"]),
                      ("code", "subslide", ["<div class='tdxlab-frames'>x</div>"]),
                      ("markdown", "subslide", []),
-                     ("code", "subslide", ["<div class='tdxlab-review-static'>m"]),
-                     ("code", "subslide", ["y</div>"])]
+                     ("code", "subslide", ["<div class='tdxlab-review-static'>m</div>"]),
+                     ("code", "subslide", ["<div class='tdxlab-review-static'>y</div>"])]  # each part whole
     assert len({c.get("id") for c in nb.cells}) == len(nb.cells)  # cell ids stay unique
+
+
+def test_long_prose_and_text_are_cut_into_slides_that_fit():
+    """A Markdown cell too tall for a slide goes on over subslides, cut between paragraphs (every paragraph
+    once, in order, a heading never last); a short cell that no longer fits its slide starts the next one
+    with the "...:" sentence that introduces it; printed text is cut between lines."""
+    import nbformat
+
+    from tdxlab import present
+
+    paras = [f"Paragraph {i}: " + "the module checks the caller's state before it moves on. " * 6 for i in range(14)]
+    source = "## Terms\n\n" + "\n\n".join(paras[:7]) + "\n\n## More terms\n\n" + "\n\n".join(paras[7:])
+    assert present.md_height(source) > 2 * present.ROOM  # the case: far taller than a slide
+    picture = '<svg width="400pt" height="250pt"><text>x</text></svg>'
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell(source, metadata={"slideshow": {"slide_type": "slide"}}),
+                nbformat.v4.new_markdown_cell("The picture:"),
+                nbformat.v4.new_code_cell("p", outputs=[nbformat.v4.new_output("display_data",
+                                                                               data={"image/svg+xml": picture})]),
+                nbformat.v4.new_code_cell("print", outputs=[nbformat.v4.new_output(
+                    "stream", name="stdout", text="".join(f"line {i}\n" for i in range(80)))])]
+    present.slide_layout(nb)
+    slides, cur = [], None
+    for c in nb.cells:
+        if c.metadata.get("slideshow", {}).get("slide_type") in ("slide", "subslide") or cur is None:
+            cur = []
+            slides.append(cur)
+        cur.append(c)
+    assert all(sum(present.cell_height(c) for c in sl) <= present.SLIDE_ROOM + 8 * len(sl) for sl in slides)
+    prose = [c.source for c in nb.cells if c.cell_type == "markdown" and "Paragraph" in c.source]
+    assert len(prose) >= 3
+    assert re.findall(r"Paragraph \d+", "\n".join(prose)) == [f"Paragraph {i}" for i in range(14)]
+    assert not any(p.rstrip().split("\n")[-1].startswith("#") for p in prose)
+    lead = next(i for i, c in enumerate(nb.cells) if c.source == "The picture:")
+    assert nb.cells[lead + 1].outputs[0]["data"].get("image/svg+xml") == picture  # the sentence, then its picture
+    assert all(nb.cells[lead + 1] in sl and nb.cells[lead] in sl for sl in slides if nb.cells[lead] in sl)
+    printed = [c.outputs[0]["text"] for c in nb.cells if c.get("outputs") and "text" in c.outputs[0]]
+    assert len(printed) > 1 and "".join(printed) == "".join(f"line {i}\n" for i in range(80))
+    assert len({c.get("id") for c in nb.cells}) == len(nb.cells)
+
+
+def test_cutting_html_keeps_each_part_whole():
+    from tdxlab.present import balance
+
+    parts = balance(["<div class='a'><script>if (a<b) f();</script><p>one", "two</p><br><b>x</b></div>"])
+    assert parts == ["<div class='a'><script>if (a<b) f();</script><p>one</p></div>",
+                     "<div class='a'><p>two</p><br><b>x</b></div>"]
 
 
 def test_a_table_too_tall_for_a_slide_is_cut_with_its_header_on_each_part():
@@ -271,22 +318,26 @@ SLIDE = (1280, 720)
 
 @pytest.mark.parametrize("stem", STEMS)
 def test_slides_fit_16_9(built, offline_page, stem):
-    """At 1280x720 (16:9) every slide with a picture, a stepper or a table shows it whole: its content is no
-    taller than the slide (a long table is cut over several slides; only long prose may scroll)."""
+    """At 1280x720 (16:9) every slide shows all it holds: its content is no taller than the slide (long prose,
+    a long table or long text is cut over several slides by tdxlab.present.slide_layout; nothing scrolls).
+    Every slide is measured, also those reveal.js keeps hidden (display: none) while they are far away."""
     page = offline_page
     _fresh(page)
     page.set_viewport_size({"width": SLIDE[0], "height": SLIDE[1]})
     try:
         page.goto((built / "slides" / f"{stem}.slides.html").as_uri())
         page.wait_for_selector(".reveal.ready", timeout=20_000)
-        tall = page.evaluate("""(h) => [...document.querySelectorAll('.reveal .slides section')]
-            .filter(s => !s.querySelector('section') && s.querySelector('img, svg, .tdxlab-frames, table'))
-            .map(s => { const d = s.style.display; s.style.display = 'block'; const r = [s.scrollHeight,
-                       s.innerText.trim().slice(0, 60).replace(/\\s+/g, ' ')]; s.style.display = d; return r; })
-            .filter(r => r[0] > h + 4)""", SLIDE[1])
+        tall = page.evaluate("""(h) => {
+            const all = [...document.querySelectorAll('.reveal .slides section')];
+            const saved = all.map(s => [s.style.display, s.hidden]);
+            all.forEach(s => { s.style.display = 'block'; s.hidden = false; });
+            const r = all.map((s, i) => [i, s.scrollHeight, s.innerText.trim().slice(0, 60).replace(/\\s+/g, ' ')])
+                         .filter((r, i) => !all[i].querySelector('section') && r[1] > h + 4);
+            all.forEach((s, i) => { s.style.display = saved[i][0]; s.hidden = saved[i][1]; });
+            return r; }""", SLIDE[1])
     finally:
         page.set_viewport_size({"width": 1400, "height": 900})
-    assert not tall, f"slides taller than {SLIDE[1]} px: {tall}"
+    assert not tall, f"slides taller than {SLIDE[1]} px (section index, height, text): {tall}"
 
 
 @pytest.mark.parametrize("stem", STEMS)
