@@ -116,6 +116,10 @@ COMMENTS = {
                                                   "no online CPU; the check under cpus_read_lock() then fails TD "
                                                   "creation with -EIO and frees it, and no key reaches package 1 "
                                                   "(k-kvm-tdx-c-616; the property is stricter than the harm)",
+    "whatif-7.1-online-during-init.online-cpus-ready": "holds: CPU1's virt/tdx:online callback does its LP.INIT "
+                                                       "while init_tdx_module() runs, which the relaxed rule "
+                                                       "accepts after TDH.SYS.CONFIG (k-tdx-c-71, "
+                                                       "dec-relaxed-gates; inferred)",
     "whatif-7.1-hotplug-during-init.init-succeeds": "CPU1, package 1's only CPU, goes offline while "
                                                     "init_tdx_module() runs without a hotplug lock: package 1 is "
                                                     "never keyed and initialization fails (k-tdx-c-71; inferred, "

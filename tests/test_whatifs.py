@@ -177,6 +177,26 @@ def test_offline_during_71_init_leaves_a_package_unkeyed():
                    for (leaf, res), i in zip(leaves, [i for i, _ in steps[1:] if i.leaf]))
 
 
+def test_online_during_71_init_does_its_lp_init_under_the_relaxed_rule():
+    sc = get_scenario("whatif-7.1-online-during-init")
+    assert sc.rule == "relaxed" and violated("whatif-7.1-online-during-init") == set()
+    # one interleaving: CPU1 comes online inside init_tdx_module(), after TDH.SYS.CONFIG, and does LP.INIT
+    st, seen = sc.initial(), []
+    for _ in range(400):
+        keys = [k for k, _ in sc.enabled(st)]
+        if not keys:
+            break
+        configured = any(i.leaf == "TDH.SYS.CONFIG" for i in seen)
+        key = "event:online:1@init" if configured and "event:online:1@init" in keys else \
+            next((k for k in keys if k.startswith("cpu_up/")), next(k for k in keys if not k.startswith("event:")))
+        info, st = sc.step_info(st, key)
+        seen.append(info)
+    lp = [i for i in seen if i.leaf == "TDH.SYS.LP.INIT" and i.cpu == 1]
+    assert lp and lp[0].result == "TDX_SUCCESS"
+    configs = [n for n, i in enumerate(seen) if i.leaf == "TDH.SYS.CONFIG"]
+    assert configs and seen.index(lp[0]) > configs[0]  # after TDH.SYS.CONFIG: only the relaxed rule allows it
+
+
 # --- 7. the LP.INIT flag cleared at offline -----------------------------------------------------------------------
 def test_lp_flag_cleared_at_offline_makes_the_reonline_fail():
     assert violated("whatif-lp-flag-cleared-at-offline") == {"cpu-online-succeeds", "no-spurious-error"}

@@ -89,7 +89,8 @@ KVM_NO_REFCOUNT = Patch("kvm-no-refcount", "KVM does VMXON where CR4.VMXE is cle
     .replace("kvm_offline_cpu", "x86_virt_put_ref(X86_FEATURE_VMX)", "cpu_vmxoff()")
 
 KVM_OWN_VMXON = Patch("kvm-own-vmxon", "KVM does VMXON and VMXOFF as before 7.1 (-EBUSY where CR4.VMXE is set)") \
-    .replace("kvm_online_cpu", "ret = x86_virt_get_ref(X86_FEATURE_VMX)", "ret = kvm_arch_enable_virtualization_cpu()") \
+    .replace("kvm_online_cpu", "ret = x86_virt_get_ref(X86_FEATURE_VMX)",
+             "ret = kvm_arch_enable_virtualization_cpu()") \
     .replace("kvm_offline_cpu", "x86_virt_put_ref(X86_FEATURE_VMX)", "kvm_arch_disable_virtualization_cpu()")
 
 KVM_EVENTS = {"kvm-load": ("modprobe-kvm", "kvm_enable_virtualization",
@@ -381,9 +382,11 @@ WHATIFS = (
            "a KeyID can be counted while a package has no online CPU; the check under cpus_read_lock() "
            "catches it: TD creation fails with -EIO and frees the KeyID, no key reaches that package", True),
     WhatIf(6, "a CPU hotplug while 7.1's initcall is still in init_tdx_module()",
-           ("whatif-7.1-hotplug-during-init",), "k-tdx-c-71, dec-initcall-no-hotplug",
-           "nothing locks hotplug there: a package that loses its last CPU before config_global_keyid() is never "
-           "keyed and TDH.SYS.TDMR.INIT gets TDX_SYS_NOT_READY", True),
+           ("whatif-7.1-online-during-init", "whatif-7.1-hotplug-during-init"),
+           "k-tdx-c-71, dec-initcall-no-hotplug, dec-relaxed-gates",
+           "nothing locks hotplug there: a CPU coming online does its LP.INIT (accepted under the relaxed rule); "
+           "a package that loses its last CPU before config_global_keyid() is never keyed and initialization "
+           "fails", True),
     WhatIf(7, "the per-CPU LP.INIT flag cleared at offline",
            ("whatif-lp-flag-cleared-at-offline",), "k-tdx-c-618, m-sys-lp-init",
            "the re-onlined CPU issues LP.INIT again; the module answers that it is done (or not pending), "
