@@ -6,6 +6,7 @@ from pathlib import Path
 
 from tdxlab.errors import BadInput
 from tdxlab.render import dot_source, render_svg, save
+from tdxlab.views._dot import fold_dot
 from tdxlab.views.trace import save_trace
 
 
@@ -26,9 +27,12 @@ def to_svg(obj) -> str:
 
 
 def save_view(obj, path: "str | Path") -> Path:
-    """Save a view by suffix: pictures as .svg, .png or .dot (:func:`tdxlab.render.save`); trace
-    DataFrames as .csv, .json, .html or .md (:func:`save_trace`)."""
+    """Save a view by suffix: pictures as .svg, .png or .dot (:func:`tdxlab.render.save`; a .dot with its
+    lines folded to 100 columns, :func:`tdxlab.views._dot.fold_dot`); trace DataFrames as .csv, .json,
+    .html or .md (:func:`save_trace`)."""
     if _is_frame(obj):
         return save_trace(obj, path)
-    dot_source(obj)  # one clear BadInput for something that is not a picture
+    source = dot_source(obj)  # one clear BadInput for something that is not a picture
+    if str(path).lower().endswith(".dot"):
+        return save(fold_dot(source), path)
     return save(obj, path)
