@@ -8,6 +8,7 @@ import tdxlab
 from tdxlab import facts, module
 from tdxlab.check.explore import explore
 from tdxlab.designs import DESIGNS
+from tdxlab.designs import teardown_72 as T
 from tdxlab.designs.teardown_72 import KAI_FIX, TEARDOWN_72, kai_fix_design, kexec_completes
 from tdxlab.kernel.state import HOTPLUG
 from tdxlab.kernel.teardown import AssertPreemptionDisabled
@@ -160,3 +161,15 @@ def test_lore_vishal_2026_03_23_what_ifs(name, expected):
 def test_the_new_properties_hold_in_a_bring_up_scenario():
     r = check("core-7.1-hotplug")
     assert all(r.verdicts[p].holds for p in NEW)
+
+
+def test_kc_tdx_cache_flush_the_marks_clear_one_cpu_at_a_time_in_the_ipis():
+    sc = get_scenario("teardown-kexec")
+    table = T.cache_marks(sc, T.first_run(sc))
+    assert table["SEAMCALL"].iloc[0] == "TDH.SYS.DISABLE -> TDX_INTERRUPTED_RESUMABLE"
+    marks = [table[f"CPU{c} mark"].tolist() for c in range(4)]
+    assert all(m[0] == "set" for m in marks)  # every CPU did LP.INIT at boot
+    assert all(m[-1] == "" for m in marks)  # and is flushed before machine_kexec()
+    cleared = [next(i for i, v in enumerate(m) if v == "") for m in marks]
+    assert cleared == sorted(cleared) and len(set(cleared)) == 4  # CPU0 locally first, then an IPI per CPU
+    assert set(table["context"][table["function"] == "tdx_shutdown_cpu"]) == {"IPI/1", "IPI/2", "IPI/3"}

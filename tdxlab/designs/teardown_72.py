@@ -313,3 +313,37 @@ def kexec_completes(scenario, max_states: int = 20000) -> bool:
                 seen.add(nxt)
                 todo.append(nxt)
     return False
+
+
+def first_run(scenario, limit: int = 2000) -> list:
+    """The run that always takes the first enabled step (what a stepper replays by default), as
+    [(StepInfo, State)] after the start."""
+    st = scenario.initial()
+    out = []
+    for _ in range(limit):
+        en = scenario.enabled(st)
+        if not en:
+            break
+        info, st = scenario.machine.step(st, en[0].key)
+        out.append((info, st))
+    return out
+
+
+def cache_marks(scenario, steps, since_leaf: str | None = "TDH.SYS.DISABLE"):
+    """A table of ``steps`` ([(StepInfo, State)]: a run or a counterexample) with each CPU's
+    ``cache_state_incoherent`` after the step ("set" or blank), from the first step that issues
+    ``since_leaf`` (None: from the start)."""
+    import pandas as pd
+
+    mark = scenario.machine.cache_mark
+    start = 0
+    if since_leaf is not None:
+        start = next((i for i, (info, _) in enumerate(steps) if info.leaf == since_leaf), 0)
+    rows = []
+    for i, (info, st) in enumerate(steps[start:], start + 1):
+        row = {"step": i, "context": info.context, "function": info.function,
+               "SEAMCALL": f"{info.leaf} -> {info.result}" if info.leaf else ""}
+        for c, cs in enumerate(st.cpus):
+            row[f"CPU{c} mark"] = "set" if mark is not None and cs.vars[mark] else ""
+        rows.append(row)
+    return pd.DataFrame(rows)
