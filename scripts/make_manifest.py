@@ -166,6 +166,47 @@ COMMENTS = {
     "teardown-panic-during-kexec.vmx-before-seamcall": "tdx_shutdown_cpu() already dropped VMX on CPU0: kdump's "
                                                        "SEAMCALL raises #UD (TDX_SEAMCALL_UD, which "
                                                        "tdx_sys_disable() does not print)",
+    # the runtime-update chapter (issue 17 item 3; tdxlab/designs/seamldr_72.py, tests/test_update.py)
+    "update-no-hotplug-lock.kernel-asserts": "lockdep_assert_cpus_held() in stop_machine_cpuslocked() "
+                                             "(k-stop-machine-c)",
+    "update-no-hotplug-lock.update-cpus-stable": "CPU1 enters cpu_online_mask while the stoppers run on CPU0 "
+                                                 "alone",
+    "update-no-hotplug-lock.no-deadlock": "num_online_cpus() is 2 but one stopper acknowledges: the state "
+                                          "never moves on and every stopper spins",
+    "update-no-hotplug-lock.update-seamcalls-only": "cpu_up/1's tdx_online_cpu() does LP.INIT on the shut-down "
+                                                    "module: TDX_SYS_SHUTDOWN",
+    "update-no-hotplug-lock.vmx-before-seamcall": "CPU1 is in cpu_online_mask but its online callback has not "
+                                                  "done VMXON when the stoppers start: SEAMLDR.INSTALL raises #UD",
+    "update-no-lp-reset.update-after-lp-init": "every tdx_cpu_enable() returns 0 on its stale flag; "
+                                               "TDH.SYS.UPDATE gets TDX_SYS_STATE_INCORRECT (m-sys-update)",
+    "update-no-lp-reset.lp-init-before-seamcall": "CPU 0's TDH.SYS.UPDATE goes to a module it never did LP.INIT on",
+    "update-lp-reset-online-only.online-cpus-ready": "CPU1, offline during the update, keeps its stale flag and "
+                                                     "skips LP.INIT on the new module when it comes back",
+    "update-lead-offline.online-cpus-ready": "no CPU ran SHUTDOWN or UPDATE: SEAMLDR.INSTALL replaced a live "
+                                             "module that nobody initialized, while tdx_module_state says ready",
+    "update-lead-offline.package-keys": "the same new module: no TDH.SYS.UPDATE restored its keys",
+    "update-lead-offline.update-seamcalls-only": "CPU1's online callback calls LP.INIT on the uninitialized new "
+                                                 "module",
+    "update-stale-sysinit.lp-init-before-seamcall": "nobody runs TDH.SYS.INIT on the new module: LP.INIT gets "
+                                                    "TDX_SYS_LP_INIT_NOT_PENDING and the update stops at "
+                                                    "MODULE_UPDATE_CPU_INIT",
+    "update-stale-sysinit.update-stops-on-failure": "holds: the failed MODULE_UPDATE_CPU_INIT stops every CPU "
+                                                    "there (v10 15/25)",
+    "update-no-abort.update-stops-on-failure": "the skeleton moves on after the failed CPU_INIT: TDH.SYS.UPDATE "
+                                               "runs anyway",
+    "update-no-abort.update-after-lp-init": "that TDH.SYS.UPDATE comes before any LP.INIT on the new module",
+    "update-rwlock.no-deadlock": "an interrupt handler on CPU1 spins on the rwlock with IRQs off, the update's "
+                                 "IPI never reaches CPU1, CPU 0 spins for CPU1's acknowledgement (v10 14/25: "
+                                 "\"CPUs spinning with IRQs disabled cannot be directed to perform update work\")",
+    "update-rwlock.lock-order": "tdx_update_lock is taken for read in IRQ context and for write with IRQs on: "
+                                "lockdep's inconsistent lock state",
+    "update-no-hold-off.update-holds-off-readers": "version_show() is preempted between its two reads and the "
+                                                   "whole update runs: it prints 1.0, a version of no module",
+    "update-hold-off.update-holds-off-readers": "holds: preempt_disable() keeps stop_machine() from starting "
+                                                "while version_show() reads (k-seamldr-c-72)",
+    "update-offline-old-rule.update-after-lp-init": "holds: CPU1 is not in cpu_online_mask; TDH.SYS.UPDATE "
+                                                    "still fails with TDX_SYS_STATE_INCORRECT (every LP counts "
+                                                    "under the old rule, dec-update-lp-count)",
 }
 
 
@@ -182,19 +223,6 @@ def main() -> int:
            "# the context's own registers), where the hand-written list made setting -EBUSY a step of its",
            "# own. So core-7.1-hotplug has 223 states (was 227) and kvm-6.16-hotplug-td 126 (was 128);",
            "# every verdict and counterexample length is unchanged.",
-           "# Issue 15 item 2 (docs/research/facts-fidelity.md 1.1-1.7, tests/test_fidelity_v19.py): v19-2024 is",
-           "# v19 as posted. Its kvm_online_cpu() and hardware_enable_nolock() do VMXON only (023/130: no",
-           "# tdx_cpu_enable() and no local_irq_save() at CPU online); vmx_off skips the CPUs whose VMXON failed (a",
-           "# per-CPU cpumask bit); a per-CPU failure returns -EIO; kvm_offline_cpu() has 041/130's refusal under",
-           "# kvm_lock. Hence online-cpus-ready is violated wherever a CPU comes online while a VM exists:",
-           "# kvm-lock-inversion (38 steps) and v19-no-kvm-lock (34), which now have 135 states (was 137) and 575",
-           "# (was 598): the online callback has no tdx_cpu_enable() steps left. v19-2024-hotplug-td: package-keys",
-           "# holds (was violated, 66 steps) and 319 states (was 308: the refused offline and its -EBUSY path).",
-           "# v19-irqs-on, named after the premise the research disproved, is gone: its story is now",
-           "# kvm-v18-2024-online-later (design kvm-v18-2024, v16 to v18 as posted: the same verdicts and",
-           "# counterexample lengths, 138 states, was 134: the cpumask bit), beside v19-2024-online-later and",
-           "# kvm-v18-kai-online-later (Kai's proposal). v19-2024-boot and irq-race-second-user are unchanged.",
-           "# v7-2022-hotplug-td is new: v19-2024-hotplug-td's old story (no offline refusal) told of v7.",
            "# Issue 15 item 3 (docs/research/facts-fidelity.md 2 to 4, tests/test_fidelity.py). (1) 6.16's failed",
            "# bring-up: __tdx_bringup() removes kvm/cpu/tdx:online with cpuhp_remove_state_nocalls_cpuslocked() and",
            "# then calls kvm_disable_virtualization(), which removes kvm/cpu:online with its teardowns: VMXOFF on",
@@ -215,11 +243,30 @@ def main() -> int:
            "# mid-hotplug, which the locks of the shipped designs rule out (tests/test_fidelity.py builds such",
            "# a run with a mutation). (4) v7-2022: the caller does VMXON, tdx_enable() takes tdx_module_lock, then",
            "# cpus_read_lock(): v7-2022-boot and v7-2022-online-later are unchanged.",
+           "# Issue 15 item 2 (docs/research/facts-fidelity.md 1.1-1.7, tests/test_fidelity_v19.py): v19-2024 is",
+           "# v19 as posted. Its kvm_online_cpu() and hardware_enable_nolock() do VMXON only (023/130: no",
+           "# tdx_cpu_enable() and no local_irq_save() at CPU online); vmx_off skips the CPUs whose VMXON failed (a",
+           "# per-CPU cpumask bit); a per-CPU failure returns -EIO; kvm_offline_cpu() has 041/130's refusal under",
+           "# kvm_lock. Hence online-cpus-ready is violated wherever a CPU comes online while a VM exists:",
+           "# kvm-lock-inversion (38 steps) and v19-no-kvm-lock (34), which now have 135 states (was 137) and 575",
+           "# (was 598): the online callback has no tdx_cpu_enable() steps left. v19-2024-hotplug-td: package-keys",
+           "# holds (was violated, 66 steps) and 319 states (was 308: the refused offline and its -EBUSY path).",
+           "# v19-irqs-on, named after the premise the research disproved, is gone: its story is now",
+           "# kvm-v18-2024-online-later (design kvm-v18-2024, v16 to v18 as posted: the same verdicts and",
+           "# counterexample lengths, 138 states, was 134: the cpumask bit), beside v19-2024-online-later and",
+           "# kvm-v18-kai-online-later (Kai's proposal). v19-2024-boot and irq-race-second-user are unchanged.",
+           "# v7-2022-hotplug-td is new: v19-2024-hotplug-td's old story (no offline refusal) told of v7.",
            "# Issue 17 (the teardown chapter, tdxlab/designs/teardown_72.py): four properties join,",
            "# no-seamcall-after-disable, flushed-before-kexec, flush-on-own-cpu and context-asserts. They observe",
            "# facts only the teardown designs record (TDH.SYS.DISABLE, wbinvd(), machine_kexec(), the design's",
            "# cache_state_incoherent and its context assertions), so they hold in every earlier scenario and",
            "# no earlier count changes; the teardown-* scenarios are new.",
+           "# Issue 17 item 3 (the runtime-update chapter, tdxlab/designs/seamldr_72.py): five properties",
+           "# join, update-seamcalls-only, update-after-lp-init, update-stops-on-failure (facts recorded only",
+           "# by TDH.SYS.SHUTDOWN, SEAMLDR.INSTALL, TDH.SYS.UPDATE and what follows them), update-cpus-stable",
+           "# and update-holds-off-readers (state checks that read only stop_machine()'s stoppers and",
+           "# version_show()). No earlier design has any of these, so they hold in every earlier scenario and",
+           "# no earlier count changes; the update-* scenarios are new.",
            ""]
     for name, sc in list_scenarios().items():
         r = explore(sc)

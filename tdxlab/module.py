@@ -83,6 +83,16 @@ class ModuleState(NamedTuple):
     pkg_keyed: int = 0
     tdmr_done: bool = False
     disable: int = DISABLE_NONE  # TDH.SYS.DISABLE's progress (teardown, kc-tdx-sys-disable)
+    # The runtime update (update_call() below). gen: which module (0 the one loaded at boot, 1 the one
+    # SEAMLDR.INSTALL put in its place); upd: UPD_NONE, UPD_SHUT_DOWN (TDH.SYS.SHUTDOWN wrote the handoff
+    # data), UPD_INSTALLED (a new module with that handoff, waiting for TDH.SYS.UPDATE) or UPD_NO_HANDOFF
+    # (installed over a module nobody shut down); installed: the LPs that ran SEAMLDR.INSTALL;
+    # upd_failed: the update step whose leaf failed first (the checker's bookkeeping for the
+    # update-stops-on-failure property, not the module's).
+    gen: int = 0
+    upd: int = 0
+    installed: int = 0
+    upd_failed: int = 0
 
     @property
     def sys_name(self) -> str:
@@ -113,10 +123,12 @@ def call(m: ModuleState, leaf: str, cpu: int, *, rule: str, num_lps: int, num_pk
     ``lockout=False`` is the what-if module that does not lock out other TDH.SYS.* callers once
     TDH.SYS.DISABLE is going (:func:`sys_disable`).
     """
-    if leaf not in LEAVES:
+    if leaf not in LEAVES and leaf not in SEAMLDR_LEAVES:
         raise UnknownName(f"unknown SEAMCALL leaf {leaf!r}: the model issues {', '.join(LEAVES)}")
     if m.disable or leaf == SYS_DISABLE:  # teardown: after (or during) TDH.SYS.DISABLE
         return sys_disable(m, leaf, lockout)
+    if leaf in UPDATE_ONLY:  # the runtime update's leaves (update_call(), below)
+        return update_call(m, leaf, cpu, rule=rule)
     # Dispatcher gate (m-dispatcher).
     if m.sys == SYS_SHUTDOWN:
         return "TDX_SYS_SHUTDOWN", m
@@ -139,7 +151,7 @@ def call(m: ModuleState, leaf: str, cpu: int, *, rule: str, num_lps: int, num_pk
             return "TDX_SYS_LP_INIT_DONE", m
         # (the checker's most frequent leaf: built field by field, which is faster than _replace)
         return "TDX_SUCCESS", ModuleState(m.sys, m.num_lps, m.num_pkgs, m.lp_init | 1 << cpu, m.pkg_keyed,
-                                          m.tdmr_done)
+                                          m.tdmr_done, *m[6:])
 
     if leaf == SYS_RD:  # m-sys-rd: needs LP.INIT on the calling LP; allowed before SYS_READY
         if not lp_done:
@@ -208,3 +220,63 @@ def sys_disable(m: ModuleState, leaf: str, lockout: bool = True) -> tuple[str, M
     if m.disable == DISABLE_NONE:
         return "TDX_INTERRUPTED_RESUMABLE", m._replace(disable=DISABLE_INTERRUPTED)
     return "TDX_SUCCESS", m._replace(disable=DISABLE_DONE)
+
+
+# --- the runtime update of the module (issue 17, item 3; tdxlab/designs/seamldr_72.py) ---------------------
+# TDH.SYS.SHUTDOWN (52) and TDH.SYS.UPDATE (53) are TDX module leaves (m-api-defs-h, m-sys-shutdown,
+# m-sys-update); SEAMLDR.INSTALL is the P-SEAMLDR's (P_SEAMLDR_INSTALL, bit 63 set, k-seamldr-c-72). The
+# module moves SYS_READY -> SYS_SHUTDOWN (SHUTDOWN) -> [SEAMLDR.INSTALL: the new module] SYSINIT_PENDING
+# -> SYSINIT_DONE (TDH.SYS.INIT, then LP.INIT per LP) -> SYS_READY (UPDATE, from the handoff data).
+SYS_SHUTDOWN_LEAF = "TDH.SYS.SHUTDOWN"
+SYS_UPDATE = "TDH.SYS.UPDATE"
+SEAMLDR_INSTALL = "SEAMLDR.INSTALL"
+UPDATE_ONLY = frozenset({SYS_SHUTDOWN_LEAF, SYS_UPDATE, SEAMLDR_INSTALL})
+LEAVES += (SYS_SHUTDOWN_LEAF, SYS_UPDATE)
+SEAMLDR_LEAVES = (SEAMLDR_INSTALL,)  # the P-SEAMLDR's: call() takes them too, not being TDX module leaves
+# The kernel's update step each leaf belongs to (enum module_update_state, k-seamldr-c-72).
+UPDATE_STEP = {SYS_SHUTDOWN_LEAF: 1, SEAMLDR_INSTALL: 2, SYS_INIT: 3, LP_INIT: 3, SYS_UPDATE: 4}
+UPD_NONE, UPD_SHUT_DOWN, UPD_INSTALLED, UPD_NO_HANDOFF = range(4)
+
+
+def update_call(m: ModuleState, leaf: str, cpu: int, *, rule: str) -> tuple[str, ModuleState]:
+    """TDH.SYS.SHUTDOWN, SEAMLDR.INSTALL and TDH.SYS.UPDATE.
+
+    * SEAMLDR.INSTALL goes to the P-SEAMLDR, not to the module's dispatcher. The first one of an update
+      puts the new module in place (SYSINIT_PENDING, no LP initialized, the handoff data kept if the old
+      module wrote it); each later one records its LP. It always succeeds here: the P-SEAMLDR's status
+      codes and checks are not in the sources read (dec-seamldr-install).
+    * TDH.SYS.SHUTDOWN: only in SYS_READY (the dispatcher's whitelist lacks it: TDX_SYS_NOT_READY;
+      TDX_SYS_SHUTDOWN once shut down, m-dispatcher); then SYS_SHUTDOWN with the handoff data written
+      (m-sys-shutdown). Its TDX_SYS_BUSY (another LP inside SEAM) cannot happen: a SEAMCALL is one step.
+    * TDH.SYS.UPDATE: TDX_SYS_STATE_INCORRECT unless SYSINIT_DONE and, under the old rule (TDX_1.5.01),
+      num_of_init_lps >= num_of_lps; TDX_SYS_INVALID_HANDOFF without the old module's handoff
+      (m-sys-update); then SYS_READY with the keys and TDMRs restored from the handoff. Under the relaxed
+      rule the LP count is not checked (dec-update-lp-count).
+    """
+    if leaf == SEAMLDR_INSTALL:
+        if m.installed == 0 and m.upd != UPD_INSTALLED:  # the first INSTALL of an update: the new module
+            upd = UPD_INSTALLED if m.upd == UPD_SHUT_DOWN else UPD_NO_HANDOFF
+            return "TDX_SUCCESS", ModuleState(SYSINIT_PENDING, gen=m.gen + 1, upd=upd, installed=1 << cpu,
+                                              upd_failed=m.upd_failed)
+        return "TDX_SUCCESS", m._replace(installed=m.installed | 1 << cpu)
+    if m.sys == SYS_SHUTDOWN:
+        return "TDX_SYS_SHUTDOWN", m
+    if leaf == SYS_SHUTDOWN_LEAF:
+        if m.sys != SYS_READY:
+            return "TDX_SYS_NOT_READY", m
+        return "TDX_SUCCESS", m._replace(sys=SYS_SHUTDOWN, upd=UPD_SHUT_DOWN, installed=0)
+    # TDH.SYS.UPDATE: on the dispatcher's whitelist, so no TDX_SYS_NOT_READY
+    if m.sys != SYSINIT_DONE or (rule != "relaxed" and m.num_init_lps < m.num_lps):
+        return "TDX_SYS_STATE_INCORRECT", m
+    if m.upd != UPD_INSTALLED:
+        return "TDX_SYS_INVALID_HANDOFF", m
+    return "TDX_SUCCESS", m._replace(sys=SYS_READY, upd=UPD_NONE, installed=0,
+                                     pkg_keyed=(1 << m.num_pkgs) - 1, tdmr_done=True)
+
+
+def note_update_failure(m: ModuleState, leaf: str, status: str) -> ModuleState:
+    """Remember the first update step whose leaf failed (the checker's bookkeeping, see ModuleState)."""
+    if status != "TDX_SUCCESS" and leaf in UPDATE_STEP and not m.upd_failed and \
+            (m.upd != UPD_NONE or leaf == SYS_SHUTDOWN_LEAF):
+        return m._replace(upd_failed=UPDATE_STEP[leaf])
+    return m

@@ -33,6 +33,19 @@ MUTATIONS = {
                           "syscore shutdown's (k-crash-c-72)",
     "no-lockout": "the TDX module answers TDH.SYS.DISABLE with TDX_SYS_BUSY forever: it does not lock other "
                   "TDH.SYS.* callers out (lore-rick-2026-03-07)",
+    # the runtime-update chapter (tdxlab/designs/seamldr_72.py): patches over update-7.2
+    "update-no-hotplug-lock": "seamldr_install_module() runs stop_machine_cpuslocked() without cpus_read_lock() "
+                              "(k-seamldr-c-72: \"Ensure a stable set of online CPUs\")",
+    "no-lp-reset": "tdx_module_shutdown() does not clear tdx_lp_initialized (v10 17/25, lore-chao-2026-05-20)",
+    "lp-reset-online-only": "tdx_module_shutdown() clears tdx_lp_initialized of online CPUs only, as v3 and v4 did "
+                            "(lore-chao-2026-01-23)",
+    "no-sysinit-reset": "tdx_module_shutdown() leaves tdx_module_state.sysinit_done set (v10 17/25)",
+    "no-abort": "the update's lockstep moves on after a failed step, as v10 14/25 did before 15/25 "
+                "(lore-chao-2026-05-20)",
+    "lead-can-go-offline": "the update's lead is a CPU that can be offline, not CPU 0 (k-seamldr-c-72)",
+    "rwlock": "an rwlock instead of stop_machine(): the update takes it for write and sends its steps by IPI "
+              "(v10 14/25's rejected alternative, lore-chao-2026-05-20)",
+    "no-hold-off": "a reader of the module's version without seamldr_lock_module_update() (k-tdx-host-c-72)",
 }
 
 

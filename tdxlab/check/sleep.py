@@ -181,8 +181,8 @@ class Footprints:
                     w |= lock[k]
         a, b = st.module, x.module
         if a is not b:
-            if a[0] != b[0] or a[1] != b[1] or a[2] != b[2] or a[4] != b[4] or a[5] != b[5]:
-                w |= self.MODULE  # (sys, num_lps, num_pkgs, lp_init, pkg_keyed, tdmr_done)
+            if a[0] != b[0] or a[1] != b[1] or a[2] != b[2] or a[4] != b[4] or a[5] != b[5] or a[6:] != b[6:]:
+                w |= self.MODULE  # (sys, num_lps, num_pkgs, lp_init, pkg_keyed, tdmr_done, and the rest)
             w |= (a[3] ^ b[3]) << self.LP_SHIFT
         if st.kern is not x.kern:
             w |= self.KERN

@@ -114,12 +114,9 @@ def load_design_file(path: str):
 # here, after it.
 from tdxlab.designs.kai_2024 import KVM_V18_KAI_IRQSAVE  # noqa: E402
 from tdxlab.designs.v18_2024 import KVM_V18_2024  # noqa: E402
-
-DESIGNS = {d.name: d for d in (V7_2022, KVM_V18_2024, V19_2024, KVM_V18_KAI_IRQSAVE, KVM_616, CORE_71)}
-SHIPPED = tuple(DESIGNS)
-
-
 from tdxlab.designs.teardown_72 import TEARDOWN_72  # noqa: E402  (the teardown chapter, 7.2)
+from tdxlab.designs.seamldr_72 import UPDATE_72  # noqa: E402  (the runtime-update chapter, 7.2)
 
-DESIGNS[TEARDOWN_72.name] = TEARDOWN_72
+DESIGNS = {d.name: d for d in (V7_2022, KVM_V18_2024, V19_2024, KVM_V18_KAI_IRQSAVE, KVM_616, CORE_71,
+                                  TEARDOWN_72, UPDATE_72)}
 SHIPPED = tuple(DESIGNS)

@@ -37,6 +37,14 @@ FACTS = {
                          "before it clears the mark",
     "context-assert": "lockdep_assert_preemption_disabled() or lockdep_assert_irqs_disabled() fired in a "
                       "design of the teardown chapter",
+    # the runtime-update chapter (tdxlab.kernel.update)
+    "seamcall-mid-update": "a SEAMCALL other than the update's own (TDH.SYS.SHUTDOWN, SEAMLDR.INSTALL, "
+                           "TDH.SYS.INIT, TDH.SYS.LP.INIT, TDH.SYS.UPDATE from the stop_machine() callback) "
+                           "while the module is shut down or the new one waits for TDH.SYS.UPDATE",
+    "update-before-lp-init": "TDH.SYS.UPDATE while a CPU in cpu_online_mask has not done LP.INIT on the new "
+                             "module",
+    "update-step-after-failure": "the update's callback issues a leaf of a later step after a leaf of an "
+                                 "earlier step failed",
 }
 
 _OBSERVERS: dict[str, list[tuple[str, Callable | None]]] = {}

@@ -15,6 +15,7 @@ from functools import lru_cache
 from tdxlab import facts, module
 from tdxlab.kernel.lang import E, Instr, errno_name
 from tdxlab.kernel.state import CpuState
+from tdxlab.kernel.update import update_facts
 
 _new = tuple.__new__
 
@@ -32,7 +33,8 @@ def status_of(status: str) -> int:
     return facts.status_value(status)
 
 
-_NEED_NO_LP_INIT = frozenset({module.SYS_INIT, module.LP_INIT})  # the leaves an LP may issue before LP.INIT
+_NEED_NO_LP_INIT = frozenset({module.SYS_INIT, module.LP_INIT,  # the leaves an LP may issue before LP.INIT
+                              module.SEAMLDR_INSTALL})  # (a P-SEAMLDR call: the TDX module never sees it)
 
 
 @lru_cache(maxsize=None)
@@ -82,6 +84,8 @@ class Seamcall(Instr):
             status, x.module = module.call(before, leaf, c, rule=m.rule, num_lps=m.num_lps,
                                            num_pkgs=topo.packages, package=topo.package_of(c),
                                            lockout=m.sys_disable_lockout)
+            if before.upd or before.upd_failed or leaf in module.UPDATE_ONLY:  # the runtime update
+                update_facts(x, leaf, before, status)
             if status in module.RULE_ERRORS:
                 why = ""
                 if status == "TDX_SYS_CONFIG_NOT_PENDING" and before.sys == module.SYSINIT_DONE:

@@ -178,7 +178,9 @@ def parse_statements(text: str, where: str = "<patch>") -> list:
 # --- what the language knows: kernel names --------------------------------------------------------------
 ERRNO = {n: getattr(_errno, n) for n in ("EBUSY", "EINVAL", "EIO", "ENODEV", "ENXIO", "EPERM", "EACCES",
                                          "ENOMEM", "EAGAIN")}
-LEAVES = {"TDH_SYS_INIT": M.SYS_INIT, "TDH_SYS_LP_INIT": M.LP_INIT, "TDH_SYS_RD": M.SYS_RD,
+LEAVES = {"TDH_SYS_SHUTDOWN": M.SYS_SHUTDOWN_LEAF, "TDH_SYS_UPDATE": M.SYS_UPDATE,
+          "P_SEAMLDR_INSTALL": M.SEAMLDR_INSTALL,  # the runtime update (tdxlab.kernel.update)
+          "TDH_SYS_INIT": M.SYS_INIT, "TDH_SYS_LP_INIT": M.LP_INIT, "TDH_SYS_RD": M.SYS_RD,
           "TDH_SYS_CONFIG": M.SYS_CONFIG, "TDH_SYS_KEY_CONFIG": M.KEY_CONFIG, "TDH_SYS_TDMR_INIT": M.TDMR_INIT}
 CONSTANTS = {**ERRNO, "NULL": None, "true": True, "false": False,
              "TDX_MODULE_UNINITIALIZED": UNINITIALIZED, "TDX_MODULE_INITIALIZED": INITIALIZED,
@@ -301,7 +303,9 @@ class _Fn:
         self.loops: list[tuple[str, str]] = []  # (continue label, break label)
         params = src.params
         for p in params:
-            if p != "cpu":
+            if p != "cpu" and _read_by_value(src.tree, p):
+                self.slots[p] = len(self.slots)  # a parameter passed by value: the caller's argument
+            elif p != "cpu":
                 self.atomics.add(p)  # an on_each_cpu() handler's info pointer: the caller's atomic_t
         for node in ast.walk(src.tree):  # named locals: every name assigned in the function
             targets = []
@@ -369,6 +373,8 @@ class _Fn:
                 return repr(CONSTANTS[n])
             if n in LEAVES:
                 return repr(LEAVES[n])
+            if n == "nr_cpu_ids":  # (the runtime update's for_each_possible_cpu())
+                return "x.m.topology.ncpus"
             self.error(node, f"unknown name {n!r} (not a local, a global of the design, a constant or an "
                              f"option)")
         if isinstance(node, ast.UnaryOp):
@@ -433,6 +439,9 @@ class _Fn:
                 return f"_other_online({self.expr(args[0], reads, uses)}, x)"
             if f in self.env.consts and callable(self.env.consts[f]):
                 self.error(node, f"{f}() is not a kernel function here")
+        got = _update_expr(self, node, reads, uses)  # the runtime update's primitives (below)
+        if got is not None:
+            return got
         self.error(node, f"this expression is not in the language: {ast.unparse(node)!r}")
 
     def lam(self, body: str, extra: dict | None = None):
@@ -503,6 +512,18 @@ class _Fn:
             return
         if isinstance(s, ast.Assign) and len(s.targets) == 1 and isinstance(s.targets[0], ast.Name):
             self.assign(s.targets[0].id, s.value, s)
+            return
+        if isinstance(s, ast.While):  # a spin (while COND: cpu_relax()) or a loop (tdxlab.kernel.update)
+            self.while_(s)
+            return
+        if isinstance(s, (ast.Assign, ast.AugAssign)) and _dotted(s.targets[0] if isinstance(s, ast.Assign)
+                                                                  else s.target):
+            name = _dotted(s.targets[0] if isinstance(s, ast.Assign) else s.target)  # a struct member global
+            value = s.value
+            if isinstance(s, ast.AugAssign):
+                value = ast.copy_location(ast.BinOp(left=ast.Name(id=name, ctx=ast.Load()), op=s.op,
+                                                    right=s.value), s)
+            self.assign(name, value, s)
             return
         if isinstance(s, ast.AugAssign) and isinstance(s.target, ast.Name):
             value = ast.BinOp(left=ast.Name(id=s.target.id, ctx=ast.Load()), op=s.op, right=s.value)
@@ -595,7 +616,7 @@ class _Fn:
     def _pure(self, call: ast.Call) -> bool:
         return isinstance(call.func, ast.Name) and call.func.id in (
             "this_cpu_read", "__this_cpu_read", "per_cpu", "cpumask_test_cpu", "cr4_read_shadow", "atomic_read", "topology_max_packages", "ida_is_empty",
-            "first_online_cpu_of_package", "other_online_cpu_in_package")
+            "first_online_cpu_of_package", "other_online_cpu_in_package", *_UPDATE_PURE)
 
     def store_ret(self, name: str | None, s) -> None:
         """After a call: ``name = <its return value>`` (local), or a global write."""
@@ -627,9 +648,9 @@ class _Fn:
                 if args:
                     self.error(s, f"{f}() takes no argument")
             else:
-                if len(args) != 1 or not isinstance(args[0], ast.Name):
+                if len(args) != 1 or not (isinstance(args[0], ast.Name) or _dotted(args[0])):
                     self.error(s, f"{f}(LOCK): name the lock")
-                lock = args[0].id
+                lock = _dotted(args[0]) or args[0].id  # (update_ctrl.lock: a struct's member)
                 if lock not in env.locks:
                     self.error(s, f"unknown lock {lock!r}: the design declares {', '.join(env.locks)}")
                 if env.locks[lock] != kind:
@@ -736,8 +757,13 @@ class _Fn:
         if f in env.sources or f in env.builtin:
             if args and not (f in env.sources and len(env.sources[f].params) == len(args)):
                 self.error(s, f"{f}(): the model's kernel functions take no arguments here")
+            if args and any(_read_by_value(env.sources[f].tree, p) for p in env.sources[f].params):
+                _call_by_value(self, f, args, env.sources[f], s)  # arguments by value
+                return self.store_ret(target, s)
             self.emit(Call(f), s)
             return self.store_ret(target, s)
+        if f in _UPDATE_CALLS:  # the runtime update's primitives (tdxlab.kernel.update)
+            return _update_call(self, f, args, s, target, fact)
         self.error(s, f"unknown kernel function or primitive {f}()")
 
     def _noresult(self, target, s, f):
@@ -985,7 +1011,8 @@ def _with_kills(items: list, n_slots: int) -> list:
         ins = body[pc]
         cur = maybe[pc]
         if (not ins.local or isinstance(ins, Call)) and not isinstance(ins, _Kill):
-            cur = cur & (live_in[pc] if not isinstance(ins, Call) else _live_after(body, labels, live_in, pc))
+            cur = cur & (live_in[pc] if not isinstance(ins, Call) else _live_after(body, labels, live_in, pc)
+                         | getattr(ins, "_uses", frozenset()))  # (a call's arguments: tdxlab.kernel.update)
         cur = cur | getattr(ins, "_defs", frozenset())
         for sc in _succ(body, labels, pc):
             if sc < n:
@@ -1000,7 +1027,8 @@ def _with_kills(items: list, n_slots: int) -> list:
             out_items.append(it)
             continue
         if (not it.local or isinstance(it, Call)) and not isinstance(it, _Kill):
-            keep = live_in[pc] if not isinstance(it, Call) else _live_after(body, labels, live_in, pc)
+            keep = live_in[pc] if not isinstance(it, Call) else \
+                _live_after(body, labels, live_in, pc) | getattr(it, "_uses", frozenset())
             if maybe[pc] is not None and maybe[pc] - keep:
                 k = _Kill(tuple(sorted(keep)))
                 k._uses = k._defs = frozenset()
@@ -1398,3 +1426,143 @@ def line_of(kf: KFunc, pc: int) -> int | None:
     compiler's own bookkeeping, or a function not written in the language)."""
     line = getattr(kf.body[pc], "_line", 0) if 0 <= pc < len(kf.body) else 0
     return line or None
+
+
+# --- the runtime update's primitives (tdxlab.kernel.update; docs/authoring.md) -------------------------------
+_UPDATE_PURE = ("READ_ONCE", "num_online_cpus", "smp_processor_id", "cpu_online")
+_UPDATE_CALLS = {"stop_machine_cpuslocked", "per_cpu_write", "raw_spin_lock_init", "cpu_relax", "preempt_disable",
+                 "preempt_enable", "read_lock", "read_unlock", "write_lock", "write_unlock"}
+
+
+def _dotted(node) -> str | None:
+    """``update_ctrl.state``: a global that is a member of a kernel struct, named with its dot."""
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+        return f"{node.value.id}.{node.attr}"
+    if isinstance(node, ast.Attribute) and _dotted(node.value):  # tdx_sysinfo.version.major_version
+        return f"{_dotted(node.value)}.{node.attr}"
+    return None
+
+
+def _read_by_value(tree, p: str) -> bool:
+    """Parameter ``p`` is read as a value (not only handed to atomic_set()/atomic_read())."""
+    skip = set()
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in ("atomic_set", "atomic_read") \
+                and n.args and isinstance(n.args[0], ast.Name):
+            skip.add(id(n.args[0]))
+    return any(isinstance(n, ast.Name) and n.id == p and isinstance(n.ctx, ast.Load) and id(n) not in skip
+               for n in ast.walk(tree))
+
+
+def _update_expr(fn: "_Fn", node, reads: set, uses: set):
+    """The runtime update's expressions, or None."""
+    env = fn.env
+    name = _dotted(node)
+    if name is not None:
+        if name in env.globals:
+            reads.add(("global", name))
+            return env.global_read(name)
+        fn.error(node, f"unknown global {name} (declare it in the design's globals)")
+    if isinstance(node, ast.Name) and node.id == "nr_cpu_ids":
+        return "x.m.topology.ncpus"
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+        f, args = node.func.id, node.args
+        if f == "READ_ONCE" and len(args) == 1:
+            return fn.expr(args[0], reads, uses)
+        if f == "smp_processor_id" and not args:
+            return "x.cpu"
+        if f == "num_online_cpus" and not args:
+            reads.add(("shared",))
+            return f"sum(1 for cs in x.cpus if cs.hp in {tuple(IN_ONLINE_MASK)!r})"
+        if f == "cpu_online" and len(args) == 1:
+            reads.add(("shared",))
+            return f"(x.cpus[{fn.expr(args[0], reads, uses)}].hp in {tuple(IN_ONLINE_MASK)!r})"
+    return None
+
+
+def _call_by_value(fn: "_Fn", f: str, args, callee: KernelSource, s) -> None:
+    """A call of a design function whose parameters are read as values: the arguments become the
+    callee's first locals (its parameters' slots, in order)."""
+    from tdxlab.kernel.update import CallWith
+    vals = []
+    uses: set = set()
+    for a in args:
+        reads: set = set()
+        code = fn.expr(a, reads, uses)
+        if reads:
+            fn.error(a, f"{f}(): pass locals or constants (read shared state into a local first)")
+        vals.append(fn.lam(code))
+    fn.emit(CallWith(f, vals, fn.fact(s)), s, uses=uses)
+
+
+def _update_call(fn: "_Fn", f: str, args, s, target, fact: str):
+    """stop_machine_cpuslocked(), per_cpu_write(), raw_spin_lock_init(), cpu_relax(), preempt_*()."""
+    from tdxlab.kernel import update as U
+    env = fn.env
+    if f == "stop_machine_cpuslocked":
+        if len(args) != 3 or not isinstance(args[0], ast.Name) or not (
+                isinstance(args[2], ast.Name) and args[2].id == "cpu_online_mask"):
+            fn.error(s, "stop_machine_cpuslocked(fn, data, cpu_online_mask)")
+        callee = env.function_name(args[0].id, fn, s)
+        reads, uses = set(), set()
+        data = fn.lam(fn.expr(args[1], reads, uses)) if not (isinstance(args[1], ast.Name)
+                                                               and args[1].id == "NULL") else None
+        env.extra.setdefault("multi_cpu_stop", U.multi_cpu_stop())
+        fn.emit(U.StopMachine(callee, data, fact or "k-stop-machine-c"), s, uses=uses)
+        fn.emit(WaitChild(fact or "k-stop-machine-c"), s)
+        return fn.store_ret(target, s)
+    if f == "per_cpu_write":
+        known = [*PER_CPU, *env.percpu]
+        if len(args) != 3 or not isinstance(args[0], ast.Name) or args[0].id not in known:
+            fn.error(s, f"per_cpu_write(VAR, cpu, value): VAR is a per-CPU variable ({', '.join(known)})")
+        reads, uses = set(), set()
+        cpu = fn.lam(fn.expr(args[1], reads, uses))
+        val = fn.lam(fn.expr(args[2], reads, uses))
+        if reads:
+            fn.error(s, "per_cpu_write(): pass locals or constants")
+        v = args[0].id
+        text = f"per_cpu({v}, cpu) = {ast.unparse(args[2])}"
+        ins = U.PerCpuWrite(PER_CPU.get(v), env.percpu[v][0] if v in env.percpu else None, cpu, val, text, fact)
+        fn.emit(ins, s, uses=uses)
+        return fn._noresult(target, s, f)
+    if f in ("raw_spin_lock_init", "cpu_relax"):
+        return fn._noresult(target, s, f)  # nothing the model keeps: the lock starts free; a spin is a while
+    if f in ("read_lock", "read_unlock", "write_lock", "write_unlock"):  # rwlock_t
+        if len(args) != 1 or not isinstance(args[0], ast.Name) or env.locks.get(args[0].id) != "rwlock":
+            fn.error(s, f"{f}(LOCK): LOCK is an rwlock the design declares")
+        cls = U.RwLock if f.endswith("_lock") else U.RwUnlock
+        fn.emit(cls(args[0].id, f.startswith("write"), fact), s)
+        return fn._noresult(target, s, f)
+    if f in ("preempt_disable", "preempt_enable"):
+        fn.emit((U.PreemptDisable if f == "preempt_disable" else U.PreemptEnable)(fact or "k-seamldr-c-72"), s)
+        return fn._noresult(target, s, f)
+    fn.error(s, f"unknown primitive {f}()")  # every name of _UPDATE_CALLS is handled above
+
+
+def _while(fn: "_Fn", s) -> None:
+    """``while COND: cpu_relax()`` (a spin: one SpinWhile), ``while True:`` (a loop, left by ``break``)
+    or ``while COND:`` (a loop that tests COND, a local condition, first)."""
+    from tdxlab.kernel.update import SpinWhile
+    if s.orelse:
+        fn.error(s, "while ...: without else")
+    body = [b for b in s.body if not isinstance(b, ast.Pass)]
+    if len(body) == 1 and isinstance(body[0], ast.Expr) and _is_call(body[0].value, "cpu_relax"):
+        reads, uses = set(), set()
+        code = fn.expr(s.test, reads, uses)
+        fn.emit(SpinWhile(fn.lam(code), ast.unparse(s.test), fn.fact(s)), s, uses=uses)
+        return
+    head, end = fn.label("while"), fn.label("endwhile")
+    fn.items.append(Label(head))
+    if not (isinstance(s.test, ast.Constant) and s.test.value is True):
+        reads, uses = set(), set()
+        code = fn.expr(s.test, reads, uses)
+        local, percpu, guard = fn.classify(reads)
+        fn.emit(If(fn.lam(f"not {code}"), end, local=local, percpu=percpu), s, uses=uses, guard=guard)
+    fn.loops.append((head, end))
+    fn.body(s.body)
+    fn.loops.pop()
+    fn.emit(Goto(head))
+    fn.items.append(Label(end))
+
+
+_Fn.while_ = _while

@@ -23,10 +23,10 @@ LOCK_KIND = {
     "tdx_module_lock": "mutex",
     "sysinit_lock": "raw-spinlock",  # try_init_module_global(), not the irqsave variant (k-tdx-c-618)
 }
-SPINNING = ("raw-spinlock", "spinlock")  # lock kinds that spin with preemption off; the others sleep
+SPINNING = ("raw-spinlock", "spinlock", "rwlock")  # lock kinds that spin with preemption off; the others sleep
 SLEEPING = {n for n, k in LOCK_KIND.items() if k not in SPINNING}
 LOCK_INDEX = {n: i for i, n in enumerate(LOCKS)}
-DECLARABLE = ("mutex", "raw-spinlock", "spinlock")
+DECLARABLE = ("mutex", "raw-spinlock", "spinlock", "rwlock")  # (rwlock_t: tdxlab.kernel.update)
 
 
 def declare_lock(name: str, kind: str) -> None:
@@ -39,7 +39,7 @@ def declare_lock(name: str, kind: str) -> None:
         if LOCK_KIND[name] != kind:
             raise BadInput(f"lock {name!r} is already declared as a {LOCK_KIND[name]}, not a {kind}")
         return
-    if not name.isidentifier():
+    if not name.replace(".", "_").isidentifier():  # (a struct's member: update_ctrl.lock)
         raise BadInput(f"lock name {name!r} is not a C identifier")
     LOCKS.append(name)
     LOCK_KIND[name] = kind
