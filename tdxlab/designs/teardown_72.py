@@ -1,6 +1,6 @@
 """``teardown-7.2``: TDH.SYS.DISABLE for kexec and kdump, and the cache flush (k-tdx-c-72, k-crash-c-72).
 
-The five commits that tip ``x86/tdx`` took in April 2026 and mainline merged in the 7.2 merge window
+The five commits that tip ``x86/tdx`` took (April 2026, inferred from the push mail) and mainline merged in the 7.2 merge window
 (``x86_tdx_for_7.2-rc1``; issue 17 said 7.1): kc-tdx-errno-move, kc-tdx-cache-flush, kc-tdx-sys-disable,
 kc-tdx-kexec-disable, kc-tdx-kexec-docs. Posted as v1 (lore-rick-2026-03-07), v2 (lore-vishal-2026-03-23)
 and v3 (lore-tdx-kexec-v3); the merged code is v3. They build on ``core-7.1``: the same bring-up, plus
