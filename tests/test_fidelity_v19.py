@@ -206,3 +206,33 @@ def test_notebook_03s_online_matrix_is_the_models():
     red = {r.label: {p for p in rev.props if rev.cell(r.label, p).holds is False} for r in rev.rows}
     assert red["kvm-6.16"] == set() == red["kvm-v18-kai-irqsave"]
     assert red["kvm-v18-2024"] == {"kernel-asserts", "lock-order"} and red["v19-2024"] == {"online-cpus-ready"}
+
+
+def test_v19_023_130_a_td_created_later_would_key_a_package_on_a_cpu_without_lp_init():
+    """The SEAMCALL that would trip lp-init-before-seamcall: __tdx_td_init() runs TDH.MNG.KEY.CONFIG on the first
+    online CPU of each package (k-kvm-tdx-c-616). The model's create-td allocates the KeyID in one step and
+    issues no SEAMCALL, so this checks the state it would run in: package 1's first online CPU is CPU3, onlined
+    after load, which v19 never gave LP.INIT (2x1x2, CPU3 offline at boot; a VM; CPU3 online; CPU2 offline; a TD)."""
+    from tdxlab.check.properties import add_property, remove_property
+    from tdxlab.platform import IN_ONLINE_MASK
+
+    def keyed_without_lp_init(sc, st):
+        if not st.kern.keyids_in_use:
+            return None
+        topo = sc.machine.topology
+        for pkg in range(topo.packages):
+            first = next((c for c in topo.cpus_of_package(pkg) if st.cpus[c].hp in IN_ONLINE_MASK), None)
+            if first is not None and not st.module.lp_done(first):
+                return f"a TD's KEY.CONFIG for package {pkg} would run on CPU{first}, which never did LP.INIT"
+        return None
+
+    add_property("test-td-key-config-after-lp-init", "KEY.CONFIG only on CPUs that did LP.INIT",
+                 state=keyed_without_lp_init)
+    kw = dict(topology="2x1x2", offline="3", events=["create-vm", "online:3@after", "offline:2@after", "create-td"])
+    try:
+        v19 = explore(Scenario("v19-2024", **kw)).verdicts["test-td-key-config-after-lp-init"]
+        v18 = explore(Scenario("kvm-v18-2024", **kw)).verdicts["test-td-key-config-after-lp-init"]
+    finally:
+        remove_property("test-td-key-config-after-lp-init")
+    assert v19.holds is False and "CPU3" in v19.detail
+    assert v18.holds is True  # v18's kvm_online_cpu() gave CPU3 its LP.INIT

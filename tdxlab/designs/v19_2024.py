@@ -14,9 +14,11 @@ module" (Isaku Yamahata, 26 Feb 2024, lore-isaku-2024-02-26), as posted, with th
   tdx_cpu_enable()?" (lore-kai-2024-03-21); Isaku, "You're right. Somehow the code was lost."
   (lore-isaku-2024-03-22); Sean Christopherson, "KVM is NOT doing TDH.SYS.LP.INIT when a CPU is onlined"
   (lore-sean-2024-04-23). The check shows it as ``online-cpus-ready``: a CPU onlined while a VM exists is
-  active, TDX is in use, and it never did LP.INIT. (A TD's first SEAMCALL on that CPU would then break
-  ``lp-init-before-seamcall``; the model's events include no per-CPU TD SEAMCALL, so the state property is
-  where the gap shows.)
+  active, TDX is in use, and it never did LP.INIT. The model's ``create-td`` allocates a KeyID in one step and
+  issues no SEAMCALL, so ``lp-init-before-seamcall`` cannot see the gap. The event that would: a TD creation
+  that runs TDH.MNG.KEY.CONFIG on each package's first online CPU, as ``__tdx_td_init()`` does
+  (k-kvm-tdx-c-616). On 2x1x2 with CPU3 offline at boot (a VM; CPU3 online; CPU2 offline; a TD) it would run
+  on CPU3, which never did LP.INIT (tests/test_fidelity_v19.py checks that state).
 * ``kvm_offline_cpu()`` (041/130): under ``kvm_lock``, ``kvm_arch_offline_cpu()`` reaches ``tdx_offline_cpu()``,
   which refuses (-EBUSY) to offline the last online CPU of a package while a guest KeyID is configured;
   otherwise, while ``kvm_usage_count`` is non-zero, VMXOFF.
