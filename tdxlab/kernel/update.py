@@ -262,9 +262,9 @@ class RwLock(Instr):
     def blocked(self, m, st, t):
         w, rs, _ = st.locks[self.i]
         if w is not None:
-            return f"spins on {self.lock}: {w} holds it for write"
+            return f"waits for {self.lock} (spinning): {w} holds it for write"
         if self.write and rs:
-            return f"spins on {self.lock}: {', '.join(rs)} hold it for read"
+            return f"waits for {self.lock} (spinning): {', '.join(rs)} hold it for read"
         return None
 
     def run(self, x):
@@ -335,7 +335,8 @@ def update_cpus_stable(sc, st) -> str | None:
                 came = [c for c in range(len(st.cpus)) if now >> c & 1 and not mask >> c & 1]
                 went = [c for c in range(len(st.cpus)) if mask >> c & 1 and not now >> c & 1]
                 bits = [f"CPU{c} came online" for c in came] + [f"CPU{c} went offline" for c in went]
+                ran = ", ".join(f"CPU{c}" for c in range(len(st.cpus)) if mask >> c & 1)
                 return ("while stop_machine() runs the update, " + " and ".join(bits) +
-                        f" (num_online_cpus() is {now.bit_count()}, stoppers run on {mask.bit_count()} CPUs)")
+                        f" (num_online_cpus() is {now.bit_count()}; the stoppers run on {ran})")
             return None
     return None
