@@ -1430,8 +1430,8 @@ def line_of(kf: KFunc, pc: int) -> int | None:
 
 # --- the runtime update's primitives (tdxlab.kernel.update; docs/authoring.md) -------------------------------
 _UPDATE_PURE = ("READ_ONCE", "num_online_cpus", "smp_processor_id", "cpu_online")
-_UPDATE_CALLS = {"stop_machine_cpuslocked", "per_cpu_write", "raw_spin_lock_init", "cpu_relax", "preempt_disable",
-                 "preempt_enable", "read_lock", "read_unlock", "write_lock", "write_unlock"}
+_UPDATE_CALLS = {"stop_machine_cpuslocked", "per_cpu_write", "raw_spin_lock_init", "cpu_relax", "read_lock",
+                 "read_unlock", "write_lock", "write_unlock"}  # (preempt_disable(): the teardown chapter's)
 
 
 def _dotted(node) -> str | None:
@@ -1496,7 +1496,7 @@ def _call_by_value(fn: "_Fn", f: str, args, callee: KernelSource, s) -> None:
 
 
 def _update_call(fn: "_Fn", f: str, args, s, target, fact: str):
-    """stop_machine_cpuslocked(), per_cpu_write(), raw_spin_lock_init(), cpu_relax(), preempt_*()."""
+    """stop_machine_cpuslocked(), per_cpu_write(), raw_spin_lock_init(), cpu_relax(), read/write_(un)lock()."""
     from tdxlab.kernel import update as U
     env = fn.env
     if f == "stop_machine_cpuslocked":
@@ -1532,9 +1532,6 @@ def _update_call(fn: "_Fn", f: str, args, s, target, fact: str):
             fn.error(s, f"{f}(LOCK): LOCK is an rwlock the design declares")
         cls = U.RwLock if f.endswith("_lock") else U.RwUnlock
         fn.emit(cls(args[0].id, f.startswith("write"), fact), s)
-        return fn._noresult(target, s, f)
-    if f in ("preempt_disable", "preempt_enable"):
-        fn.emit((U.PreemptDisable if f == "preempt_disable" else U.PreemptEnable)(fact or "k-seamldr-c-72"), s)
         return fn._noresult(target, s, f)
     fn.error(s, f"unknown primitive {f}()")  # every name of _UPDATE_CALLS is handled above
 

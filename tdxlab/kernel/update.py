@@ -11,7 +11,9 @@
 * ``while COND: cpu_relax()`` is a spin: the context keeps its CPU and waits while COND holds, then goes
   on in one step. Spinning only reads, so its iterations change nothing and need not be steps (as the
   wait for a raw spinlock is not); a state where every context spins forever is a deadlock.
-* ``preempt_disable()`` and ``preempt_enable()`` (``seamldr_lock_module_update()``, k-seamldr-c-72).
+* ``read_lock()``/``write_lock()`` and their unlocks on an ``rwlock_t`` (the what-if ``rwlock``), and
+  ``per_cpu(var, cpu) = v`` as ``per_cpu_write(var, cpu, v)``. (``preempt_disable()``, which
+  ``seamldr_lock_module_update()`` is, is the teardown chapter's primitive, tdxlab.kernel.teardown.)
 * The facts a SEAMCALL records about the update (:func:`update_facts`), and the state check of the
   ``update-cpus-stable`` property (:func:`update_cpus_stable`).
 """
@@ -188,32 +190,6 @@ class SpinWhile(Instr):
     def run(self, x):
         if not x.quiet:
             x.note(f"stops spinning: no longer {self._text}")
-        x.advance()
-
-
-class PreemptDisable(Instr):
-    def __init__(self, fact: str = "k-seamldr-c-72"):
-        self.fact = fact
-
-    def text(self, st, t):
-        return "preempt_disable()"
-
-    def run(self, x):
-        x.note("preempt_disable(): this CPU is held; stop_machine() cannot start")
-        x.adjust(preempt=1)
-        x.advance()
-
-
-class PreemptEnable(Instr):
-    def __init__(self, fact: str = "k-seamldr-c-72"):
-        self.fact = fact
-
-    def text(self, st, t):
-        return "preempt_enable()"
-
-    def run(self, x):
-        x.note("preempt_enable()")
-        x.adjust(preempt=-1)
         x.advance()
 
 
