@@ -16,8 +16,9 @@ TDH.SYS.UPDATE. A step that fails on any CPU stops every CPU at that step (v10 1
 Where issue 17 is wrong about what was merged (docs/research/facts-2026-update.md): the TD-build
 contention (``-EBUSY`` on TDX_UPDATE_COMPAT_SENSITIVE, v10 22/25) was dropped by Dave Hansen and is not in
 the merge (Dave Hansen on 22/25: "I'm probably going to drop this for now", lore-chao-2026-05-20); the merge adds ``seamldr_lock_module_update()``, which is
-``preempt_disable()``, as the way to hold an update off. The v10 form of the contention is the what-if
-``compat-sensitive`` below.
+``preempt_disable()``, as the way to hold an update off. The v10 form of the contention (TDH.SYS.SHUTDOWN
+with RCX bit 16, TDX_UPDATE_COMPAT_SENSITIVE, -EBUSY, FW_UPLOAD_ERR_BUSY) is not modelled: the model has
+no TD build; its status decodes (data/status_codes.toml).
 
 Why stop_machine() and not a lock (v10 14/25; in v2 12/21, lore-chao-2025-10-01-12: "no single lock
 primitive, except for stop_machine(), can meet this requirement"): SEAMCALLs run in process and IRQ
