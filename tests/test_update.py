@@ -4,6 +4,7 @@ import pytest
 from helpers import Scenario, counterexample, events_of, explore, get_scenario
 
 from tdxlab import facts, module
+from tdxlab.kernel.state import LOCK_INDEX
 from tdxlab.kernel.update import STOPPER
 from tdxlab.update_view import ARGUMENTS, in_order, leaves_table, verdict_text
 
@@ -228,3 +229,41 @@ def test_the_leaves_table_takes_its_values_from_the_data():
     assert df.loc["TDH.SYS.SHUTDOWN", "number or value"] == str(facts.leaf_number("TDH.SYS.SHUTDOWN")) == "52"
     assert df.loc["TDH.SYS.UPDATE", "number or value"] == "53"
     assert int(df.loc["TDX_SYS_INVALID_HANDOFF", "number or value"], 16) == facts.status_value("TDX_SYS_INVALID_HANDOFF")
+
+
+def test_lore_chao_2026_05_20_an_irqs_off_reader_of_the_rwlock_never_gets_the_update_ipi():
+    # v10 14/25: "CPUs spinning with IRQs disabled cannot be directed to perform update work"
+    sc = get_scenario("update-rwlock")
+    _, steps = counterexample(sc, "no-deadlock")
+    last = steps[-1][1]
+    user, upd = last.thread("tdx_user"), last.thread("fw_upload")
+    assert user.kind == "hardirq" and user.cpu == 1
+    assert last.locks[LOCK_INDEX["tdx_update_lock"]][0] == "fw_upload"
+    assert "waits for tdx_update_lock" in sc.machine.blocked_reason(last, user)
+    assert (1, "tdx_update_ipi", "fw_upload") in last.ipis  # queued, never delivered: IRQs are off on CPU1
+    assert "spins" in sc.machine.blocked_reason(last, upd) and upd.irqs_off
+    assert not sc.enabled(last)
+
+
+def test_k_seamldr_c_72_preempt_disable_holds_stop_machine_off():
+    sc = get_scenario("update-hold-off")
+    st = sc.initial()
+    while not st.kern.init_done:  # bring-up first
+        st = sc.step(st, next(e.key for e in sc.enabled(st) if not e.key.startswith("event:")))
+    st = sc.step(st, "event:version-read")
+    for _ in range(3):  # seamldr_lock_module_update(), the initialized test, the major number
+        st = sc.step(st, "cat")
+    assert st.thread("cat").preempt_off == 1
+    st = sc.step(st, "event:update")
+    while "fw_upload" in {e.key for e in sc.enabled(st)}:
+        st = sc.step(st, "fw_upload")
+    fw = st.thread("fw_upload")
+    assert sc.machine.instr(fw).text(st, fw).startswith("stop_machine_cpuslocked")
+    assert "preemption or IRQs off" in sc.machine.blocked_reason(st, fw)
+    # once the reader is done (preempt_enable()), the stoppers start
+    while st.thread("cat") is not None:
+        st = sc.step(st, "cat")
+    st = sc.step(st, "fw_upload")
+    assert {t.name for t in st.threads} >= {"migration/0", "migration/1"}
+    # without the hold-off the same interleaving lets stop_machine() start inside the reader's reads
+    assert explore(get_scenario("update-no-hold-off")).verdicts["update-holds-off-readers"].holds is False
