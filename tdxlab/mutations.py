@@ -37,8 +37,8 @@ MUTATIONS = {
     "update-no-hotplug-lock": "seamldr_install_module() runs stop_machine_cpuslocked() without cpus_read_lock() "
                               "(k-seamldr-c-72: \"Ensure a stable set of online CPUs\")",
     "no-lp-reset": "tdx_module_shutdown() does not clear tdx_lp_initialized (v10 17/25, lore-chao-2026-05-20)",
-    "lp-reset-online-only": "tdx_module_shutdown() clears tdx_lp_initialized of online CPUs only, as v3 and v4 did "
-                            "(lore-chao-2026-01-23)",
+    "lp-reset-online-only": "tdx_module_shutdown() clears tdx_lp_initialized of online CPUs only, as the postings "
+                            "before v6 did (lore-chao-2026-02-12)",
     "no-sysinit-reset": "tdx_module_shutdown() leaves tdx_module_state.sysinit_done set (v10 17/25)",
     "no-abort": "the update's lockstep moves on after a failed step, as v10 14/25 did before 15/25 "
                 "(lore-chao-2026-05-20)",

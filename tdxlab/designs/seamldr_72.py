@@ -28,7 +28,10 @@ to perform update work" (the what-if ``rwlock``).
 
 Model choices: the update's ``params`` (the image, kzalloc'ed and filled by init_seamldr_params()) is not
 modelled; ``seamldr_call()``'s erratum check is left out; ``get_tdx_sys_info_handoff()`` and
-``get_tdx_sys_info_version()`` are one TDH.SYS.RD each.
+``get_tdx_sys_info_version()`` are one TDH.SYS.RD each; the version is two numbers (1.5 before, 2.0 after,
+the model's), which ``version_show()`` reads one at a time under ``seamldr_lock_module_update()``, with
+``tdx_get_sysinfo()``'s NULL test as an ``initialized`` test (where the merged text puts that test was not
+read, k-tdx-host-c-72).
 """
 # ruff: noqa: F821
 from __future__ import annotations
@@ -231,7 +234,7 @@ UPDATE_FUNCTIONS = [seamldr_lock_module_update, seamldr_unlock_module_update, ve
 
 
 # --- what-ifs (patches over update-7.2) ---------------------------------------------------------------------
-@kfunc("lore-chao-2026-01-23", name="tdx_module_shutdown")
+@kfunc("lore-chao-2026-02-12", name="tdx_module_shutdown")
 def tdx_module_shutdown_online_only():
     ret = seamcall_prerr(TDH_SYS_RD)
     WARN_ON_ONCE(ret)
@@ -241,7 +244,7 @@ def tdx_module_shutdown_online_only():
     tdx_module_state.initialized = False
     tdx_module_state.sysinit_done = False
     tdx_module_state.sysinit_ret = 0
-    for cpu in range(nr_cpu_ids):                           # for_each_online_cpu(cpu): v3 and v4
+    for cpu in range(nr_cpu_ids):                           # for_each_online_cpu(cpu): before v6 (v4)
         if cpu_online(cpu):
             per_cpu_write(tdx_lp_initialized, cpu, False)
     return 0
@@ -288,7 +291,7 @@ PATCHES = {
     "no-lp-reset": Patch("no-lp-reset", "tdx_module_shutdown() leaves every tdx_lp_initialized set")
     .delete("tdx_module_shutdown", "for cpu in range(nr_cpu_ids): per_cpu_write(tdx_lp_initialized, cpu, False)"),
     "lp-reset-online-only": Patch("lp-reset-online-only", "tdx_module_shutdown() clears tdx_lp_initialized of "
-                                  "the online CPUs only (v3, v4)")
+                                  "the online CPUs only (before v6)")
     .function(tdx_module_shutdown_online_only),
     "no-sysinit-reset": Patch("no-sysinit-reset", "tdx_module_shutdown() leaves tdx_module_state.sysinit_done set")
     .delete("tdx_module_shutdown", "tdx_module_state.sysinit_done = False")
@@ -318,7 +321,7 @@ NOTES = {
                               "cpus_read_lock(): a CPU can come online while the update runs",
     "no-lp-reset": "tdx_module_shutdown() does not clear tdx_lp_initialized: tdx_cpu_enable() skips LP.INIT "
                    "on the new module",
-    "lp-reset-online-only": "tdx_module_shutdown() clears tdx_lp_initialized only on online CPUs (v3/v4): "
+    "lp-reset-online-only": "tdx_module_shutdown() clears tdx_lp_initialized only on online CPUs (before v6): "
                             "an offline CPU keeps a stale flag",
     "no-sysinit-reset": "tdx_module_shutdown() keeps tdx_module_state.sysinit_done: nobody runs TDH.SYS.INIT "
                         "on the new module",
