@@ -24,9 +24,9 @@ and v3 (lore-tdx-kexec-v3); the merged code is v3. They build on ``core-7.1``: t
 The environment adds two events, ``kexec`` (``kexec -e``: ``kernel_kexec()``, the syscore shutdown, then
 ``machine_kexec()``) and ``crash`` (a panic with a kdump kernel loaded). Both start from a quiet system, no
 CPU hotplug operation in flight, and nothing else happens after them (dec-teardown-quiet). A hotplug
-request of the same scenario is therefore handled before them: the checker takes such a request first
-(persistent events, tdxlab.check.reduce), so a scenario with ``offline:1`` and ``kexec`` checks kexec after
-the offline, and one with ``kexec`` alone checks it on the CPUs as they are.
+request of the same scenario is therefore handled before them: neither is enabled while a hotplug request
+is pending or running, so a scenario with ``offline:1`` and ``kexec`` checks kexec after the offline, and
+one with ``kexec`` alone checks it on the CPUs as they are.
 
 What-ifs (``patches``): ``kai-fix`` is Kai Huang's fix, never merged (lore-kai-2026-04-08): the assertion
 dropped, ``__this_cpu_*()`` instead. The others put the threads' arguments to the checker.
@@ -225,8 +225,13 @@ class TEARDOWN_72(Design):
         if st.phase == "down":  # kexec or kdump has begun: nothing else is requested (dec-teardown-quiet)
             return name == "crash" and "panic-during-kexec" in self.mut and st.thread("kexec") is not None
         if name in ("kexec", "crash"):
-            return st.phase == "user" and not any(t.kind == HOTPLUG or t.name.startswith(("cpu_up/", "cpu_down/"))
-                                                  for t in st.threads)
+            # a quiet system (dec-teardown-quiet): no hotplug operation in flight, and none still to be
+            # requested (so kexec never disables a pending request, and the checker's reduction, which takes
+            # such a request first, keeps every verdict)
+            return (st.phase == "user"
+                    and not any(e.startswith(("online:", "offline:")) for e in st.events)
+                    and not any(t.kind == HOTPLUG or t.name.startswith(("cpu_up/", "cpu_down/"))
+                                for t in st.threads))
         return super().event_enabled(m, st, ev)
 
     def event_label(self, ev):
