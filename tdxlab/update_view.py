@@ -80,7 +80,7 @@ def html_table(where: str = "notebooks") -> str:
         keys = ", ".join(sources.link(k, where) for k in sources.keys_in(a.keys))
         colour = "#1a7f37" if text.startswith("every") else "#b42318"
         rows.append(f"<tr><td style='{left}'>{html.escape(a.question)}</td>"
-                    f"<td style='{left}; white-space:nowrap'><code>{html.escape(a.scenario)}</code></td>"
+                    f"<td style='{left}'><code style='white-space:nowrap; word-break:normal'>{html.escape(a.scenario)}</code></td>"
                     f"<td style='{left}'>{html.escape(a.change)}</td>"
                     f"<td style='{left}; color:{colour}'>{html.escape(text)}</td>"
                     f"<td style='{left}'>{keys}</td></tr>")
