@@ -123,6 +123,7 @@ def test_reductions_keep_verdicts_and_counterexample_lengths(exact, monkeypatch)
     if not exact:
         monkeypatch.setattr(shortest, "EXACT_MAX_STATES", 1)
 
+    longer = set()
     for name, sc in list_scenarios().items():
         a, b = explore(sc, reduce=False), explore(sc, reduce=True)
         assert b.states <= a.states, name
@@ -130,9 +131,16 @@ def test_reductions_keep_verdicts_and_counterexample_lengths(exact, monkeypatch)
             va, vb = a.verdicts[p], b.verdicts[p]
             assert va.holds == vb.holds, (name, p)
             if va.path is not None and p != "lock-order":
-                assert len(va.path) == len(vb.path), (name, p)
+                if exact or len(va.path) == len(vb.path):
+                    assert len(va.path) == len(vb.path), (name, p)
+                else:  # longer than the shortest: then it must not claim to be the shortest
+                    assert len(vb.path) > len(va.path) and vb.shortest is False, (name, p)
+                    longer.add((name, p))
             elif va.path is not None:  # a lock cycle's path may fire the scenario's requests first
                 assert len(vb.path) <= len(va.path) + len(sc.events), (name, p)
+    # where minimizing the reduced path alone is one step off, the exact search supplies the shortest one:
+    # the update's lockstep without cpus_read_lock() (a CPU joining stop_machine() late), and nowhere else
+    assert longer <= {("update-no-hotplug-lock", "vmx-before-seamcall")}, longer
 
 
 @pytest.mark.parametrize("args", [
