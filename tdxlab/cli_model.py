@@ -27,9 +27,9 @@ def lanes_cap(ncpus: int) -> int:
 
 
 def _scenario_options(p) -> None:
-    p.add_argument("design", nargs="?", help="v7-2022, v19-2024, kvm-6.16 or core-7.1 (see `tdxlab designs`), "
-                   "or FILE.py: a Python file that defines one design (docs/authoring.md); loading it runs it "
-                   "as Python, as `python FILE.py` would")
+    p.add_argument("design", nargs="?", help="a design by name, e.g. core-7.1 (`tdxlab designs` lists them; "
+                   "`tdxlab designs --what-ifs` adds the what-ifs), or FILE.py: a Python file that defines one "
+                   "design (docs/authoring.md); loading it runs it as Python, as `python FILE.py` would")
     p.add_argument("--scenario", metavar="NAME", help="a scenario of data/scenarios (see `tdxlab scenarios`) "
                                                       "or a .toml/.yaml file")
     p.add_argument("--rule", choices=("old", "relaxed"), help="the module's LP.INIT rule "
@@ -40,7 +40,9 @@ def _scenario_options(p) -> None:
     p.add_argument("--hotplug", action="store_true", help="an administrator may offline (or online) each "
                                                           "CPU but CPU0 once, at any time")
     p.add_argument("--event", action="append", default=[], metavar="EVENT",
-                   help="another environment event: online:N, offline:N, create-td, create-vm (v19-2024)")
+                   help="another environment event: online:N, offline:N, create-td, or one of the design's "
+                   "own, e.g. create-vm (the 2024 KVM designs), kexec, crash (teardown-7.2), update "
+                   "(update-7.2); an event the design lacks is refused with the list of its events")
     p.add_argument("--mutate", action="append", default=[], metavar="NAME", help="a mutation (repeatable; "
                                                                                  "see `tdxlab mutations`)")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
@@ -297,17 +299,46 @@ def cmd_graph(args) -> int:
     return code
 
 
+#: A listing is wrapped to this many columns, or to a narrower terminal's width (never narrower than
+#: LISTING_MIN_COLUMNS): the same text whether printed to a file, a pipe or a wide terminal.
+LISTING_COLUMNS = 100
+LISTING_MIN_COLUMNS = 60
+
+
+def listing_columns() -> int:
+    """The width a listing wraps to: LISTING_COLUMNS, less on a narrower terminal."""
+    if not sys.stdout.isatty():
+        return LISTING_COLUMNS
+    import shutil
+
+    return max(LISTING_MIN_COLUMNS, min(LISTING_COLUMNS, shutil.get_terminal_size((LISTING_COLUMNS, 24)).columns))
+
+
+def listing(rows: list[tuple[str, str]], columns: int = LISTING_COLUMNS) -> str:
+    """Names in a column as wide as the longest, each description beside its name, wrapped to ``columns``
+    with its further lines under its first."""
+    import textwrap
+
+    w = max(len(name) for name, _ in rows)
+    out = []
+    for name, text in rows:
+        lines = textwrap.wrap(" ".join(text.split()), max(20, columns - w - 2), break_long_words=False,
+                              break_on_hyphens=False) or [""]
+        out.append(f"{name:<{w}}  {lines[0]}".rstrip())
+        out += [f"{'':<{w}}  {line}" for line in lines[1:]]
+    return "\n".join(out)
+
+
 def cmd_designs(args) -> int:
     from tdxlab.designs import DESIGNS
 
-    for name, d in DESIGNS.items():
-        print(f"{name:<10} {d.era}: {d.summary}")
+    cols = listing_columns()
+    print(listing([(name, f"{d.era}: {d.summary}") for name, d in DESIGNS.items()], cols))
     if getattr(args, "what_ifs", False):
         from tdxlab.designs.whatifs import WHATIF_DESIGNS
 
         print("\nwhat-ifs reviewers asked (not kernels that shipped; docs/whatifs.md):")
-        for name, d in WHATIF_DESIGNS.items():
-            print(f"{name:<40} {d.summary}")
+        print(listing([(name, d.summary) for name, d in WHATIF_DESIGNS.items()], cols))
     return EXIT_OK
 
 

@@ -42,7 +42,7 @@ def run_in_process(argv):
 def test_listing_verbs_one_per_line_with_a_description(verb, names):
     code, out, err = run_in_process([verb])
     assert code == 0 and not err
-    lines = out.splitlines()
+    lines = [line for line in out.splitlines() if line[:1].strip()]  # (a description's further lines are indented)
     first_words = [line.split()[0] for line in lines]
     for n in names:
         assert n in first_words
@@ -175,3 +175,46 @@ def test_progress_line_shows_the_shortest_counterexample_search(capsys):
     p.on = False  # not a terminal: nothing
     p.phase("anything")
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("argv", [["designs"], ["designs", "--what-ifs"]])
+def test_designs_listing_lines_up_and_wraps(argv):
+    """Each description starts in one column, just past the longest name, and its further lines start there
+    too; no line is wider than the listing's columns; the text is the design's era and summary, whole."""
+    from tdxlab.cli_model import LISTING_COLUMNS
+    from tdxlab.designs import DESIGNS
+    from tdxlab.designs.whatifs import WHATIF_DESIGNS
+
+    code, out, err = run(*argv)  # a pipe, not a terminal: LISTING_COLUMNS wide
+    assert code == 0 and not err
+    blocks = out.split("\n\n")
+    wanted = [{n: f"{d.era}: {d.summary}" for n, d in DESIGNS.items()}]
+    if "--what-ifs" in argv:
+        wanted.append({n: d.summary for n, d in WHATIF_DESIGNS.items()})
+        blocks[1] = blocks[1].split("\n", 1)[1]  # (the what-ifs' heading)
+    assert len(blocks) == len(wanted)
+    for block, names in zip(blocks, wanted):
+        col = max(map(len, names)) + 2
+        got: dict[str, list[str]] = {}
+        for line in block.splitlines():
+            assert len(line) <= LISTING_COLUMNS, line
+            name, text = line[:col].strip(), line[col:]
+            assert text and not text[0].isspace() and (name in names or not name), line
+            if name:
+                got[name] = [text]
+            else:
+                got[list(got)[-1]].append(text)
+        assert list(got) == list(names)
+        for n, parts in got.items():
+            assert " ".join(parts) == " ".join(names[n].split())
+        assert any(len(parts) > 1 for parts in got.values())  # a long one wrapped
+
+
+def test_listing_wraps_to_the_width_it_is_given():
+    from tdxlab.cli_model import listing
+
+    rows = [("a", "one two three four five six seven"), ("a-longer-name", "x")]
+    text = listing(rows, columns=32)
+    assert text.splitlines() == ["a              one two three four",
+                                 "               five six seven",
+                                 "a-longer-name  x"]
