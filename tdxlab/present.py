@@ -572,8 +572,11 @@ def _split_output(o, first: int = ROOM) -> list:
     data = o.get("data", {})
     html = data.get("text/html", "")
     if html:
-        parts, key = (balance(html.split(NEXT_SLIDE)) if NEXT_SLIDE in html
-                      else split_table(html, TABLE_HEIGHT, first)), "text/html"
+        if NEXT_SLIDE in html:  # each part on a slide of its own, and a table in it cut if it is too tall
+            parts = [t for part in balance(html.split(NEXT_SLIDE)) for t in split_table(part, TABLE_HEIGHT, ROOM)]
+        else:
+            parts = split_table(html, TABLE_HEIGHT, first)
+        key = "text/html"
     elif "text/markdown" in data:
         parts, key = split_markdown(data["text/markdown"], ROOM, first), "text/markdown"
     elif o.get("output_type") == "stream" or set(data) == {"text/plain"}:
