@@ -149,3 +149,33 @@ def test_pyproject_license_is_an_spdx_string():
     assert doc["project"]["license"] == "MIT"
     setuptools_req = next(Requirement(r) for r in doc["build-system"]["requires"] if r.startswith("setuptools"))
     assert "77" in setuptools_req.specifier and "76.9" not in setuptools_req.specifier
+
+
+# ---- reading order ---------------------------------------------------------------------------------
+def _table_links(text: str, folder: str) -> list[str]:
+    """The notebooks a Markdown table links to, in its order (the first link of each row)."""
+    rows = [ln for ln in text.splitlines() if ln.startswith("|")]
+    found = [re.search(rf"\]\({re.escape(folder)}([\w.-]+)\.(?:md|ipynb)\)", ln) for ln in rows]
+    return [m.group(1) for m in found if m]
+
+
+def test_the_index_and_the_readme_list_every_notebook_in_the_reading_order():
+    """The order the navigation lines follow (scripts/notebooks.py: index, then the rest by name; checked by
+    `scripts/notebooks.py check`) is the index's table and the README's, with every notebook in each: a new
+    chapter missing from either, or out of place, fails here."""
+    from conftest import load_notebooks_script
+
+    order = [p.stem for p in load_notebooks_script().sources()]
+    index = (REPO / "notebooks" / "index.md").read_text(encoding="utf-8")
+    assert _table_links(index, "") == order[1:]
+    assert _table_links(_readme_section("Notebooks"), "notebooks/") == order
+
+
+def test_start_here_names_every_design():
+    """00's paragraph on the model's designs names each one `tdxlab designs` lists."""
+    from tdxlab.designs import DESIGNS
+
+    text = " ".join((REPO / "notebooks" / "00-start-here.md").read_text(encoding="utf-8").split())
+    para = text[text.index("has a [**design**]"):][:1200]
+    para = para[:para.index("A **scenario**")]
+    assert [n for n in DESIGNS if f"`{n}`" not in para] == []
