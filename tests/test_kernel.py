@@ -26,7 +26,7 @@ def test_4_2_no_module_is_vmfailinvalid_enodev():
 def test_7_4_ipi_handler_runs_only_while_irqs_on_and_then_owns_the_cpu():
     sc = Scenario("v19-2024", topology="1x1x2")
     s = sc.initial()
-    # run modprobe until it has sent its IPIs (it then runs vmx_tdx_on locally with IRQs off)
+    # run modprobe until it has sent its IPIs (on_each_cpu() then runs tdx_on() locally with IRQs off)
     while not s.ipis:
         s = sc.step(s, "modprobe")
     keys = [k for k, _ in sc.enabled(s)]
