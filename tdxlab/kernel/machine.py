@@ -369,13 +369,28 @@ class Machine:
     def scan(self, st: State) -> tuple[list[tuple[str, str]], list]:
         """The checker's hot path, one pass over the contexts: the enabled steps as :meth:`enabled` gives
         them, with empty labels, and the contexts the CPU rules let run that are about to take a lock, as
-        [(thread, (lock, mode))] for lockdep (taken or waited for)."""
+        [(thread, (lock, mode))] for lockdep (taken or waited for). (The CPU rules of :meth:`_owners`,
+        inlined: this runs once per state.)"""
         code = self._scan
-        owners, off = self._owners(st)  # the CPU rules, as _cpu_gates applies them
         cpus = st.cpus
+        threads = st.threads
+        owners = None  # CPU -> the context that owns it (CPUs in cpu_online_mask only)
+        off = ()  # CPUs where IRQs are off (no IPI is delivered there)
+        for t in threads:
+            kind = t[2]
+            if kind == HARDIRQ or t[5] or t[6]:
+                c = t[1]
+                if owners is None:
+                    owners, off = {}, set()
+                if cpus[c].hp in IN_ONLINE_MASK:
+                    o = owners.get(c)
+                    if o is None or (kind == HARDIRQ and o[2] != HARDIRQ):
+                        owners[c] = t
+                if kind == HARDIRQ or t[5]:
+                    off.add(c)
         en = []
         waiting = []
-        for t in st.threads:
+        for t in threads:
             f = t[3][-1]
             owner_holds_off, acq, waits = code[f[0]][f[1]]
             if owners and owner_holds_off:
