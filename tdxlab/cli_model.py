@@ -193,6 +193,10 @@ def cmd_check(args) -> int:
         print(f"  {row['property']:<{w}}  {row['verdict']}{steps}")
         if row["verdict"] == "VIOLATED":
             print(f"  {'':<{w}}    {row['why']}")
+    from tdxlab.check.properties import not_applicable_line
+    na = not_applicable_line(sc.design, res.not_applicable)
+    if na:
+        print(na)
     if res.violated:
         print(f"see one: tdxlab trace ... --property {res.violated[0]}")
     from tdxlab.check.coverage import unreached_line
@@ -201,10 +205,20 @@ def cmd_check(args) -> int:
     return res.exit_code
 
 
-def cmd_trace(args) -> int:
-    from tdxlab.check.properties import check_property
+def require_applicable(args) -> None:
+    """``--property P`` of a chapter the design is not in: one line (NotApplicable, exit 2), before any
+    search."""
+    from tdxlab.check.properties import applies, check_property, why_not
+    from tdxlab.errors import NotApplicable
 
     check_property(args.property)
+    sc = scenario_from_args(args)
+    if not applies(args.property, sc.design):
+        raise NotApplicable(why_not(args.property, sc.design))
+
+
+def cmd_trace(args) -> int:
+    require_applicable(args)
     sc, res = run_check(args)
     v = res.verdicts[args.property]
     if v.holds is not False:
@@ -263,6 +277,8 @@ def cmd_graph(args) -> int:
         raise BadInput(f"--out {args.out!r}: choose a .svg, .png or .dot file")
     if args.property:
         check_property(args.property)
+        if args.kind != "module":
+            require_applicable(args)
     kind = args.kind
     partial = []  # why the picture is not the whole story (exit 3)
     code = EXIT_OK
@@ -355,8 +371,8 @@ def cmd_mutations(args) -> int:
 def cmd_properties(args) -> int:
     from tdxlab.check.properties import PROPERTIES
 
-    for name, p in PROPERTIES.items():
-        print(f"{name:<24} {p.summary} ({p.fact})")
+    for name, p in PROPERTIES.items():  # [the chapter whose designs it applies to]
+        print(f"{name:<24} [{p.chapter or 'every design'}] {p.summary} ({p.fact})")
     return EXIT_OK
 
 

@@ -6,6 +6,9 @@ kernel functions differ between them (``tdxlab diff A B``, :func:`tdxlab.diff`).
 True
 >>> "tdx_online_cpu" in r.changed
 True
+
+A property that applies to one side only (another chapter's, :func:`tdxlab.check.properties.applies`) is
+shown as "n/a" on the other side, and never counts as a difference.
 """
 from __future__ import annotations
 
@@ -32,8 +35,16 @@ class DiffResult:
                      for r in (self.a, self.b))
 
     @property
+    def properties(self) -> list[str]:
+        """The properties that apply to either side, in PROPERTIES order."""
+        from tdxlab.check.properties import PROPERTIES
+        return [p for p in PROPERTIES if p in self.a.verdicts or p in self.b.verdicts]
+
+    @property
     def differing(self) -> list[str]:
-        return [p for p in self.a.verdicts if self.a.verdicts[p].holds != self.b.verdicts[p].holds]
+        """The properties that apply to both sides and whose verdicts differ."""
+        return [p for p in self.a.verdicts if p in self.b.verdicts
+                and self.a.verdicts[p].holds != self.b.verdicts[p].holds]
 
     @property
     def same(self) -> bool:
@@ -51,8 +62,9 @@ class DiffResult:
         return {"a": self.a.scenario.design_name, "b": self.b.scenario.design_name,
                 "mutations": {"a": list(self.a.scenario.mutations), "b": list(self.b.scenario.mutations)},
                 "topology": str(self.a.scenario.topology), "rule": self.a.scenario.rule,
-                "properties": {p: {"a": self.a.verdicts[p].holds, "b": self.b.verdicts[p].holds,
-                                   "differs": p in self.differing} for p in self.a.verdicts},
+                # a side the property does not apply to (another chapter's) has "n/a"
+                "properties": {p: {"a": _holds(self.a, p), "b": _holds(self.b, p),
+                                   "differs": p in self.differing} for p in self.properties},
                 "functions": {"only_a": self.only_a, "only_b": self.only_b, "changed": self.changed},
                 "states": {"a": self.a.states, "b": self.b.states},
                 "complete": self.a.complete and self.b.complete}
@@ -65,16 +77,16 @@ class DiffResult:
         sa = self.a.scenario
         platform = ", ".join(b for b in sa.title().split(", ")[1:] if not b.startswith("+"))
         out = [f"{na} vs {nb} ({platform})"]
-        w = max(len(p) for p in self.a.verdicts)
+        w = max(len(p) for p in self.properties)
         wa = max(len(na), 8)
         out.append(f"  {'property':<{w}}  {na:<{wa}}  {nb}")
 
-        def word(v):
-            return "holds" if v.holds else ("VIOLATED" if v.holds is False else "no verdict")
-        for p in self.a.verdicts:
-            va, vb = self.a.verdicts[p], self.b.verdicts[p]
+        for p in self.properties:
+            va, vb = _word(self.a, p), _word(self.b, p)
             mark = "   <- differs" if p in self.differing else ""
-            out.append(f"  {p:<{w}}  {word(va):<{wa}}  {word(vb)}{mark}")
+            out.append(f"  {p:<{w}}  {va:<{wa}}  {vb}{mark}")
+        if any(p not in r.verdicts for r in (self.a, self.b) for p in self.properties):
+            out.append("  (n/a: the property is of a chapter that design is not in, so it is not checked there)")
         funcs = [f"{f} (changed)" for f in self.changed] + [f"{f} (only in {na})" for f in self.only_a] + \
                 [f"{f} (only in {nb})" for f in self.only_b]
         out.append("kernel functions that differ: " + (", ".join(funcs) if funcs else "none"))
@@ -87,20 +99,30 @@ class DiffResult:
         import html
         na, nb = (html.escape(n) for n in self.names)
 
-        def word(v):
-            return "holds" if v.holds else ("VIOLATED" if v.holds is False else "no verdict")
         rows = "".join(
             f"<tr style='{'background:#fde2e2;font-weight:600' if p in self.differing else ''}'>"
-            f"<td style='text-align:left'>{html.escape(p)}</td><td style='text-align:left'>{word(self.a.verdicts[p])}</td>"
-            f"<td style='text-align:left'>{word(self.b.verdicts[p])}</td>"
+            f"<td style='text-align:left'>{html.escape(p)}</td><td style='text-align:left'>{_word(self.a, p)}</td>"
+            f"<td style='text-align:left'>{_word(self.b, p)}</td>"
             f"<td style='text-align:left'>{'differs' if p in self.differing else ''}</td></tr>"
-            for p in self.a.verdicts)
+            for p in self.properties)
         funcs = [f"<code>{html.escape(f)}()</code> changed" for f in self.changed] + \
                 [f"<code>{html.escape(f)}()</code> only in {na}" for f in self.only_a] + \
                 [f"<code>{html.escape(f)}()</code> only in {nb}" for f in self.only_b]
         th = "<th style='text-align:left'>"
         return (f"<div class='tdxlab-diff'><table><tr>{th}property</th>{th}{na}</th>{th}{nb}</th><th></th></tr>"
                 f"{rows}</table><p>Kernel functions that differ: {', '.join(funcs) or 'none'}.</p></div>")
+
+
+def _holds(res, p):
+    """A side's verdict of ``p`` for JSON: true, false, null (no verdict) or "n/a" (does not apply)."""
+    return res.verdicts[p].holds if p in res.verdicts else "n/a"
+
+
+def _word(res, p) -> str:
+    if p not in res.verdicts:
+        return "n/a"
+    v = res.verdicts[p]
+    return "holds" if v.holds else ("VIOLATED" if v.holds is False else "no verdict")
 
 
 def function_texts(design_cls, mutations=(), options=None) -> dict[str, str]:

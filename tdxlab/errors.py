@@ -40,7 +40,7 @@ class ScenarioError(BadInput):
 
 
 class NotApplicable(BadInput):
-    """A mutation that does not apply to the chosen design."""
+    """A mutation that does not apply to the chosen design, or a property of a chapter it is not in."""
 
 
 class StepNotEnabled(BadInput):

@@ -231,6 +231,10 @@ def solve(ex: "Exercise | str") -> Solution:
     if isinstance(ex, str):
         ex = get(ex)
     res = _explore((ex,))
+    if ex.prop is not None and ex.prop not in res.verdicts:  # another chapter's property: one line, not a KeyError
+        from tdxlab.check.properties import why_not
+        from tdxlab.errors import NotApplicable
+        raise NotApplicable(f"exercise {ex.id}: {why_not(ex.prop, res.scenario.design)}")
     violated = sorted(res.violated, key=lambda n: (len(res.verdicts[n].path or ()), n))
     sol = Solution(ex, None, res, violated=violated)
 

@@ -4,7 +4,7 @@ property) whose every violated cell has a shortest counterexample to replay.
 
 >>> from tdxlab.review import verdict_matrix
 >>> rev = verdict_matrix()            # a few seconds: 2 workloads x every row, explored exhaustively
->>> rev.frame                          # a pandas DataFrame of "holds" / "violated" / "n/a"
+>>> rev.frame                          # a pandas DataFrame of "holds" / "violated (N)" / "n/a"
 >>> rev.styler()                       # the same, coloured
 >>> rev.cell("v19-2024 +kvm-lock-first", "no-deadlock").steps
 26
@@ -19,6 +19,13 @@ violates it, with the shortest counterexample over all of them):
 
 Both run the relaxed LP.INIT rule (notebook 02 is about the old one). The April 2024 positions map onto
 rows (``POSITIONS``): see notebook 05.
+
+**Rows and columns.** The default rows are the bring-up story's designs: those whose only chapter is
+bring-up (:func:`review_designs`). A design of a later chapter (teardown-7.2, update-7.2) brings TDX up as
+an earlier design does (core-7.1) and would repeat that design's row under these workloads; its own
+chapter's notebook reviews it (:data:`CHAPTER_NOTEBOOKS`). The columns are the properties that apply to
+some row (:func:`tdxlab.check.properties.applies`); a cell whose row is outside the property's chapter
+is "n/a" (–), never "holds".
 """
 from __future__ import annotations
 
@@ -29,12 +36,14 @@ from typing import Callable, Iterable, NamedTuple
 import pandas as pd
 
 from tdxlab.check.explore import CheckResult, explore
-from tdxlab.check.properties import PROPERTIES
+from tdxlab.check.properties import PROPERTIES, applicable, applies
 from tdxlab.designs import DESIGNS
 from tdxlab.errors import BadInput, NotApplicable, UnknownName
 from tdxlab.mutations import MUTATIONS
 
 GOOD, BAD, NA, WARN = "#cdeccd", "#f4b6b6", "#eeeeee", "#ffe7b3"
+#: Where the designs of each later chapter are reviewed (their own scenarios and what-ifs).
+CHAPTER_NOTEBOOKS = {"teardown": "08-teardown-and-kexec", "update": "09-runtime-update"}
 
 
 class Row(NamedTuple):
@@ -86,11 +95,30 @@ def row(spec: "str | Row | tuple") -> Row:
     return Row(design + (f" +{mutation}" if mutation else ""), design, mutation)
 
 
+def review_designs(chapter: str = "bring-up") -> list[str]:
+    """The shipped designs whose only chapter is ``chapter`` (``Design.chapters``): for "bring-up", the
+    eras of the bring-up story. A design that adds a later chapter reuses an earlier bring-up and is left
+    out (:func:`later_designs`)."""
+    return [n for n, cls in DESIGNS.items() if tuple(cls.chapters) == (chapter,)]
+
+
+def later_designs(chapter: str = "bring-up") -> dict[str, str]:
+    """The shipped designs :func:`review_designs` leaves out, each with the notebook of its later chapter."""
+    out = {}
+    for n, cls in DESIGNS.items():
+        if tuple(cls.chapters) != (chapter,):
+            later = [c for c in cls.chapters if c != chapter]
+            out[n] = CHAPTER_NOTEBOOKS.get(later[0], later[0]) if later else ""
+    return out
+
+
 def default_rows(one_call: bool = True) -> list[Row]:
-    """Every design, each followed by every mutation that applies to it (in ``MUTATIONS`` order); with
-    ``one_call``, the April 2024 "one call does everything" position after v19-2024 (see ``POSITIONS``)."""
+    """Every design of the bring-up story (:func:`review_designs`), each followed by every mutation that
+    applies to it (in ``MUTATIONS`` order); with ``one_call``, the April 2024 "one call does everything"
+    position after v19-2024 (see ``POSITIONS``)."""
     out = []
-    for name, cls in DESIGNS.items():
+    for name in review_designs():
+        cls = DESIGNS[name]
         out.append(Row(name, name))
         for m in MUTATIONS:
             if m in cls.mutation_notes:
@@ -127,9 +155,12 @@ class Cell:
     detail: str = ""
     workload: str | None = None
     result: CheckResult | None = None  # the exploration that holds the counterexample
+    applies: bool = True  # False: the row's design is outside the property's chapter ("n/a", not checked)
 
     @property
     def verdict(self) -> str:
+        if not self.applies:
+            return "n/a"
         return "holds" if self.holds else ("violated" if self.holds is False else "unknown")
 
     def counterexample(self):
@@ -177,7 +208,8 @@ class Review:
 
     def styler(self, caption: str | None = None):
         """The matrix as a coloured pandas Styler: green holds, red violated (with the steps of the shortest
-        counterexample), the detail of each violation as a tooltip."""
+        counterexample), the detail of each violation as a tooltip; – (grey) where the property does not
+        apply to the row's design."""
         df = self.frame
 
         def colour(v: str) -> str:
@@ -185,11 +217,14 @@ class Review:
                 return f"background-color: {GOOD}; color: #1d5e1d"
             if v.startswith("violated"):
                 return f"background-color: {BAD}; color: #7a0000; font-weight: 600"
+            if v == "n/a":
+                return f"background-color: {NA}; color: #444"
             return f"background-color: {WARN}"
 
         tips = pd.DataFrame([[self.cells[(r.label, p)].detail or "" for p in self.props] for r in self.rows],
                             index=df.index, columns=df.columns)
-        shown = df.map(lambda v: "✓" if v == "holds" else ("✗ " + v[10:-1] if v.startswith("violated") else "?"))
+        shown = df.map(lambda v: "✓" if v == "holds" else ("✗ " + v[10:-1] if v.startswith("violated") else
+                                                          "–" if v == "n/a" else "?"))
         st = shown.style.apply(lambda col: [colour(v) for v in df[col.name]], axis=0)
         st = st.set_tooltips(tips, props="visibility: hidden; position: absolute; z-index: 1; "
                              "background: #333; color: #fff; padding: 4px 6px; font-size: 11px; "
@@ -204,7 +239,9 @@ class Review:
         st = st.set_caption(caption or (
             f"{len(self.rows)} rows x {len(self.props)} properties, every interleaving of "
             f"{self.workloads_text()} ({self.states} states, {self.seconds:.1f} s). "
-            "✓ holds; ✗ N: violated, N = steps of the shortest counterexample."))
+            "✓ holds; ✗ N: violated, N = steps of the shortest counterexample"
+            + ("; – n/a: the property is of a chapter the row's design is not in." if
+               any(not c.applies for c in self.cells.values()) else ".")))
         return st
 
     def workloads_text(self) -> str:
@@ -224,7 +261,8 @@ def verdict_matrix(rows: Iterable | None = None, workloads: Iterable[str] | None
                    max_states: int = 200_000, max_seconds: float | None = None) -> Review:
     """Explore every row (default: :func:`default_rows`) under every workload (default: all of
     ``WORKLOADS``) and collect the verdicts. ``progress(done, total, label)`` is called after each
-    exploration (the ReviewMatrix widget's progress bar)."""
+    exploration (the ReviewMatrix widget's progress bar). The columns (default) are the properties that
+    apply to some row; a row outside a column's chapter has an "n/a" cell there, not explored."""
     rs = [row(r) for r in (rows if rows is not None else default_rows())]
     if not rs:
         raise BadInput("a verdict matrix needs at least one row")
@@ -232,7 +270,10 @@ def verdict_matrix(rows: Iterable | None = None, workloads: Iterable[str] | None
     for w in ws:
         if w not in WORKLOADS:
             raise UnknownName(f"unknown workload {w!r}: choose one of {', '.join(WORKLOADS)}")
-    ps = list(props) if props is not None else list(PROPERTIES)
+    if props is None:  # the properties that apply to some row, in PROPERTIES order
+        some = {p for r in rs for p in applicable(DESIGNS[r.design])}
+        props = [p for p in PROPERTIES if p in some]
+    ps = list(props)
     for p in ps:
         if p not in PROPERTIES:
             raise UnknownName(f"unknown property {p!r}: choose one of {', '.join(PROPERTIES)}")
@@ -240,14 +281,17 @@ def verdict_matrix(rows: Iterable | None = None, workloads: Iterable[str] | None
     t0 = time.perf_counter()
     total, done = len(rs) * len(ws), 0
     for r in rs:
-        per_prop: dict[str, Cell] = {p: Cell(r, p, True) for p in ps}
+        per_prop: dict[str, Cell] = {p: Cell(r, p, True) if applies(p, DESIGNS[r.design]) else
+                                     Cell(r, p, None, applies=False) for p in ps}
         for w in ws:
             sc = scenario_for(r, w, rule)
             res = explore(sc, max_states=max_states, max_seconds=max_seconds)
             rev.results[(r.label, w)] = res
             rev.states += res.states
             for p in ps:
-                v = res.verdicts[p]
+                v = res.verdicts.get(p)
+                if v is None:  # another chapter's property: n/a
+                    continue
                 c = per_prop[p]
                 if v.holds is False:
                     n = len(v.path) if v.path is not None else None
@@ -293,12 +337,13 @@ POSITIONS = [
      "fact": "lore-sean-2024-04-23, k-tdx-c-71"},
     {"position": "landed in 6.16: KVM's own cpuhp state under cpus_read_lock() "
                  "(cpuhp_setup_state_cpuslocked), then tdx_enable()",
-     "who": "KVM TDX host support, merged", "row": "kvm-6.16", "about": tuple(PROPERTIES),
+     "who": "KVM TDX host support, merged", "row": "kvm-6.16", "about": applicable(DESIGNS["kvm-6.16"]),
      "judged on": "every property",
      "fact": "k-kvm-tdx-c-616"},
     {"position": "landed in 7.1: subsys_initcall(tdx_enable), virt/tdx:online, refcounted VMXON",
      "who": "\"KVM: x86/tdx: Have TDX handle VMXON during bringup\" v3", "row": "core-7.1",
-     "about": tuple(PROPERTIES), "judged on": "every property", "fact": "k-tdx-c-71, lore-sean-2026-02-13"},
+     "about": applicable(DESIGNS["core-7.1"]), "judged on": "every property",
+     "fact": "k-tdx-c-71, lore-sean-2026-02-13"},
 ]
 
 

@@ -31,8 +31,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable
 
-from tdxlab.check.properties import (PROPERTIES, STATE_CHECKS, find_cycle, lockdep_state_findings,
-                                     pending_acquisitions, spinlock_usage)
+from tdxlab.check.properties import (PROPERTIES, STATE_CHECKS, applicable, find_cycle, lockdep_state_findings,
+                                     pending_acquisitions, spinlock_usage, why_not)
 from tdxlab.check.reduce import REDUCTION, one_per_cpu, owned_choice, persistent_event, spinning_ipi
 from tdxlab.check.shortest import shortest_paths
 from tdxlab.check.sleep import Footprints
@@ -75,6 +75,8 @@ class CheckResult:
     search_seconds: float | None = None  # the exploration alone, without the shortest-path search
     interrupted: bool = False  # stopped by Ctrl-C: what was found so far
     executed: frozenset | None = None  # the instructions that ran (tdxlab.check.coverage)
+    # the properties of other chapters (tdxlab.check.properties.applies): neither decided nor in verdicts
+    not_applicable: tuple[str, ...] = ()
 
     def unreached(self) -> list:
         """The design's statements that no explored path executed (tdxlab.check.coverage)."""
@@ -117,6 +119,9 @@ class CheckResult:
         from tdxlab.check.properties import check_property
 
         check_property(prop)
+        if prop not in self.verdicts:
+            from tdxlab.errors import NotApplicable
+            raise NotApplicable(why_not(prop, self.scenario.design))
         v = self.verdicts[prop]
         if v.path is None:
             return None
@@ -137,6 +142,7 @@ class CheckResult:
         return {"design": sc.design_name, "rule": sc.rule, "topology": str(sc.topology),
                 "mutations": list(sc.mutations), "states": self.states, "transitions": self.transitions,
                 "complete": self.complete, "seconds": round(self.seconds, 3), "properties": props,
+                "not_applicable": list(self.not_applicable),
                 "unreached": [u.to_json_obj() for u in self.unreached()], "vacuous": self.vacuous()}
 
     def to_json(self) -> str:
@@ -182,7 +188,8 @@ def explore(sc, *, max_states: int = DEFAULT_MAX_STATES, max_seconds: float | No
             graph_limit: int = 2000, reduce: bool = True, until: frozenset | None = None,
             sleep_sets: bool = True, phase: Callable[[str], None] | None = None,
             max_memory_mib: int = DEFAULT_MAX_MEMORY_MIB) -> CheckResult:
-    """Explore every interleaving of scenario ``sc`` breadth-first and decide every property.
+    """Explore every interleaving of scenario ``sc`` breadth-first and decide every property that applies
+    to its design (:func:`tdxlab.check.properties.applicable`; the others are in ``not_applicable``).
 
     ``until``: stop as soon as every property named there is seen violated (used to find the exact
     shortest counterexamples without the reductions). ``sleep_sets=False`` leaves out the sleep sets
@@ -252,8 +259,12 @@ def _explore(sc, max_states, max_seconds, progress, progress_every, keep_graph, 
     g_edges: list = []
     stopped = None
 
+    # only the properties of the design's chapters are decided (tdxlab.check.properties.applicable)
+    props = applicable(sc.design)
+    live = set(props)
+
     def violate(name, path_fn, detail):
-        if name not in found:
+        if name not in found and name in live:
             found[name] = (path_fn(), detail)
 
     # sleep sets (tdxlab.check.sleep): not when the graph is kept for drawing, which shows every transition
@@ -282,7 +293,7 @@ def _explore(sc, max_states, max_seconds, progress, progress_every, keep_graph, 
                         f"{lock} is taken both in IRQ context and with IRQs on: an IPI on the CPU that "
                         f"holds it spins forever (lockdep: inconsistent lock state)")
 
-    checks = list(STATE_CHECKS.items())
+    checks = [(n, f) for n, f in STATE_CHECKS.items() if n in live]  # other chapters' are not evaluated
     interrupted = False
     try:
         while frontier:
@@ -376,7 +387,7 @@ def _explore(sc, max_states, max_seconds, progress, progress_every, keep_graph, 
                         fp = footprint(st, x, main)
                 transitions += 1
                 for kind, detail in info.events:
-                    if kind not in found:
+                    if kind not in found and kind in live:
                         violate(kind, lambda: _path(parent, keys, at) + (info.key,), detail)
                 child = ()
                 if need_fp:
@@ -446,7 +457,7 @@ def _explore(sc, max_states, max_seconds, progress, progress_every, keep_graph, 
     complete = stopped is None
     # lock-order: a cycle in the aggregated graph
     cyc = find_cycle(edge_first)
-    if cyc and "lock-order" not in found:
+    if cyc and "lock-order" not in found and "lock-order" in live:
         pairs = list(zip(cyc, cyc[1:]))
         last = max(pairs, key=lambda e: edge_first[e])
         found["lock-order"] = (_path(parent, keys, edge_first[last]),
@@ -463,7 +474,7 @@ def _explore(sc, max_states, max_seconds, progress, progress_every, keep_graph, 
             complete = False
             unproven = {n for n in found if n != "lock-order"}
     verdicts = {}
-    for name in PROPERTIES:
+    for name in props:
         if name in found:
             path, detail = found[name]
             verdicts[name] = Verdict(name, False, detail, path, name not in unproven)
@@ -477,4 +488,4 @@ def _explore(sc, max_states, max_seconds, progress, progress_every, keep_graph, 
     return CheckResult(sc, len(parent), transitions, complete, time.perf_counter() - t0, stopped, verdicts,
                        {e: _path(parent, keys, k) for e, k in edge_first.items()}, spin, graph, terminal,
                        _reduction(reduce, sleep_sets and not keep_graph, footprint is not None), spent,
-                       interrupted)
+                       interrupted, not_applicable=tuple(n for n in PROPERTIES if n not in live))

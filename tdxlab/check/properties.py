@@ -5,12 +5,19 @@ it (tdxlab.kernel.observe: the kernel layer records facts, never property names;
 which facts each property observes); *state* properties by a reachable state; and *lockdep* properties by
 the locks a context tries to take in a reachable state (lockdep checks at acquisition, before waiting),
 aggregated over every explored path. :func:`add_property` adds one in a cell.
+
+Each property belongs to a *chapter* of the story ("bring-up", "teardown", "update") and applies to the
+designs whose ``chapters`` name it (:attr:`tdxlab.designs.base.Design.chapters`): a check decides and
+reports only those (:func:`applicable`), so that "holds" is never said of a design that has nothing the
+property is about. A property added in a cell has no chapter unless it is given one: it applies to every
+design.
 """
 from __future__ import annotations
 
 from typing import NamedTuple
 
 from tdxlab.errors import UnknownName
+from tdxlab.inputs import cut
 from tdxlab.kernel.observe import observe, unobserve
 from tdxlab.kernel.state import HARDIRQ, LOCK_KIND, LOCKS, SLEEPING, SPINNING
 from tdxlab.platform import IN_ONLINE_MASK, ONLINE
@@ -21,6 +28,11 @@ class Property(NamedTuple):
     kind: str  # "transition", "state" or "lockdep"
     fact: str
     summary: str
+    chapter: str | None = "bring-up"  # the designs it applies to (Design.chapters); None: every design
+
+
+#: The chapters of the story, in its order: a design's ``chapters`` and a property's ``chapter`` are among them.
+CHAPTERS = ("bring-up", "teardown", "update")
 
 
 PROPERTIES = {p.name: p for p in (
@@ -70,19 +82,29 @@ for _prop, _kinds in OBSERVES.items():
 
 
 def add_property(name: str, summary: str, *, observes: tuple = (), when=None, state=None,
-                 fact: str = "") -> Property:
+                 fact: str = "", chapter: str | None = None) -> Property:
     """Add a property in a notebook cell or a design file. A *transition* property is violated by a step
     that records one of the facts it ``observes`` (tdxlab.kernel.observe.FACTS; ``when(detail)`` narrows
     it); a *state* property by a reachable state where ``state(scenario, state)`` returns a sentence (None
     when it holds). Every later check decides it like the shipped ones.
 
-    >>> from tdxlab.check.properties import add_property, remove_property
+    It applies to every design unless ``chapter`` names one of :data:`CHAPTERS`: then only to the designs
+    whose ``chapters`` include it (a check of another design neither decides nor reports it).
+
+    >>> from tdxlab.check.properties import add_property, applies, remove_property
     >>> p = add_property("no-double-vmxon", "no VMXON where CR4.VMXE is already set", observes=("vmxon-busy",))
     >>> import tdxlab
     >>> tdxlab.check("v19-2024", topology="1x1x2", mutations=["no-kvm-lock"],
     ...              events=["create-vm", "create-vm2"]).verdicts["no-double-vmxon"].holds
     False
+    >>> applies("no-double-vmxon", "update-7.2")  # no chapter: every design
+    True
     >>> remove_property("no-double-vmxon")
+    >>> p = add_property("test-no-dirty-kexec", "no kexec with a dirty cache", observes=("kexec-dirty-cache",),
+    ...                  chapter="teardown")
+    >>> applies("test-no-dirty-kexec", "v19-2024"), applies("test-no-dirty-kexec", "teardown-7.2")
+    (False, True)
+    >>> remove_property("test-no-dirty-kexec")
     """
     from tdxlab.errors import BadInput
 
@@ -90,7 +112,10 @@ def add_property(name: str, summary: str, *, observes: tuple = (), when=None, st
         raise BadInput(f"property {name!r} exists already")
     if bool(observes) == (state is not None):
         raise BadInput(f"property {name!r}: give either the facts it observes or a state check, not both")
-    prop = Property(name, "state" if state is not None else "transition", fact, summary)
+    if chapter is not None and chapter not in CHAPTERS:
+        raise BadInput(f"property {name!r}: chapter {cut(chapter)} is not one of {', '.join(CHAPTERS)} "
+                       f"(or None: every design)")
+    prop = Property(name, "state" if state is not None else "transition", fact, summary, chapter)
     if state is not None:
         if not callable(state):
             raise BadInput(f"property {name!r}: state must be a function (scenario, state) -> str | None")
@@ -110,6 +135,55 @@ def remove_property(name: str) -> None:
     PROPERTIES.pop(name, None)
     STATE_CHECKS.pop(name, None)
     unobserve(name)
+
+
+def _chapters(design) -> tuple[str, ...]:
+    """The chapters of ``design``: a Design class or instance, or a design's name."""
+    if isinstance(design, str):
+        from tdxlab.designs import get_design
+        design = get_design(design)
+    return tuple(getattr(design, "chapters", ("bring-up",)))
+
+
+def applies(name: str, design) -> bool:
+    """Whether property ``name`` applies to ``design`` (a Design class or instance, or its name): it has no
+    chapter, or the design's ``chapters`` include it."""
+    ch = PROPERTIES[check_property(name)].chapter
+    return ch is None or ch in _chapters(design)
+
+
+def applicable(design) -> tuple[str, ...]:
+    """The properties that apply to ``design``, in :data:`PROPERTIES` order: what a check of it decides."""
+    chs = _chapters(design)
+    return tuple(n for n, p in PROPERTIES.items() if p.chapter is None or p.chapter in chs)
+
+
+def not_applicable(design) -> tuple[str, ...]:
+    """The properties that do not apply to ``design`` (another chapter's), in :data:`PROPERTIES` order."""
+    ok = set(applicable(design))
+    return tuple(n for n in PROPERTIES if n not in ok)
+
+
+def why_not(name: str, design) -> str:
+    """Why property ``name`` does not apply to ``design``, in one line (its chapter; the design's)."""
+    d = design if not isinstance(design, str) else None
+    dname = getattr(d, "name", None) or design
+    return (f"property {name!r} is of the {PROPERTIES[name].chapter} chapter: it does not apply to {dname} "
+            f"(its chapters: {', '.join(_chapters(design))})")
+
+
+def not_applicable_line(design, names=None) -> str | None:
+    """One line naming the properties that do not apply to ``design``, grouped by their chapter (None when
+    every property applies). ``names``: those properties (default :func:`not_applicable`)."""
+    names = not_applicable(design) if names is None else names
+    if not names:
+        return None
+    by: dict[str, list[str]] = {}
+    for n in names:
+        by.setdefault(PROPERTIES[n].chapter, []).append(n)
+    dname = design if isinstance(design, str) else design.name
+    return (f"not applicable to {dname} (its chapters: {', '.join(_chapters(design))}): "
+            + "; ".join(f"{ch}: {', '.join(ns)}" for ch, ns in by.items()))
 
 
 def check_property(name: str) -> str:

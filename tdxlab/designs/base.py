@@ -26,6 +26,9 @@ class Design:
     mutation_notes: dict[str, str] = {}
     options_doc: dict[str, str] = {}
     extra_events: tuple[str, ...] = ()
+    # The chapters whose properties apply to this design (tdxlab.check.properties.applies): every design
+    # brings TDX up; teardown-7.2 adds "teardown", update-7.2 adds "update". design_over() keeps the base's.
+    chapters: tuple[str, ...] = ("bring-up",)
 
     def __init__(self, mutations=frozenset(), options=None, platform=None):
         self.platform = platform

@@ -348,6 +348,7 @@ class UPDATE_72(Design):
     loader_function = "tdx_enable"
     boot_time = True
     offline_refusal = True
+    chapters = ("bring-up", "update")  # 7.1's bring-up, then this chapter
     extra_events = ("update", "tdx-user", "version-read")
     locks = {"seamldr_lock": "raw-spinlock", "update_ctrl.lock": "raw-spinlock", "tdx_update_lock": "rwlock"}
     globals = {
@@ -461,15 +462,15 @@ def _add_properties() -> None:
          "no leaf of a later step", "update-step-after-failure", "lore-chao-2026-05-20"),
     ):
         if name not in PROPERTIES:
-            add_property(name, summary, observes=(observes,), fact=fact)
+            add_property(name, summary, observes=(observes,), fact=fact, chapter="update")
     if "update-holds-off-readers" not in PROPERTIES:
         add_property("update-holds-off-readers", "no update runs while version_show() is between its reads of "
                      "the version: seamldr_lock_module_update() holds the update off",
-                     state=reader_inside_update, fact="k-seamldr-c-72, k-tdx-host-c-72")
+                     state=reader_inside_update, fact="k-seamldr-c-72, k-tdx-host-c-72", chapter="update")
     if "update-cpus-stable" not in PROPERTIES:
         add_property("update-cpus-stable", "no CPU comes online (or goes offline) while stop_machine() runs "
                      "the update: cpu_online_mask stays the set of CPUs in the lockstep",
-                     state=update_cpus_stable, fact="k-seamldr-c-72, k-stop-machine-c")
+                     state=update_cpus_stable, fact="k-seamldr-c-72, k-stop-machine-c", chapter="update")
 
 
 _add_properties()

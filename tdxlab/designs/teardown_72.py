@@ -192,6 +192,7 @@ class TEARDOWN_72(Design):
     loader_function = "tdx_enable"
     boot_time = True
     offline_refusal = True
+    chapters = ("bring-up", "teardown")             # core-7.1's bring-up, then this chapter
     percpu = {"cache_state_incoherent": False}      # DEFINE_PER_CPU(bool, cache_state_incoherent) kc-percpu-wbinvd
     globals = {"tdx_syscore": Global(False)}        # register_syscore(&tdx_syscore) happened
     sources = _SOURCES
@@ -293,7 +294,7 @@ def _add_properties() -> None:
          "kc-tdx-cache-flush, lore-kai-2026-04-08, k-cpu-hotplug-rst"),
     ):
         if name not in PROPERTIES:
-            add_property(name, summary, observes=(observes,), fact=fact)
+            add_property(name, summary, observes=(observes,), fact=fact, chapter="teardown")
 
 
 _add_properties()

@@ -66,6 +66,10 @@ def _highlight_path(result, highlight):
     if highlight is None:
         return None, None
     v = result.verdicts.get(highlight)
+    if v is None and highlight in getattr(result, "not_applicable", ()):
+        from tdxlab.check.properties import why_not
+        from tdxlab.errors import NotApplicable
+        raise NotApplicable(why_not(highlight, result.scenario.design))
     if v is None:
         raise UnknownName(f"unknown property {highlight!r}: choose one of {', '.join(result.verdicts)}")
     return v, v.path

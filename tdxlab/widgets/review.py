@@ -40,6 +40,7 @@ CSS = """
 .tdxlab-review .tdxlab-matrix-cell.holds {background: HOLDS_BG; color: HOLDS_FG;}
 .tdxlab-review .tdxlab-matrix-cell.violated {background: VIOLATED_BG; color: VIOLATED_FG; font-weight: 700;}
 .tdxlab-review .tdxlab-matrix-cell.unknown {background: UNKNOWN_BG; color: UNKNOWN_FG;}
+.tdxlab-review .tdxlab-matrix-cell.na {background: #eeeeee; color: #444444;}
 .tdxlab-review .tdxlab-matrix-cell.chosen {outline: 3px solid #1f4e8c; outline-offset: -1px;}
 .tdxlab-review .tdxlab-matrix-note {color: #444; font-size: 12px; margin: 4px 0;}
 .tdxlab-review {background: #ffffff; color: #1a1a1a; padding: 4px 6px; border-radius: 4px;}
@@ -141,13 +142,14 @@ class ReviewMatrix(W.VBox):
             kids.append(W.HTML(f"<div class='tdxlab-matrix-row{base}'>{panels.esc(row.label)}</div>"))
             for p in r.props:
                 c = r.cells[(row.label, p)]
-                text = "✓" if c.holds else (f"✗ {c.steps}" if c.holds is False else "?")
-                tip = (f"{row.label} / {p}: " + ("holds under every workload" if c.holds else
+                text = "–" if not c.applies else "✓" if c.holds else (f"✗ {c.steps}" if c.holds is False else "?")
+                tip = (f"{row.label} / {p}: " + ("n/a: the property is of a chapter this design is not in"
+                                                  if not c.applies else "holds under every workload" if c.holds else
                        f"violated under {c.workload} in {c.steps} steps: {c.detail}" if c.holds is False
                        else f"no verdict: {c.detail}"))
                 b = W.Button(description=text, tooltip=tip[:300], layout=W.Layout(width=f"{CELL}px", height="26px"))
                 b.add_class("tdxlab-matrix-cell")
-                b.add_class(c.verdict)
+                b.add_class("na" if not c.applies else c.verdict)
                 b._tdx_cell = (row.label, p)
                 b.on_click(lambda btn: self.choose(*btn._tdx_cell))
                 self.buttons[(row.label, p)] = b
@@ -170,6 +172,10 @@ class ReviewMatrix(W.VBox):
             self.buttons[self.chosen].remove_class("chosen")
         self.chosen = (row_label, prop)
         self.buttons[self.chosen].add_class("chosen")
+        if not c.applies:
+            self.note.value = (f"<b>{panels.esc(row_label)}</b>: <code>{panels.esc(prop)}</code> does not apply "
+                               f"(it is of a chapter this design is not in): not checked.")
+            return True
         if c.holds is False:
             ok = self.stepper.show_counterexample(
                 c.result, prop, title=f"{row_label} / {prop}: the shortest counterexample, {c.steps} steps "

@@ -793,5 +793,9 @@ def verdicts_html(res) -> str:
                     f"<td>{panels.esc(r['why'])}</td><td class='muted'>{panels.esc(r['fact'])}</td></tr>")
     head = (f"<div><b>{res.states} states, {res.transitions} transitions, {res.seconds:.2f} s"
             f"{'' if res.complete else ' (incomplete: ' + panels.esc(res.stopped or '') + ')'}</b></div>")
+    from tdxlab.check.properties import not_applicable_line
+
+    na = not_applicable_line(res.scenario.design, getattr(res, "not_applicable", ()))  # other chapters'
     return (head + "<table class='tdxlab-locks'><tr><th>property</th><th>verdict</th><th>steps</th>"
-            "<th>why</th><th>fact</th></tr>" + "".join(rows) + "</table>")
+            "<th>why</th><th>fact</th></tr>" + "".join(rows) + "</table>"
+            + (f"<div class='muted'>{panels.esc(na)}</div>" if na else ""))
