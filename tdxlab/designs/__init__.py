@@ -34,7 +34,7 @@ def get_design(name: str):
         if isinstance(name, str) and name in WHATIF_DESIGNS:
             return WHATIF_DESIGNS[name]
         raise UnknownName(f"unknown design {name!r}: choose one of {', '.join(DESIGNS)}, a what-if (`tdxlab "
-                          f"designs`), or give a .py file that defines one")
+                          f"designs --what-ifs`), or give a .py file that defines one")
     return DESIGNS[name]
 
 

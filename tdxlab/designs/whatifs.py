@@ -1,4 +1,4 @@
-"""What reviewers asked (issue 15, item 5): eight what-ifs, each a design in the design language over a shipped
+"""What reviewers asked (issue 15, item 5): the what-ifs, each a design in the design language over a shipped
 design (:func:`tdxlab.designs.design_over`), checked by a scenario of ``data/scenarios/whatif-*.toml``.
 
 These are not historical designs: no kernel ever shipped them. ``tdxlab designs`` lists them under their own
