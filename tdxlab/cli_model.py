@@ -362,17 +362,20 @@ def cmd_mutations(args) -> int:
     from tdxlab.designs import DESIGNS
     from tdxlab.mutations import MUTATIONS
 
+    rows = []
     for name, text in MUTATIONS.items():
         where = ", ".join(d for d, cls in DESIGNS.items() if name in cls.mutation_notes)
-        print(f"{name:<18} {text} [applies to: {where}]")
+        rows.append((name, f"{text} [applies to: {where}]"))
+    print(listing(rows, listing_columns()))
     return EXIT_OK
 
 
 def cmd_properties(args) -> int:
     from tdxlab.check.properties import PROPERTIES
 
-    for name, p in PROPERTIES.items():  # [the chapter whose designs it applies to]
-        print(f"{name:<24} [{p.chapter or 'every design'}] {p.summary} ({p.fact})")
+    # each one's [chapter]: the chapter whose designs it applies to
+    print(listing([(name, f"[{p.chapter or 'every design'}] {p.summary} ({p.fact})")
+                   for name, p in PROPERTIES.items()], listing_columns()))
     return EXIT_OK
 
 
@@ -380,10 +383,13 @@ def cmd_scenarios(args) -> int:
     from tdxlab.scenario import list_scenarios
 
     bad: dict[str, str] = {}
+    rows = []
     for name, sc in list_scenarios(bad).items():
         story = " ".join((sc.story or "").split())
         first = story.split(". ")[0].rstrip(".") if story else sc.title()
-        print(printable(f"{name:<30} {first}"))
+        rows.append((printable(name), printable(first)))
+    if rows:
+        print(listing(rows, listing_columns()))
     for fname, why in bad.items():
         print(f"tdxlab: error: skipped {printable(fname)}: {why}", file=sys.stderr)
     return EXIT_BAD_INPUT if bad else EXIT_OK

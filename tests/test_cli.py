@@ -177,11 +177,30 @@ def test_progress_line_shows_the_shortest_counterexample_search(capsys):
     assert capsys.readouterr().err == ""
 
 
+def listed(block: str, names) -> dict[str, str]:
+    """A listing's text by name, checked to line up: each description starts in one column, just past the
+    longest of ``names``, and its further lines start there too; no line is wider than the listing's columns;
+    the names come in the order of ``names``."""
+    from tdxlab.cli_model import LISTING_COLUMNS
+
+    col = max(map(len, names)) + 2
+    got: dict[str, list[str]] = {}
+    for line in block.splitlines():
+        assert len(line) <= LISTING_COLUMNS, line
+        name, text = line[:col].strip(), line[col:]
+        assert text and not text[0].isspace() and (name in names or not name), line
+        if name:
+            got[name] = [text]
+        else:
+            got[list(got)[-1]].append(text)
+    assert list(got) == list(names)
+    assert any(len(parts) > 1 for parts in got.values())  # a long one wrapped
+    return {n: " ".join(parts) for n, parts in got.items()}
+
+
 @pytest.mark.parametrize("argv", [["designs"], ["designs", "--what-ifs"]])
 def test_designs_listing_lines_up_and_wraps(argv):
-    """Each description starts in one column, just past the longest name, and its further lines start there
-    too; no line is wider than the listing's columns; the text is the design's era and summary, whole."""
-    from tdxlab.cli_model import LISTING_COLUMNS
+    """The designs' listing lines up and wraps (listed()); the text is the design's era and summary, whole."""
     from tdxlab.designs import DESIGNS
     from tdxlab.designs.whatifs import WHATIF_DESIGNS
 
@@ -194,20 +213,33 @@ def test_designs_listing_lines_up_and_wraps(argv):
         blocks[1] = blocks[1].split("\n", 1)[1]  # (the what-ifs' heading)
     assert len(blocks) == len(wanted)
     for block, names in zip(blocks, wanted):
-        col = max(map(len, names)) + 2
-        got: dict[str, list[str]] = {}
-        for line in block.splitlines():
-            assert len(line) <= LISTING_COLUMNS, line
-            name, text = line[:col].strip(), line[col:]
-            assert text and not text[0].isspace() and (name in names or not name), line
-            if name:
-                got[name] = [text]
-            else:
-                got[list(got)[-1]].append(text)
-        assert list(got) == list(names)
-        for n, parts in got.items():
-            assert " ".join(parts) == " ".join(names[n].split())
-        assert any(len(parts) > 1 for parts in got.values())  # a long one wrapped
+        assert listed(block, names) == {n: " ".join(t.split()) for n, t in names.items()}
+
+
+def test_mutations_properties_scenarios_listings_line_up_and_wrap():
+    """The other listings line up and wrap the same way, however long their longest name (a scenario's is
+    far longer than a design's); each text is whole: a mutation's with the designs it applies to, a
+    property's with its chapter and sources, a scenario's the first sentence of its story."""
+    from tdxlab.check.properties import PROPERTIES
+    from tdxlab.designs import DESIGNS
+    from tdxlab.mutations import MUTATIONS
+    from tdxlab.scenario import list_scenarios
+
+    outs = {}
+    for verb in ("mutations", "properties", "scenarios"):
+        code, outs[verb], err = run(verb)
+        assert code == 0 and not err
+    for name, text in listed(outs["mutations"], MUTATIONS).items():
+        where = [d for d, cls in DESIGNS.items() if name in cls.mutation_notes]
+        assert text == f"{' '.join(MUTATIONS[name].split())} [applies to: {', '.join(where)}]"
+    for name, text in listed(outs["properties"], PROPERTIES).items():
+        p = PROPERTIES[name]
+        assert text == " ".join(f"[{p.chapter or 'every design'}] {p.summary} ({p.fact})".split())
+    scenarios = list_scenarios({})
+    assert max(map(len, scenarios)) > 30  # (wider than the old fixed column)
+    for name, text in listed(outs["scenarios"], scenarios).items():
+        story = " ".join((scenarios[name].story or "").split())
+        assert story.startswith(text) if story else text == scenarios[name].title()
 
 
 def test_listing_wraps_to_the_width_it_is_given():
