@@ -7,7 +7,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tdxlab.designs import DESIGNS  # noqa: E402
 from tdxlab.render import save  # noqa: E402
+
+
+def designs_label(width: int = 44) -> str:
+    """The designs box's label: every design's name and the chapters they tell, from tdxlab.designs.DESIGNS
+    (a DOT label: lines joined by \\n)."""
+    import textwrap
+
+    chapters = list(dict.fromkeys(c for d in DESIGNS.values() for c in d.chapters))
+    names = textwrap.wrap(", ".join(DESIGNS), width, break_on_hyphens=False)
+    return r"\n".join(["designs + mutations", *names, f"chapters: {', '.join(chapters)}"])
+
 
 DOT = r"""digraph layers {
   graph [rankdir=BT, fontname="Helvetica", fontsize=11, nodesep=0.35, ranksep=0.45,
@@ -18,7 +30,7 @@ DOT = r"""digraph layers {
   platform [label="platform\ntopology, CPU hotplug states"];
   module [label="module\nTDX module state and leaves\nold / relaxed rule"];
   kernel [label="kernel\ncontexts, IRQs, VMX, locks, IPIs,\ncpuhp, SEAMCALL (lang, machine)"];
-  designs [label="designs + mutations\nv7-2022, v19-2024, kvm-6.16, core-7.1"];
+  designs [label="@DESIGNS@"];
   scenario [label="scenario\nthe stepping API, data/scenarios"];
   check [label="check\nexplore, properties,\nreduce, shortest"];
   views [label="views\ntables, graphs, lanes"];
@@ -37,5 +49,5 @@ DOT = r"""digraph layers {
 
 if __name__ == "__main__":
     out = ROOT / "docs" / "img" / "layers.svg"
-    save(DOT, out)
+    save(DOT.replace("@DESIGNS@", designs_label()), out)
     print(f"wrote {out}")
