@@ -158,7 +158,8 @@ def add_verb(sub) -> None:
     p = sub.add_parser("diff", help="check two designs on the same platform and compare their verdicts",
                        description="Check designs A and B (names, or FILE.py files that define one design: "
                                    "loading one runs it as Python, as `python FILE.py` would) on the same "
-                                   "platform; print both verdicts per property, mark those that differ, and "
+                                   "platform; print both verdicts per property (n/a on a side whose design is "
+                                   "not in the property's chapter), mark those that differ, and "
                                    "list the kernel functions that differ. Exit 0 when every verdict is the "
                                    "same, 1 when one differs, 2 bad input, 3 budget.")
     p.add_argument("a", metavar="A", help="a design name or FILE.py")

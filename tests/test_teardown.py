@@ -158,9 +158,10 @@ def test_lore_vishal_2026_03_23_what_ifs(name, expected):
     assert violated(check(name)) == expected
 
 
-def test_the_new_properties_hold_in_a_bring_up_scenario():
+def test_the_new_properties_do_not_apply_to_a_bring_up_scenario():
+    """core-7.1 has no teardown: the chapter's properties are not decided there (not "holds", vacuously)."""
     r = check("core-7.1-hotplug")
-    assert all(r.verdicts[p].holds for p in NEW)
+    assert not set(NEW) & set(r.verdicts) and set(NEW) <= set(r.not_applicable)
 
 
 def test_kc_tdx_cache_flush_the_marks_clear_one_cpu_at_a_time_in_the_ipis():
