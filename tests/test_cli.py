@@ -216,6 +216,15 @@ def test_designs_listing_lines_up_and_wraps(argv):
         assert listed(block, names) == {n: " ".join(t.split()) for n, t in names.items()}
 
 
+def test_designs_listing_says_each_era_once():
+    """`tdxlab designs` prints "era: summary": a summary does not repeat its design's date."""
+    from tdxlab.designs import DESIGNS
+
+    for name, d in DESIGNS.items():
+        when = d.era.split(" (")[0]  # "April 2024", "Linux 6.16", "Feb to Apr 2024"
+        assert when not in d.summary, name
+
+
 def test_mutations_properties_scenarios_listings_line_up_and_wrap():
     """The other listings line up and wrap the same way, however long their longest name (a scenario's is
     far longer than a design's); each text is whole: a mutation's with the designs it applies to, a

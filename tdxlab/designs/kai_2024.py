@@ -38,7 +38,7 @@ KAI_PATCH = Patch("kai-irqsave", "Kai's proposal: local_irq_save() around tdx_cp
 
 KVM_V18_KAI_IRQSAVE = design_over(
     KVM_V18_2024, "kvm-v18-kai-irqsave", KAI_PATCH,
-    summary="v18 with Kai's proposal (April 2024): local_irq_save() around tdx_cpu_enable() in kvm_online_cpu",
+    summary="v18 with Kai Huang's proposal: local_irq_save() around tdx_cpu_enable() in kvm_online_cpu",
     era="April 2024 (a proposal in the v19 review, not posted code)", fact="lore-kai-2024-04-23")
 KVM_V18_KAI_IRQSAVE.patches = {
     **KVM_V18_2024.patches,
