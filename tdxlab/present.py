@@ -254,13 +254,9 @@ OWN_SLIDE = ("tdxlab-frames", "tdxlab-review-static")  # outputs that need a sli
 
 
 def _big(output) -> bool:
-    """A stepper, the matrix, or a picture taller than half a slide: it goes on a slide of its own."""
-    data = output.get("data", {})
-    html = data.get("text/html", "")
-    if any(f"class='{c}" in html or f'class="{c}' in html for c in OWN_SLIDE):
-        return True
-    m = re.search(r'<svg[^>]*?\bheight="([\d.]+)(pt|px)?"', data.get("image/svg+xml", ""))
-    return bool(m) and float(m.group(1)) * (4 / 3 if m.group(2) == "pt" else 1) > SLIDE_HEIGHT / 2
+    """A stepper or the matrix: it goes on a slide of its own (a picture goes where it fits)."""
+    html = output.get("data", {}).get("text/html", "")
+    return any(f"class='{c}" in html or f'class="{c}' in html for c in OWN_SLIDE)
 
 
 # How tall things are on a slide, in CSS px at the deck's own 1280x720, as Chromium lays out the template's CSS
@@ -452,10 +448,11 @@ def md_height(source: str) -> int:
     return sum(md_block_height(b) for b in md_blocks(source))
 
 
-def _split_block(block: str, room: int) -> list[str]:
-    """A Markdown block too tall for a slide cut into blocks that fit: a table into tables (each with its
-    header), a list between its items; anything else as it is."""
-    if md_block_height(block) <= room:
+def _split_block(block: str, first: int, room: int | None = None) -> list[str]:
+    """A Markdown block too tall for what is left (``first`` px, then ``room`` px a part) cut into blocks
+    that fit: a table into tables (each with its header), a list between its items; anything else as it is."""
+    room = first if room is None else room
+    if md_block_height(block) <= first:
         return [block]
     if block.lstrip().startswith("|"):
         head, rows = _table_rows(block)
@@ -471,7 +468,7 @@ def _split_block(block: str, room: int) -> list[str]:
     parts: list[list[str]] = [[]]
     for u in units:
         trial = "\n".join(([prefix] if prefix else []) + parts[-1] + [u])
-        if parts[-1] and md_block_height(trial) > room:
+        if parts[-1] and md_block_height(trial) > (first if len(parts) == 1 else room):
             parts.append([])
         parts[-1].append(u)
     return ["\n".join(([prefix] if prefix else []) + p) for p in parts]
@@ -485,20 +482,23 @@ def split_markdown(source: str, room: int = ROOM, first: int | None = None) -> l
     first = room if first is None else first
     if md_height(source) <= first:
         return [source]
-    blocks = [p for b in md_blocks(source) for p in _split_block(b, room)]
     parts: list[list[str]] = [[]]
     used = 0
-    for b in blocks:
-        h = md_block_height(b)
-        if parts[-1] and used + h > (first if len(parts) == 1 else room):
-            carry = []
-            while parts[-1] and len(parts[-1]) > 1 and _leads(parts[-1][-1]):
-                carry.insert(0, parts[-1].pop())
-            parts.append(carry)
-            used = sum(md_block_height(x) for x in carry)
-        parts[-1].append(b)
-        used += h
-    return ["\n\n".join(p) for p in parts]
+    for block in md_blocks(source):
+        left = (first if len(parts) == 1 else room) - used
+        pieces = ([block] if md_block_height(block) <= left
+                  else _split_block(block, left if left >= MIN_FILL else room, room))  # a table or list fills the part
+        for b in pieces:
+            h = md_block_height(b)
+            if parts[-1] and used + h > (first if len(parts) == 1 else room):
+                carry = []
+                while parts[-1] and len(parts[-1]) > 1 and _leads(parts[-1][-1]):
+                    carry.insert(0, parts[-1].pop())
+                parts.append(carry)
+                used = sum(md_block_height(x) for x in carry)
+            parts[-1].append(b)
+            used += h
+    return ["\n\n".join(p) for p in parts if p]
 
 
 def _leads(text: str) -> bool:
@@ -713,7 +713,12 @@ def slide_layout(nb) -> None:
                 _new_slide(cell)
             used, start = 0, len(out)
         left = SLIDE_ROOM - used - (CELL_GAP if used else 0) - CELL_PAD
-        parts = _cut(cell, left) if used == 0 or left >= MIN_FILL else None
+        parts, aim = None, left
+        while parts is None and (used == 0 or aim >= MIN_FILL):
+            parts = _cut(cell, aim)
+            over = cell_height(parts[0]) - CELL_PAD - left
+            if over > 0 and used:  # the estimate of the part and of its pieces differ: aim lower
+                parts, aim = None, aim - over - 10
         if parts is None or cell_height(parts[0]) > left + CELL_PAD:  # does not fit: on the next slide
             parts = _cut(cell, ROOM)
             if used:
