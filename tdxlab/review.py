@@ -22,8 +22,8 @@ rows (``POSITIONS``): see notebook 05.
 
 **Rows and columns.** The default rows are the bring-up story's designs: those whose only chapter is
 bring-up (:func:`review_designs`). A design of a later chapter (teardown-7.2, update-7.2) brings TDX up as
-an earlier design does (core-7.1) and would repeat that design's row under these workloads; its own
-chapter's notebook reviews it (:data:`CHAPTER_NOTEBOOKS`). The columns are the properties that apply to
+an earlier design does (core-7.1); what it adds (teardown-7.2's flush at CPU offline, which these workloads
+do reach, the update) is reviewed with its chapter's own scenarios, in its notebook (:data:`CHAPTER_NOTEBOOKS`). The columns are the properties that apply to
 some row (:func:`tdxlab.check.properties.applies`); a cell whose row is outside the property's chapter
 is "n/a" (–), never "holds".
 """
@@ -399,9 +399,10 @@ def positions_styler(df: pd.DataFrame):
 
 
 def designs_frame() -> pd.DataFrame:
-    """The shipped designs: name, era, what bring-up does, its source."""
-    return pd.DataFrame([{"design": n, "era": d.era, "bring-up": d.summary, "fact": d.fact}
-                         for n, d in DESIGNS.items()])
+    """The designs of the bring-up story (the matrix's, :func:`review_designs`): name, era, what bring-up
+    does, its source."""
+    return pd.DataFrame([{"design": n, "era": DESIGNS[n].era, "bring-up": DESIGNS[n].summary,
+                          "fact": DESIGNS[n].fact} for n in review_designs()])
 
 
 def scenarios_frame() -> pd.DataFrame:
@@ -427,11 +428,13 @@ def scenarios_table():
 def mutations_frame() -> pd.DataFrame:
     """Each mutation, what it changes, and what it changes in each design it applies to: one row per
     (mutation, design) pair, so the table stays as narrow as the number of designs grows (a design it does not
-    apply to raises NotApplicable and has no row)."""
+    apply to raises NotApplicable and has no row). The designs are the matrix's (:func:`review_designs`): a
+    mutation of a later chapter's design only has no row."""
     rows = []
     for m, text in MUTATIONS.items():
         first = True
-        for n, d in DESIGNS.items():
+        for n in review_designs():
+            d = DESIGNS[n]
             if m in d.mutation_notes:
                 rows.append({"mutation": m if first else "", "what-if": text if first else "", "design": n,
                              "what it changes there": d.mutation_notes[m]})

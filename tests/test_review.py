@@ -102,6 +102,9 @@ def test_the_rows_are_the_bring_up_story_and_the_prose_names_the_others():
     for p in rev.props:
         assert any(applies(p, DESIGNS[d]) for d in bases), p
     assert not any(c.verdict == "n/a" for c in rev.cells.values())
+    # the designs and mutations tables above the matrix show the same designs
+    assert list(review.designs_frame()["design"]) == review.review_designs()
+    assert set(review.mutations_frame()["design"]) <= bases
 
 
 def test_a_row_outside_a_propertys_chapter_is_na_not_holds():
