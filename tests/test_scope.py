@@ -40,6 +40,9 @@ def test_a_2022_check_has_no_teardown_or_update_verdicts():
     assert set(obj["properties"]) == set(SHIPPED) and set(obj["not_applicable"]) == TEARDOWN | UPDATE
     with pytest.raises(NotApplicable, match="teardown chapter"):
         r.counterexample("flushed-before-kexec")
+    from tdxlab.widgets.stepper import verdicts_html  # the notebooks' check widget says it too, once
+    html = verdicts_html(r)
+    assert html.count("not applicable to v7-2022") == 1 and all(p in html for p in TEARDOWN | UPDATE)
 
 
 @pytest.mark.parametrize("design,own,other", [("teardown-7.2", TEARDOWN, UPDATE), ("update-7.2", UPDATE, TEARDOWN)])
@@ -126,3 +129,17 @@ def test_diff_across_chapters_shows_na_never_a_difference():
     code, out, _ = cli(["diff", "v19-2024", "teardown-7.2", "--topology", "1x1x2", "--json"])
     assert json.loads(out)["properties"]["flushed-before-kexec"]["a"] == "n/a"
     assert code == (1 if d.differing else 0)
+
+
+def test_the_review_widget_shows_na_cells_with_a_symbol():
+    from tdxlab.review import verdict_matrix
+    from tdxlab.widgets.review import ReviewMatrix
+
+    rev = verdict_matrix(rows=["core-7.1", "update-7.2"], workloads=["package-offline"])
+    m = ReviewMatrix(review=rev)
+    b = m.buttons[("core-7.1", "update-cpus-stable")]
+    assert b.description == "–" and "na" in b._dom_classes and "holds" not in b._dom_classes
+    assert "n/a" in b.tooltip
+    assert m.buttons[("update-7.2", "update-cpus-stable")].description == "✓"
+    assert m.choose("core-7.1", "update-cpus-stable") and "does not apply" in m.note.value
+    assert not any(p in rev.props for p in TEARDOWN)  # no row is in the teardown chapter: no column
