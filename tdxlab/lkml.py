@@ -26,6 +26,8 @@ def lkml(result, prop: str) -> str:
     from tdxlab.errors import BadInput
 
     v = result.verdicts.get(prop)
+    if v is None and prop in getattr(result, "not_applicable", ()):
+        return result.counterexample(prop)  # raises NotApplicable: the property is of another chapter
     if v is None or v.holds is not False:
         raise BadInput(f"{prop!r} is not violated in this result: no counterexample to print")
     return format_lkml(result.scenario, prop, v.detail, result.counterexample(prop))
