@@ -27,6 +27,8 @@ def test_every_property_has_a_chapter_and_every_design_its_chapters():
     assert DESIGNS["update-7.2"].chapters == ("bring-up", "update")
     # a patch over a design keeps its chapters
     assert design_over("teardown-7.2", "test-teardown-copy").chapters == ("bring-up", "teardown")
+    with pytest.raises(BadInput, match="chapters"):  # a typo in a design file's chapters: one line
+        applicable(type("Typo", (DESIGNS["core-7.1"],), {"name": "typo", "chapters": ("bring-up", "teardwon")}))
     assert set(applicable("core-7.1")) == set(SHIPPED)
     assert set(not_applicable("core-7.1")) == TEARDOWN | UPDATE
 

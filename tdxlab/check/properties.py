@@ -142,7 +142,12 @@ def _chapters(design) -> tuple[str, ...]:
     if isinstance(design, str):
         from tdxlab.designs import get_design
         design = get_design(design)
-    return tuple(getattr(design, "chapters", ("bring-up",)))
+    chs = getattr(design, "chapters", ("bring-up",))
+    if isinstance(chs, str) or not all(c in CHAPTERS for c in chs):
+        from tdxlab.errors import BadInput
+        raise BadInput(f"design {getattr(design, 'name', design)!r}: chapters {cut(chs)} must be a tuple of "
+                       f"{', '.join(CHAPTERS)}")
+    return tuple(chs)
 
 
 def applies(name: str, design) -> bool:
