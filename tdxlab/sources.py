@@ -194,3 +194,29 @@ def function_link(name: str, era: str) -> str | None:
     base = name.split(":", 1)[0]
     key = funcs.get((base, era)) or funcs.get((base, "any"))
     return None if key is None else url(key)
+
+
+def decisions_markdown(text: str) -> str:
+    """docs/decisions.md for a notebook: its prose as it is, and its table of decisions as one block per
+    decision (key and question, then what the sources say, the decision, where it shows and its switch),
+    since a six-column table is wider than a notebook. Each block keeps the row's anchor, so ``dec-`` links
+    still land on it."""
+    out: list[str] = []
+    head: list[str] | None = None
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")] if line.startswith("|") else None
+        if cells is None:
+            head = None
+            out.append(line)
+        elif head is None:
+            head = cells
+        elif set("".join(cells)) <= set("-: "):
+            continue
+        else:
+            first, question, *rest = cells + [""] * (len(head) - len(cells))
+            block = [f"{first}: {question}"]
+            for name, value in zip(head[2:], rest):
+                if value:
+                    block.append(f"*{name}*: {value}")
+            out.append("  \n".join(block) + "\n")
+    return "\n".join(out)

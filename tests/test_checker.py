@@ -43,7 +43,8 @@ def test_phase_callback_hears_the_shortest_counterexample_search():
     r = explore(get_scenario("kvm-lock-inversion"), phase=heard.append)
     assert r.violated and heard
     assert all(h.startswith("shortest counterexample") and "(no reductions)" in h for h in heard)
-    assert heard[0].startswith("shortest counterexample (no reductions): 0/") and heard[0].endswith("0.0 s")
+    assert heard[0].startswith(("shortest counterexample (no reductions): 0/",
+                                "shortest counterexamples (no reductions): 0/")) and heard[0].endswith("0.0 s")
     quiet = []
     r = explore(get_scenario("v19-2024-boot"), phase=quiet.append)
     assert not r.violated and quiet == []  # nothing violated: no such search, nothing heard

@@ -192,3 +192,22 @@ def test_a_malformed_table_is_bad_input(table_copy, old, new, problem):
     with pytest.raises(BadInput, match=problem) as e:
         sources.keys()
     assert "sources.toml" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_every_decision_row_is_whole_and_reads_as_a_block_in_the_glossary():
+    # a row that misses a cell shifts every cell after it into the wrong column
+    from tdxlab.sources import decisions_markdown
+
+    root = Path(__file__).resolve().parent.parent
+    text = (root / "docs" / "decisions.md").read_text(encoding="utf-8")
+    rows = [line for line in text.splitlines() if line.startswith("| <a id=")]
+    heads = {line for line in text.splitlines() if line.startswith("| key")}
+    assert len(heads) == 1, heads  # every table of decisions has the same columns
+    head = heads.pop()
+    assert rows and all(r.count("|") == head.count("|") for r in rows), [r[:60] for r in rows
+                                                                         if r.count("|") != head.count("|")]
+    md = decisions_markdown(text)
+    assert "|" not in "".join(line for line in md.splitlines() if line.startswith("<a id="))
+    for key in (k for k in sources.keys() if "#" in sources.url(k) and k.startswith("dec-")):
+        assert f'<a id="{key}"></a>' in md, key
+        assert "*what the sources say*" in md.split(f'<a id="{key}"></a>', 1)[1].split("<a id=", 1)[0], key

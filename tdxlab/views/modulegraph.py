@@ -96,11 +96,17 @@ def module_graph(state=None, topology=None, rule: str | None = None, compact: bo
                  **relaxed_only)  # on the left: two loops on one side draw over each other's labels
     # the runtime update (7.2, notebook 09): SHUTDOWN, the P-SEAMLDR's INSTALL of a new module, its
     # TDH.SYS.INIT and LP.INITs, then TDH.SYS.UPDATE from the old module's handoff data
-    update = {"style": "dashed", "color": "#777777", "fontcolor": "#555555"}
-    edge("SYS_READY", "SYS_SHUTDOWN", _leaf("TDH.SYS.SHUTDOWN") + " (runtime update)", **update)
-    edge("SYS_SHUTDOWN", "SYSINIT_PENDING", "SEAMLDR.INSTALL", constraint="false", tailport="e", headport="e",
-         **update)
-    edge("SYSINIT_DONE", "SYS_READY", "UPDATE (53)", constraint="false", tailport="se", headport="ne", **update)
+    # (drawn in the module's whole state machine, and for a scenario only where its design can update)
+    design = getattr(topology, "design", None)
+    if design is None or "update" in getattr(design, "chapters", ()):
+        update = {"style": "dashed", "color": "#777777", "fontcolor": "#555555"}
+        edge("SYS_READY", "SYS_SHUTDOWN", _leaf("TDH.SYS.SHUTDOWN") + " (runtime update)", **update)
+        edge("SYS_SHUTDOWN", "SYSINIT_PENDING", "SEAMLDR.INSTALL", constraint="false", tailport="e",
+             headport="e", **update)
+        edge("SYSINIT_DONE", "SYS_READY", "UPDATE (53)", constraint="false", tailport="se", headport="ne",
+             **update)
+    else:  # SYS_SHUTDOWN stays below SYS_READY, the picture a column
+        g.edge("SYS_READY", "SYS_SHUTDOWN", style="invis")
     for s, leaves in loops.items():
         g.edge(s, s, lines(*leaves))
     if state is not None and not compact:
