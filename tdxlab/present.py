@@ -436,12 +436,21 @@ def md_block_height(block: str) -> int:
         items[-1].append(ln)
     h = MD_METRICS["p"][2]
     for item in items:
-        text = _visible(" ".join(x.strip() for x in item))
-        if not text:
-            continue
         per, line, margin = MD_METRICS["li" if _LIST_ITEM.match(item[0]) else "p"]
-        h += line * _lines(len(text), per) + (margin if _LIST_ITEM.match(item[0]) else 0)
+        # a hard line break (two spaces or a backslash at the end of a line, <br>) starts a new line
+        rows = re.split(r"(?: {2,}|\\)\n|<br\s*/?>", "\n".join(x.strip(" ") if not x.endswith("  ") else x.lstrip()
+                                                          for x in item))
+        widths = [_text_width(r.replace("\n", " ")) for r in rows]
+        if not any(widths):
+            continue
+        h += line * sum(_lines(w, per) for w in widths if w) + (margin if _LIST_ITEM.match(item[0]) else 0)
     return h
+
+
+def _text_width(markdown: str) -> int:
+    """How wide a line of Markdown is, in characters of prose: code is set in a wider font."""
+    code = sum(len(c) for c in re.findall(r"`([^`]*)`", markdown))
+    return len(_visible(markdown)) + code // 4
 
 
 def md_height(source: str) -> int:
