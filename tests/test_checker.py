@@ -92,6 +92,18 @@ def _run(args, seed):
     return subprocess.run(TDXLAB + args, capture_output=True, text=True, env=env, timeout=120)
 
 
+@pytest.mark.parametrize("scenario", ["teardown-offline-assert", "update-no-lp-reset"])
+def test_the_2026_chapters_give_the_same_json_and_lkml_across_processes(scenario):
+    a, b = _run(["check", "--scenario", scenario, "--json"], 5), _run(["check", "--scenario", scenario, "--json"], 6)
+    ja, jb = json.loads(a.stdout), json.loads(b.stdout)
+    ja.pop("seconds"), jb.pop("seconds")
+    assert a.returncode == b.returncode == 1 and ja == jb
+    prop = next(p for p, v in ja["properties"].items() if not v["holds"])
+    traces = [_run(["trace", "--scenario", scenario, "--property", prop, "--format", "lkml"], seed).stdout
+              for seed in (7, 8)]
+    assert traces[0] == traces[1] and "CPU0" in traces[0]
+
+
 def test_same_json_and_dot_across_processes(tmp_path):
     args = ["check", "--scenario", "kvm-lock-inversion", "--json"]
     a, b = _run(args, 1), _run(args, 2)
