@@ -138,3 +138,20 @@ def test_jumps_resolve_their_labels_when_the_kernel_function_is_built():
     assert f.body[0].target == f.body[2].target == f.labels["out"] == 3
     with pytest.raises(ValueError, match="goto 'nowhere'"):
         KFunc("g", "k-smp-c", [If(lambda x: True, "nowhere")])
+
+
+def test_a_design_shows_its_own_locks_not_those_other_designs_declared():
+    # the lock table holds every declared lock (update-7.2 adds seamldr_lock and update_ctrl.lock); the
+    # stepper and lockdep's picture show a design the locks its own functions take
+    import tdxlab.designs  # noqa: F401 - every design registered, so every lock declared
+    from tdxlab.kernel.state import LOCKS
+    from tdxlab.views.lockgraph import lock_graph
+    from tdxlab.check.explore import explore
+
+    assert "seamldr_lock" in LOCKS
+    sc = Scenario("v7-2022", topology="1x1x2")
+    shown = [lk["lock"] for lk in sc.machine.describe(sc.initial())["locks"]]
+    assert "seamldr_lock" not in shown and "update_ctrl.lock" not in shown and "tdx_module_lock" in shown
+    assert "seamldr_lock" not in lock_graph(explore(sc)).source
+    up = Scenario("update-7.2", topology="1x1x2")
+    assert "seamldr_lock" in [lk["lock"] for lk in up.machine.describe(up.initial())["locks"]]

@@ -501,6 +501,23 @@ class Machine:
                                          for s in self.design.kernel_sources().values())
         return u
 
+    def locks_used(self) -> frozenset:
+        """The locks this design's kernel functions take (with ``cpu_hotplug_lock``, which every CPU
+        hotplug operation takes): the lock table also holds what other designs declared."""
+        u = self.__dict__.get("_locks_used")
+        if u is None:
+            names = {"cpu_hotplug_lock"}
+            for kf in self.funcs.values():
+                for ins in kf.body:
+                    acq = ins.acquires()
+                    if acq:
+                        names.add(acq[0])
+                    lock = getattr(ins, "lock", None)
+                    if isinstance(lock, str):
+                        names.add(lock)
+            u = self._locks_used = frozenset(n for n in names if n in LOCK_KIND)
+        return u
+
     def describe(self, st: State, last: StepInfo | None = None) -> dict:
         """A plain description for views: per CPU, the module, the locks, the contexts, the last step."""
         gates = self._cpu_gates(st)
@@ -528,7 +545,10 @@ class Machine:
                 "locks": st.holds(t.name), "waits": reason, "ret": errno_name(t.ret) if t.ret else "0",
             })
         locks = []
+        used = self.locks_used()
         for lname, (w, rs, ww) in zip(LOCKS, st.locks):
+            if lname not in used and w is None and not rs and ww is None:
+                continue  # a lock another design declared: not this design's
             waiters = []
             for t in st.threads:
                 acq = self.instr(t).acquires()
