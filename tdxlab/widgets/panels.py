@@ -64,7 +64,7 @@ S .tdxlab-keys {font-size: 12px; color: #555555;}
 S .tdxlab-code {display: flex; flex-wrap: wrap; gap: 10px; align-items: flex-start;}
 S .tdxlab-code-ctx {border: 1px solid #c8c8c8; border-radius: 3px; padding: 3px 6px; max-width: 100%;}
 S table.tdxlab-listing {border-collapse: collapse; font-size: 12px; margin-top: 2px;}
-S table.tdxlab-listing td {padding: 0 4px; vertical-align: top; color: INK;}
+S table.tdxlab-listing td {padding: 0 4px; vertical-align: top; color: INK; text-align: left;}
 S table.tdxlab-listing td.pc {color: #555555; text-align: right;}
 S table.tdxlab-listing tr.local td {color: #555555;}
 S table.tdxlab-listing tr.label td {font-style: italic; color: #555555;}
