@@ -112,7 +112,9 @@ def test_drive_the_replay_stepper(server, page):
                            arg=s.locator(".tdxlab-slider .widget-readout").first.element_handle(), timeout=10_000)
 
 
-def _wait_readout(page, s, want: int, timeout: float = 15_000) -> None:
+def _wait_readout(page, s, want: int, timeout: float = 60_000) -> None:
+    # (a generous bound: each step is a round trip to the kernel, which draws the step with graphviz; a busy
+    # CI machine can take many seconds)
     page.wait_for_function("([el, w]) => el.innerText.trim() === String(w)",
                            arg=[s.locator(".tdxlab-slider .widget-readout").first.element_handle(), want],
                            timeout=timeout)
