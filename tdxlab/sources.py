@@ -153,12 +153,15 @@ def link(key: str, where: str = "repo") -> str:
             f"rel=\"noopener\">{html.escape(key)}</a>")
 
 
-def cite(text: str, where: str = "repo") -> str:
-    """A citation string as HTML: every key in it becomes its link, the rest is escaped."""
+def cite(text: str, where: str = "repo", strict: bool = True) -> str:
+    """A citation string as HTML: every key in it becomes its link, the rest is escaped. ``strict=False``
+    (text a user wrote, such as the source of a property added in a cell): a key that is not in the table
+    stays text instead of being an error."""
     out, pos = [], 0
     for m in KEY_RE.finditer(text or ""):
         out.append(html.escape(text[pos:m.start()]))
-        out.append(link(m.group(0), where))
+        key = m.group(0)
+        out.append(link(key, where) if strict or key in _table() else html.escape(key))
         pos = m.end()
     out.append(html.escape((text or "")[pos:]))
     return "".join(out)

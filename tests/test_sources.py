@@ -211,3 +211,16 @@ def test_every_decision_row_is_whole_and_reads_as_a_block_in_the_glossary():
     for key in (k for k in sources.keys() if "#" in sources.url(k) and k.startswith("dec-")):
         assert f'<a id="{key}"></a>' in md, key
         assert "*what the sources say*" in md.split(f'<a id="{key}"></a>', 1)[1].split("<a id=", 1)[0], key
+
+
+def test_the_check_table_links_each_property_to_its_sources():
+    import tdxlab
+    from tdxlab.widgets.stepper import verdicts_html
+
+    html_ = verdicts_html(tdxlab.check("core-7.1", topology="1x1x1"))
+    assert f'href="{sources.url("k-tdxcall-s", "notebooks")}"' in html_.replace("&amp;", "&")
+    # a key a user's own property cites that the table lacks stays text, never an error
+    unknown = "k-" + "no-such-source"  # (built, so that the scan for cited keys does not read it)
+    assert sources.cite(unknown, "notebooks", strict=False) == unknown
+    with pytest.raises(UnknownName):
+        sources.cite(unknown, "notebooks")

@@ -782,7 +782,9 @@ def _text_svg(text: str) -> str:
 
 
 def verdicts_html(res) -> str:
-    """The checker's verdicts as a small coloured table."""
+    """The checker's verdicts as a small coloured table, each property's sources as links."""
+    from tdxlab import sources
+
     rows = []
     for r in res.summary_rows():
         bg, fg, sym = panels.VERDICT[{"holds": "holds", "VIOLATED": "violated"}.get(r["verdict"], "unknown")]
@@ -790,7 +792,7 @@ def verdicts_html(res) -> str:
         rows.append(f"<tr><td><code>{panels.esc(r['property'])}</code></td>"
                     f"<td class='tdxlab-verdict' style='background:{bg};color:{fg};font-weight:600'>{sym} "
                     f"{panels.esc(r['verdict'])}</td><td>{steps}</td>"
-                    f"<td>{panels.esc(r['why'])}</td><td class='muted'>{panels.esc(r['fact'])}</td></tr>")
+                    f"<td>{panels.esc(r['why'])}</td><td class='muted'>{sources.cite(r['fact'], 'notebooks', strict=False)}</td></tr>")
     head = (f"<div><b>{res.states} states, {res.transitions} transitions, {res.seconds:.2f} s"
             f"{'' if res.complete else ' (incomplete: ' + panels.esc(res.stopped or '') + ')'}</b></div>")
     from tdxlab.check.properties import not_applicable_line
