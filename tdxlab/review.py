@@ -64,13 +64,31 @@ WORKLOADS: dict[str, dict] = {
                              v19_events=["create-vm", "create-vm2"]),
     "package-offline": dict(topology="2x1x1", events=["offline:1@init", "offline:1@after", "create-td"],
                             v19_events=["create-vm"]),
+    # the teardown chapter's (notebook 08): its scenarios teardown-kexec, teardown-offline-then-kexec, teardown-kdump
+    "kexec": dict(topology="2x1x2", events=["kexec"]),
+    "offline-then-kexec": dict(topology="2x1x2", events=["offline:1", "kexec"]),
+    "kdump": dict(topology="1x1x2", events=["crash"]),
+    # the update chapter's (notebook 09): its scenarios update-7.2 and update-hold-off
+    "update-cpu-online": dict(topology="1x1x2", offline=[1], events=["update", "online:1"]),
+    "update-version-read": dict(topology="1x1x2", events=["update", "version-read"]),
 }
 WORKLOAD_TEXT = {
     "cpu-online-later": "1 package x 2 CPUs, CPU1 offline at boot and hotplugged at any time; a TD "
                         "(KVM of 2024: two VM creations)",
     "package-offline": "2 packages x 1 CPU; package 1's CPU offlined while tdx_enable() runs or after "
                        "bring-up; a TD (KVM of 2024: a VM)",
+    "kexec": "2 packages x 2 CPUs; the administrator runs kexec -e",
+    "offline-then-kexec": "2 packages x 2 CPUs; CPU1 goes offline, then the administrator runs kexec -e",
+    "kdump": "1 package x 2 CPUs; the kernel panics with a kdump kernel loaded",
+    "update-cpu-online": "1 package x 2 CPUs, CPU1 offline at boot; a module update is written while CPU1 "
+                         "may come online at any time",
+    "update-version-read": "1 package x 2 CPUs; a module update is written while a process reads the module's "
+                           "version",
 }
+#: The workloads of each chapter's matrix (:func:`verdict_matrix` with ``chapter``), in ``WORKLOADS``.
+CHAPTER_WORKLOADS = {"bring-up": ["cpu-online-later", "package-offline"],
+                     "teardown": ["kexec", "offline-then-kexec", "kdump"],
+                     "update": ["update-cpu-online", "update-version-read"]}
 
 ONE_CALL = Row("one call (v19-2024, pass_vmxon=false)", "v19-2024", None, (("pass_vmxon", False),))
 
@@ -95,11 +113,20 @@ def row(spec: "str | Row | tuple") -> Row:
     return Row(design + (f" +{mutation}" if mutation else ""), design, mutation)
 
 
+def _chapter(chapter: str) -> str:
+    if chapter not in CHAPTER_WORKLOADS:
+        raise UnknownName(f"unknown chapter {chapter!r}: choose one of {', '.join(CHAPTER_WORKLOADS)}")
+    return chapter
+
+
 def review_designs(chapter: str = "bring-up") -> list[str]:
-    """The shipped designs whose only chapter is ``chapter`` (``Design.chapters``): for "bring-up", the
-    eras of the bring-up story. A design that adds a later chapter reuses an earlier bring-up and is left
-    out (:func:`later_designs`)."""
-    return [n for n, cls in DESIGNS.items() if tuple(cls.chapters) == (chapter,)]
+    """The shipped designs of ``chapter``'s review. For "bring-up", those whose only chapter is bring-up
+    (``Design.chapters``), the eras of the bring-up story: a design that adds a later chapter reuses an
+    earlier bring-up and is left out (:func:`later_designs`). For a later chapter, the designs whose chapters
+    include it."""
+    if _chapter(chapter) == "bring-up":
+        return [n for n, cls in DESIGNS.items() if tuple(cls.chapters) == (chapter,)]
+    return [n for n, cls in DESIGNS.items() if chapter in cls.chapters]
 
 
 def later_designs(chapter: str = "bring-up") -> dict[str, str]:
@@ -112,12 +139,12 @@ def later_designs(chapter: str = "bring-up") -> dict[str, str]:
     return out
 
 
-def default_rows(one_call: bool = True) -> list[Row]:
-    """Every design of the bring-up story (:func:`review_designs`), each followed by every mutation that
-    applies to it (in ``MUTATIONS`` order); with ``one_call``, the April 2024 "one call does everything"
-    position after v19-2024 (see ``POSITIONS``)."""
+def default_rows(one_call: bool = True, chapter: str = "bring-up") -> list[Row]:
+    """Every design of ``chapter``'s review (:func:`review_designs`; default the bring-up story), each
+    followed by every mutation that applies to it (in ``MUTATIONS`` order); with ``one_call``, the April 2024
+    "one call does everything" position after v19-2024 (see ``POSITIONS``)."""
     out = []
-    for name in review_designs():
+    for name in review_designs(chapter):
         cls = DESIGNS[name]
         out.append(Row(name, name))
         for m in MUTATIONS:
@@ -174,6 +201,8 @@ class Cell:
 class Review:
     rows: list[Row]
     props: list[str]
+    workloads: list[str] = field(default_factory=list)  # in the order they ran
+    chapter: str = "bring-up"
     cells: dict = field(default_factory=dict)  # (row label, prop) -> Cell
     results: dict = field(default_factory=dict)  # (row label, workload) -> CheckResult
     seconds: float = 0.0
@@ -258,18 +287,25 @@ class Review:
 
 def verdict_matrix(rows: Iterable | None = None, workloads: Iterable[str] | None = None, rule: str = "relaxed",
                    props: Iterable[str] | None = None, progress: Callable | None = None,
-                   max_states: int = 200_000, max_seconds: float | None = None) -> Review:
-    """Explore every row (default: :func:`default_rows`) under every workload (default: all of
-    ``WORKLOADS``) and collect the verdicts. ``progress(done, total, label)`` is called after each
-    exploration (the ReviewMatrix widget's progress bar). The columns (default) are the properties that
-    apply to some row; a row outside a column's chapter has an "n/a" cell there, not explored."""
-    rs = [row(r) for r in (rows if rows is not None else default_rows())]
+                   max_states: int = 200_000, max_seconds: float | None = None,
+                   chapter: str = "bring-up") -> Review:
+    """Explore every row (default: :func:`default_rows` of ``chapter``) under every workload (default: the
+    chapter's, ``CHAPTER_WORKLOADS``) and collect the verdicts. ``progress(done, total, label)`` is called after
+    each exploration (the ReviewMatrix widget's progress bar). The columns (default) are the properties that
+    apply to some row; a row outside a column's chapter has an "n/a" cell there, not explored. For a later
+    chapter (teardown, update) the default columns are the chapter's own properties, then those of bring-up
+    that catch a row no property of the chapter catches (every row there also brings TDX up: a bring-up
+    column that only repeats a red row, or is all green, says nothing of the chapter; the matrix stays
+    narrow)."""
+    _chapter(chapter)
+    rs = [row(r) for r in (rows if rows is not None else default_rows(chapter=chapter))]
     if not rs:
         raise BadInput("a verdict matrix needs at least one row")
-    ws = list(workloads) if workloads is not None else list(WORKLOADS)
+    ws = list(workloads) if workloads is not None else list(CHAPTER_WORKLOADS[chapter])
     for w in ws:
         if w not in WORKLOADS:
             raise UnknownName(f"unknown workload {w!r}: choose one of {', '.join(WORKLOADS)}")
+    narrow = props is None and chapter != "bring-up"
     if props is None:  # the properties that apply to some row, in PROPERTIES order
         some = {p for r in rs for p in applicable(DESIGNS[r.design])}
         props = [p for p in PROPERTIES if p in some]
@@ -277,7 +313,7 @@ def verdict_matrix(rows: Iterable | None = None, workloads: Iterable[str] | None
     for p in ps:
         if p not in PROPERTIES:
             raise UnknownName(f"unknown property {p!r}: choose one of {', '.join(PROPERTIES)}")
-    rev = Review(rs, ps)
+    rev = Review(rs, ps, ws, chapter)
     t0 = time.perf_counter()
     total, done = len(rs) * len(ws), 0
     for r in rs:
@@ -305,6 +341,11 @@ def verdict_matrix(rows: Iterable | None = None, workloads: Iterable[str] | None
         for p in ps:
             rev.cells[(r.label, p)] = per_prop[p]
     rev.seconds = time.perf_counter() - t0
+    if narrow:
+        own = [p for p in ps if PROPERTIES[p].chapter in (chapter, None)]
+        caught = {c.row.label for c in rev.violated() if c.prop in own}
+        extra = {c.prop for c in rev.violated() if c.row.label not in caught}
+        rev.props = own + [p for p in ps if p in extra and p not in own]
     return rev
 
 
@@ -442,10 +483,11 @@ def mutations_frame() -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["mutation", "what-if", "design", "what it changes there"])
 
 
-def workloads_frame() -> pd.DataFrame:
+def workloads_frame(chapter: str = "bring-up") -> pd.DataFrame:
+    """The workloads of ``chapter``'s matrix (``CHAPTER_WORKLOADS``)."""
     return pd.DataFrame([{"workload": w, "environment": WORKLOAD_TEXT[w],
-                          "scenario arguments": ", ".join(f"{k}={v}" for k, v in a.items())}
-                         for w, a in WORKLOADS.items()])
+                          "scenario arguments": ", ".join(f"{k}={v}" for k, v in WORKLOADS[w].items())}
+                         for w in CHAPTER_WORKLOADS[_chapter(chapter)]])
 
 
 def left_table(df: pd.DataFrame):
@@ -464,5 +506,5 @@ def mutations_table():
     return left_table(mutations_frame())
 
 
-def workloads_table():
-    return left_table(workloads_frame())
+def workloads_table(chapter: str = "bring-up"):
+    return left_table(workloads_frame(chapter))

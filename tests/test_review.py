@@ -135,3 +135,56 @@ def test_the_prose_on_the_2024_rows_is_the_models():
     assert "The Kai row holds everywhere" in text and red("kvm-v18-kai-irqsave") == set()
     assert red("kvm-v18-kai-irqsave +irqs-on") == red("kvm-v18-2024")
     assert "`irqs-on` breaks only `kernel-asserts`" in text and red("kvm-6.16 +irqs-on") == {"kernel-asserts"}
+
+
+# --- the later chapters' matrices (notebooks 08 and 09) ---------------------------------------------------------
+@functools.cache
+def chapter_matrix(chapter: str):
+    return review.verdict_matrix(chapter=chapter)
+
+
+def own_props(chapter: str) -> list[str]:
+    return [p for p, prop in PROPERTIES.items() if prop.chapter == chapter]
+
+
+def test_later_chapters_review_their_own_designs_bring_up_unchanged():
+    assert review.review_designs() == [n for n, cls in review.DESIGNS.items() if tuple(cls.chapters) == ("bring-up",)]
+    assert review.default_rows() == review.default_rows(chapter="bring-up")
+    for ch in ("teardown", "update"):
+        names = review.review_designs(ch)
+        assert names and all(ch in review.DESIGNS[n].chapters for n in names)
+        rows = review.default_rows(chapter=ch)
+        assert {r.design for r in rows} == set(names)
+        assert all(r.mutation in review.DESIGNS[r.design].mutation_notes for r in rows if r.mutation)
+
+
+def test_teardown_matrix_kai_fix_holds_context_asserts_where_7_2_violates_it():
+    rev = chapter_matrix("teardown")
+    assert rev.props[:len(own_props("teardown"))] == own_props("teardown")
+    assert set(rev.workloads) == set(review.CHAPTER_WORKLOADS["teardown"])
+    assert rev.cell("teardown-7.2", "context-asserts").holds is False
+    assert rev.cell("teardown-7.2 +kai-fix", "context-asserts").holds is True
+    # a bring-up column shows only where it catches a row the chapter's own columns do not
+    for p in rev.props:
+        if p not in own_props("teardown"):
+            assert any(c.prop == p and not any(rev.cell(c.row, q).holds is False for q in own_props("teardown"))
+                       for c in rev.violated())
+
+
+def test_update_matrix_has_update_properties_and_a_red_what_if():
+    rev = chapter_matrix("update")
+    assert rev.props[:len(own_props("update"))] == own_props("update")
+    assert rev.cell("update-7.2", "update-seamcalls-only").holds is True
+    # tdxlab/data/expected.toml, update-lead-offline: update-seamcalls-only violated
+    bad = rev.cell("update-7.2 +lead-can-go-offline", "update-seamcalls-only")
+    assert bad.holds is False and bad.workload == "update-cpu-online" and bad.counterexample()
+    assert len(rev.frame.columns) <= 10  # beside JupyterLab's file browser at 1366x768
+
+
+def test_chapter_matrix_widget_takes_the_chapter():
+    from tdxlab.widgets.review import ReviewMatrix
+
+    m = ReviewMatrix(chapter="teardown")
+    assert m.review.chapter == "teardown" and m.chosen == ("teardown-7.2", "context-asserts")
+    assert m.choose("teardown-7.2 +kai-fix", "context-asserts")  # a green cell: its scenario, a chapter workload
+    assert "teardown" in m.head.value

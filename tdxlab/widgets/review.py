@@ -22,11 +22,19 @@ SHORT = {"vmx-before-seamcall": "VMX before\nSEAMCALL", "lp-init-before-seamcall
          "init-succeeds": "init\nsucceeds", "online-cpus-ready": "online CPUs\nready",
          "package-keys": "package\nkeys", "cpu-online-succeeds": "CPU online\nsucceeds",
          "no-spurious-error": "no spurious\nerror", "no-deadlock": "no\ndeadlock", "lock-order": "lock\norder",
-         "kernel-asserts": "kernel\nasserts"}
+         "kernel-asserts": "kernel\nasserts",
+         "no-seamcall-after-disable": "no SEAMCALL\nafter\nDISABLE", "flushed-before-kexec": "flushed\nbefore\nkexec",
+         "flush-on-own-cpu": "flush on\nown CPU", "context-asserts": "context\nasserts",
+         "update-seamcalls-only": "update:\nSEAMCALLs\nonly", "update-after-lp-init": "update\nafter\nLP.INIT",
+         "update-stops-on-failure": "update\nstops on\nfailure", "update-holds-off-readers": "update\nholds off\nreaders",
+         "update-cpus-stable": "update:\nCPUs\nstable"}
 FAMILY = {"vmx-before-seamcall": "LP.INIT", "lp-init-before-seamcall": "LP.INIT", "init-succeeds": "LP.INIT",
           "online-cpus-ready": "LP.INIT", "package-keys": "locking", "cpu-online-succeeds": "LP.INIT",
           "no-spurious-error": "IRQ", "no-deadlock": "locking", "lock-order": "locking",
-          "kernel-asserts": "IRQ"}
+          "kernel-asserts": "IRQ", "no-seamcall-after-disable": "teardown", "flushed-before-kexec": "teardown",
+          "flush-on-own-cpu": "teardown", "context-asserts": "teardown", "update-seamcalls-only": "update",
+          "update-after-lp-init": "update", "update-stops-on-failure": "update",
+          "update-holds-off-readers": "update", "update-cpus-stable": "update"}
 
 CELL = 64  # px per verdict cell: ten properties and the row labels fit a notebook beside the file browser
 CSS = """
@@ -58,11 +66,13 @@ for _v, (_bg, _fg, _) in panels.VERDICT.items():  # the colour-blind-safe verdic
 class ReviewMatrix(W.VBox):
     """The verdict matrix of :func:`tdxlab.review.verdict_matrix` as clickable cells above a stepper.
 
-    ``rows``, ``workloads``, ``rule``: passed to ``verdict_matrix``. ``choose``: the cell shown first, a
-    (row label, property) pair (default: the first violated cell of the first row that has one, from the
-    locking family if there is one)."""
+    ``rows``, ``workloads``, ``rule``, ``chapter``: passed to ``verdict_matrix`` (``chapter``: "bring-up",
+    "teardown" or "update", the chapter's designs, workloads and properties). ``choose``: the cell shown
+    first, a (row label, property) pair (default: the first violated cell of the first row that has one, from
+    the locking family if there is one; for a later chapter, of the chapter's own properties)."""
 
-    def __init__(self, rows=None, workloads=None, rule: str = "relaxed", choose=None, review=None):
+    def __init__(self, rows=None, workloads=None, rule: str = "relaxed", choose=None, review=None,
+                 chapter: str = "bring-up"):
         super().__init__()
         self.add_class("tdxlab-review")
         self.review = None
@@ -88,15 +98,19 @@ class ReviewMatrix(W.VBox):
             self.review = review
             self.bar.layout.display = "none"  # computed elsewhere (review_matrix shows its own bar)
         else:
-            self._compute(rows, workloads, rule)
+            self._compute(rows, workloads, rule, chapter)
         if self.review is not None:
+            if self.review.chapter != "bring-up":
+                self.head.value = ("<div class='tdxlab-title' style='font-size:15px;font-weight:600'>The "
+                                   f"{panels.esc(self.review.chapter)} review: its design and mutations, its "
+                                   "properties</div>")
             self._build_grid()
             first = choose or self._default_choice()
             if first:
                 self.choose(*first)
 
     # ------------------------------------------------------------------ computing
-    def _compute(self, rows, workloads, rule) -> None:
+    def _compute(self, rows, workloads, rule, chapter="bring-up") -> None:
         from tdxlab.review import verdict_matrix
 
         def progress(done, total, label):
@@ -105,7 +119,8 @@ class ReviewMatrix(W.VBox):
             self.status.value = f"<span style='color:#555'>{done}/{total}: {html.escape(label)}</span>"
 
         try:
-            self.review = verdict_matrix(rows=rows, workloads=workloads, rule=rule, progress=progress)
+            self.review = verdict_matrix(rows=rows, workloads=workloads, rule=rule, progress=progress,
+                                         chapter=chapter)
         except Exception as e:  # noqa: BLE001 - shown, never raised
             self.bar.bar_style = "danger"
             self.message.value = f"<span class='tdxlab-message-text'>&#9888; {panels.esc(_one_line(e))}</span>"
@@ -116,13 +131,20 @@ class ReviewMatrix(W.VBox):
                              f"{r.states} states explored in {r.seconds:.1f} s</span>")
 
     def _default_choice(self):
+        from tdxlab.check.properties import PROPERTIES
+
         r = self.review
+        if r.chapter != "bring-up":  # a later chapter: its own properties first
+            for row in r.rows:
+                for prop in r.props:
+                    if PROPERTIES[prop].chapter == r.chapter and r.cells[(row.label, prop)].holds is False:
+                        return row.label, prop
         for prop in ("no-deadlock", "lock-order"):
             for row in r.rows:
-                if r.cells[(row.label, prop)].holds is False:
+                if prop in r.props and r.cells[(row.label, prop)].holds is False:
                     return row.label, prop
         for c in r.cells.values():
-            if c.holds is False:
+            if c.holds is False and c.prop in r.props:
                 return c.row.label, c.prop
         return None
 
@@ -189,7 +211,7 @@ class ReviewMatrix(W.VBox):
         else:
             from tdxlab.review import scenario_for, WORKLOADS
 
-            sc = scenario_for(c.row, next(iter(WORKLOADS)))
+            sc = scenario_for(c.row, (self.review.workloads or list(WORKLOADS))[0])
             ok = self.stepper.load(sc, mode="scheduler", title=f"{row_label} / {prop}: holds: try to break it "
                                                                 f"(you are the scheduler)")
             self.note.value = (f"<b>{panels.esc(row_label)}</b>: <code>{panels.esc(prop)}</code> holds on every "
@@ -224,7 +246,8 @@ class ReviewMatrix(W.VBox):
         return "<div class='tdxlab-review-static'>" + "".join(out) + "</div>"
 
 
-def review_matrix(rows=None, workloads=None, rule: str = "relaxed", choose=None) -> "ReviewMatrix | None":
+def review_matrix(rows=None, workloads=None, rule: str = "relaxed", choose=None,
+                  chapter: str = "bring-up") -> "ReviewMatrix | None":
     """Explore with a progress bar shown in the cell, then show the :class:`ReviewMatrix` (displayed once
     its verdicts are in, so a static export of the notebook has the finished matrix). Returns it (None, after
     a one-line message under the bar, when the arguments are wrong)."""
@@ -245,7 +268,7 @@ def review_matrix(rows=None, workloads=None, rule: str = "relaxed", choose=None)
         status.value = f"<span style='color:#555'>{done}/{total}: {html.escape(label)}</span>"
 
     try:
-        rev = verdict_matrix(rows=rows, workloads=workloads, rule=rule, progress=progress)
+        rev = verdict_matrix(rows=rows, workloads=workloads, rule=rule, progress=progress, chapter=chapter)
     except Exception as e:  # noqa: BLE001 - shown, never raised
         bar.bar_style = "danger"
         status.value = f"<span style='color:#a40000'>&#9888; {panels.esc(_one_line(e))}</span>"
