@@ -25,7 +25,7 @@ SHORT = {"vmx-before-seamcall": "VMX before\nSEAMCALL", "lp-init-before-seamcall
          "kernel-asserts": "kernel\nasserts",
          "no-seamcall-after-disable": "no SEAMCALL\nafter\nDISABLE", "flushed-before-kexec": "flushed\nbefore\nkexec",
          "flush-on-own-cpu": "flush on\nown CPU", "context-asserts": "context\nasserts",
-         "update-seamcalls-only": "update:\nSEAMCALLs\nonly", "update-after-lp-init": "update\nafter\nLP.INIT",
+         "update-seamcalls-only": "update\nSEAMCALL\nonly", "update-after-lp-init": "update\nafter\nLP.INIT",
          "update-stops-on-failure": "update\nstops on\nfailure", "update-holds-off-readers": "update\nholds off\nreaders",
          "update-cpus-stable": "update:\nCPUs\nstable"}
 FAMILY = {"vmx-before-seamcall": "LP.INIT", "lp-init-before-seamcall": "LP.INIT", "init-succeeds": "LP.INIT",
