@@ -188,3 +188,13 @@ def test_chapter_matrix_widget_takes_the_chapter():
     assert m.review.chapter == "teardown" and m.chosen == ("teardown-7.2", "context-asserts")
     assert m.choose("teardown-7.2 +kai-fix", "context-asserts")  # a green cell: its scenario, a chapter workload
     assert "teardown" in m.head.value
+
+
+def test_no_abort_is_green_in_the_matrix_and_red_with_a_failed_step():
+    # notebook 09's prose: the workloads have no failed step; update-no-abort adds one (no-sysinit-reset)
+    from tdxlab.check.explore import explore
+    from tdxlab.scenario import get_scenario
+
+    rev = chapter_matrix("update")
+    assert all(rev.cell("update-7.2 +no-abort", p).holds is True for p in rev.props)
+    assert explore(get_scenario("update-no-abort")).verdicts["update-stops-on-failure"].holds is False

@@ -27,7 +27,7 @@ SHORT = {"vmx-before-seamcall": "VMX before\nSEAMCALL", "lp-init-before-seamcall
          "flush-on-own-cpu": "flush on\nown CPU", "context-asserts": "context\nasserts",
          "update-seamcalls-only": "update\nSEAMCALL\nonly", "update-after-lp-init": "update\nafter\nLP.INIT",
          "update-stops-on-failure": "update\nstops on\nfailure", "update-holds-off-readers": "update\nholds off\nreaders",
-         "update-cpus-stable": "update:\nCPUs\nstable"}
+         "update-cpus-stable": "update\nCPUs\nstable"}
 FAMILY = {"vmx-before-seamcall": "LP.INIT", "lp-init-before-seamcall": "LP.INIT", "init-succeeds": "LP.INIT",
           "online-cpus-ready": "LP.INIT", "package-keys": "locking", "cpu-online-succeeds": "LP.INIT",
           "no-spurious-error": "IRQ", "no-deadlock": "locking", "lock-order": "locking",
