@@ -9,8 +9,9 @@ property) whose every violated cell has a shortest counterexample to replay.
 >>> rev.cell("v19-2024 +kvm-lock-first", "no-deadlock").steps
 26
 
-**The workloads** (``WORKLOADS``; every row runs every workload, and a cell is violated if some workload
-violates it, with the shortest counterexample over all of them):
+**The workloads** of the bring-up matrix (``CHAPTER_WORKLOADS["bring-up"]`` of ``WORKLOADS``; every row runs
+every workload, and a cell is violated if some workload violates it, with the shortest counterexample over
+all of them):
 
 * ``cpu-online-later``: one package with two CPUs, CPU1 offline at boot; CPU1 may come online (or, once
   online, go offline) at any time; a TD is created; under the 2024 KVM series (v16 to v19) two processes create VMs;
@@ -26,6 +27,10 @@ an earlier design does (core-7.1); what it adds (teardown-7.2's flush at CPU off
 do reach, the update) is reviewed with its chapter's own scenarios, in its notebook (:data:`CHAPTER_NOTEBOOKS`). The columns are the properties that apply to
 some row (:func:`tdxlab.check.properties.applies`); a cell whose row is outside the property's chapter
 is "n/a" (–), never "holds".
+
+**A later chapter's matrix** (``verdict_matrix(chapter="teardown")`` or ``"update"``, notebooks 08 and 09):
+that chapter's design and its mutations, under the chapter's workloads (``CHAPTER_WORKLOADS``, taken from
+its scenarios); the columns are its own properties, then the bring-up ones that catch a row its own miss.
 """
 from __future__ import annotations
 
