@@ -106,3 +106,13 @@ def _manifest_scenario_where_it_matters(mutation: str) -> bool:
         if any(a[p].holds != b[p].holds for p in a):
             return True
     return False
+
+
+def test_two_what_ifs_that_rewrite_the_same_code_are_refused_in_one_line():
+    # flush-before-disable removes tdx_shutdown(), which no-on-each-cpu changes: no silent mix of the two
+    from tdxlab.kernel.source import DesignError
+
+    with pytest.raises(DesignError, match="'flush-before-disable' and 'no-on-each-cpu' cannot be combined "
+                                          "on design teardown-7.2") as e:
+        Scenario("teardown-7.2", topology="1x1x2", mutations=["no-on-each-cpu", "flush-before-disable"])
+    assert "\n" not in str(e.value)

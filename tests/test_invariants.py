@@ -1,11 +1,12 @@
 """Random schedules through every design and mutation keep the model's own invariants at every step."""
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from tdxlab.designs import DESIGNS
 from tdxlab.kernel.lang import WriteLockAcquire, WriteLockAnnounce
 from tdxlab.kernel.state import HARDIRQ, LOCKS
 from tdxlab.platform import IN_ONLINE_MASK
+from tdxlab.kernel.source import DesignError
 from tdxlab.scenario import Scenario
 
 
@@ -17,10 +18,14 @@ def scenarios(draw):
     muts = [m for m in muts if m]
     topo = draw(st.sampled_from(["1x1x2", "1x2x1", "2x1x1", "2x1x2", "1x2x2"]))
     events = ["create-td"] + (["create-vm", "create-vm2"] if design == "v19-2024" else [])
-    return Scenario(design, draw(st.sampled_from(["old", "relaxed"])), topo,
-                    nosmt=draw(st.booleans()), hotplug=draw(st.booleans()),
-                    events=draw(st.lists(st.sampled_from(events), unique=True)), mutations=muts,
-                    offline_keeps_lp_init=draw(st.booleans()))
+    try:
+        return Scenario(design, draw(st.sampled_from(["old", "relaxed"])), topo,
+                        nosmt=draw(st.booleans()), hotplug=draw(st.booleans()),
+                        events=draw(st.lists(st.sampled_from(events), unique=True)), mutations=muts,
+                        offline_keeps_lp_init=draw(st.booleans()))
+    except DesignError as e:  # two what-ifs that rewrite the same code differently: refused, in one line
+        assert "cannot be combined" in str(e) and "\n" not in str(e), e
+        assume(False)
 
 
 def check_invariants(sc, s):
@@ -52,7 +57,8 @@ def check_invariants(sc, s):
         assert s.cpus[c].hp in IN_ONLINE_MASK and sender in names
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(scenarios(), st.randoms(use_true_random=False))
 def test_random_walks_keep_the_invariants(sc, rnd):
     s = sc.initial()

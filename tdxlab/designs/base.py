@@ -71,10 +71,21 @@ class Design:
 
     def kernel_sources(self) -> dict:
         """The design's kernel functions by name, with its mutations' patches applied."""
+        from tdxlab.kernel.source import DesignError
+
         out = {s.name: s for s in self.sources}
+        applied: list[str] = []
         for mu in sorted(self.mut):
             if mu in self.patches:
-                out = self.patches[mu].apply(out)
+                try:
+                    out = self.patches[mu].apply(out)
+                except DesignError as e:
+                    if not applied:
+                        raise
+                    # two what-ifs that rewrite the same code differently (one removes what the other edits)
+                    raise DesignError(f"mutations {', '.join(repr(m) for m in applied)} and {mu!r} cannot be "
+                                      f"combined on design {self.name}: {e}") from None
+                applied.append(mu)
         return out
 
     @classmethod
