@@ -150,7 +150,7 @@ WORDS = st.sampled_from(["check", "trace", "graph", "designs", "decode", "kvm-6.
                          "--max-states", "-3", "", "--max-seconds", "nan"])
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=120, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(WORDS, min_size=1, max_size=9))
 def test_random_arguments_never_crash(argv):
     if "graph" in argv:
