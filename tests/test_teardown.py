@@ -174,3 +174,14 @@ def test_kc_tdx_cache_flush_the_marks_clear_one_cpu_at_a_time_in_the_ipis():
     cleared = [next(i for i, v in enumerate(m) if v == "") for m in marks]
     assert cleared == sorted(cleared) and len(set(cleared)) == 4  # CPU0 locally first, then an IPI per CPU
     assert set(table["context"][table["function"] == "tdx_shutdown_cpu"]) == {"IPI/1", "IPI/2", "IPI/3"}
+
+
+def test_the_threads_what_ifs_table_says_what_each_check_finds():
+    from tdxlab.designs.teardown_72 import what_ifs
+
+    rows = {r["scenario"]: r for r in what_ifs()}
+    assert "flushed-before-kexec" in rows["teardown-flush-before-disable"]["violated"]
+    assert rows["teardown-offline-then-kexec"]["violated"] == "nothing"
+    assert rows["teardown-offline-then-kexec"]["kexec completes"] is True
+    assert rows["teardown-no-lockout"]["kexec completes"] is False
+    assert "no-seamcall-after-disable" in rows["teardown-panic-during-kexec"]["violated"]

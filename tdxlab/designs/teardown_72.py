@@ -353,3 +353,29 @@ def cache_marks(scenario, steps, since_leaf: str | None = "TDH.SYS.DISABLE"):
             row[f"CPU{c} mark"] = "set" if mark is not None and cs.vars[mark] else ""
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+#: The threads' arguments put to the checker (notebook 08): a scenario each, and what it changes.
+WHAT_IFS = (
+    ("teardown-flush-before-disable", "flush, then TDH.SYS.DISABLE (the order KVM had)"),
+    ("teardown-no-shutdown-flush", "no early flush: leave it to kexec's stop_this_cpu()"),
+    ("teardown-no-offline-flush", "v2: no flush in tdx_offline_cpu()"),
+    ("teardown-offline-then-kexec", "7.2 with Kai's fix: offline, then kexec"),
+    ("teardown-no-lockout", "a module that never stops answering TDX_SYS_BUSY"),
+    ("teardown-panic-during-kexec", "a panic while kexec tears TDX down"),
+)
+
+
+def what_ifs() -> list[dict]:
+    """One row per entry of :data:`WHAT_IFS`: the what-if, its scenario, whether kexec completes
+    (:func:`kexec_completes`) and the properties the check finds violated ("nothing" when every one holds)."""
+    from tdxlab.check.explore import explore
+    from tdxlab.scenario import get_scenario
+
+    rows = []
+    for name, what in WHAT_IFS:
+        r = explore(get_scenario(name))
+        broken = [p for p, v in r.verdicts.items() if v.holds is False]
+        rows.append({"what-if": what, "scenario": name, "kexec completes": kexec_completes(r.scenario),
+                     "violated": ", ".join(broken) or "nothing"})
+    return rows
