@@ -3,6 +3,7 @@ imports light (no pandas, ipywidgets or IPython), and the command line keeps its
 pipes, full disks, Ctrl-C, memory errors and its own bugs."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pty
@@ -10,6 +11,7 @@ import select
 import signal
 import subprocess
 import sys
+import sysconfig
 import venv
 import zipfile
 from pathlib import Path
@@ -24,14 +26,56 @@ PY = sys.executable
 HEAVY = ("pandas", "ipywidgets", "IPython", "jupyterlab", "notebook")
 
 
+# A module removed from the source long ago, as setuptools' default build directory would still hold it (one name
+# per test process, so two runs at once never remove each other's file).
+STALE = f"stale_removed_module_{os.getpid()}.py"
+
+
+@contextlib.contextmanager
+def _stale_build_dir():
+    """STALE planted where setuptools builds a wheel by default: build/lib (its copy of the package, never
+    emptied) and build/bdist.<platform>/wheel (left behind by an interrupted build). Afterwards only the
+    planted files and the directories made for them are removed; nothing else in build/ is touched."""
+    made, planted = [], []
+    try:
+        for sub in (("lib", "tdxlab"), (f"bdist.{sysconfig.get_platform()}", "wheel", "tdxlab")):
+            d = REPO / "build"
+            for part in sub:
+                d = d / part
+                if not d.exists():
+                    d.mkdir()
+                    made.append(d)
+            (d / STALE).write_text("raise ImportError('removed from the source')\n")
+            planted.append(d / STALE)
+        yield
+    finally:
+        for f in planted:
+            f.unlink(missing_ok=True)
+        for d in reversed(made):
+            with contextlib.suppress(OSError):  # not empty: something else wrote there meanwhile
+                d.rmdir()
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
+    """The wheel as `pip wheel .` builds it, with a stale build/ directory in the repository."""
     out = tmp_path_factory.mktemp("wheel")
-    r = subprocess.run([PY, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(REPO)],
-                       capture_output=True, text=True)
+    with _stale_build_dir():
+        r = subprocess.run([PY, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(REPO)],
+                           capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-2000:]
     (whl,) = out.glob("tdxlab-*.whl")
     return whl
+
+
+def test_the_wheel_ships_only_the_source_tree(wheel):
+    """The wheel is built in a fresh directory (fresh_build.py), never from build/ in the repository: a module
+    left there by an earlier build is not shipped, and every file of the package in the wheel is in the source."""
+    names = zipfile.ZipFile(wheel).namelist()
+    assert not [n for n in names if n.endswith(STALE)]
+    package = [n for n in names if n.startswith("tdxlab/")]
+    assert "tdxlab/cli.py" in package
+    assert [n for n in package if not (REPO / n).is_file()] == []
 
 
 def test_the_wheel_carries_the_data(wheel):
