@@ -177,7 +177,8 @@ class Scenario:
         threads = tuple(sorted(Thread(n, cpu, kind, (Frame(fn, 0, None),))
                                for n, cpu, kind, fn in d.roots(self.topology)))
         return State("boot" if d.boot_time else "user", tuple(cpus), ModuleState(), d.initial_kern(),
-                     tuple((None, (), None) for _ in LOCKS), threads, (), self.events)
+                     tuple((None, (), None) for _ in LOCKS[:self.machine.n_locks()]), threads, (),
+                     self.events)
 
     def enabled(self, state: State) -> list[Step]:
         return [Step(k, lab) for k, lab in self.machine.enabled(state)]

@@ -304,3 +304,36 @@ def test_the_search_runs_quiet_but_a_counterexample_is_replayed_with_words():
     assert not m.quiet
     trace = r.counterexample("no-deadlock")
     assert trace and all(info.action for info, _ in trace[1:])
+
+
+@pytest.mark.parametrize("design,kw", FAST_PATH_SCENARIOS)
+def test_remembered_pure_runs_take_the_same_steps_as_the_instructions_one_by_one(design, kw):
+    # Machine._pure_run (the engine's memo of runs of pure instructions) against the reference: every
+    # enabled step of every state of the unreduced graph, taken quiet both ways, gives the same step and
+    # the same state, twice over (the second time from the memo)
+    sc = _fast_path_scenario(design, kw)
+    m, states = _states_of(sc)
+    m.quiet = True
+    try:
+        for st in states:
+            for key, _ in m.scan(st)[0]:
+                m.memo = False
+                ref = m._take(st, key, "")
+                m.memo = True
+                assert m._take(st, key, "") == ref == m._take(st, key, ""), (key, st)
+    finally:
+        m.quiet, m.memo = False, True
+
+
+@pytest.mark.parametrize("design,kw", FAST_PATH_SCENARIOS[:5] + [
+    ("v19-2024", dict(topology="2x1x2", hotplug=True, mutations=["no-hotplug-lock"]))])
+def test_the_search_with_and_without_the_memo_of_pure_runs_is_the_same(design, kw):
+    def run(memo):
+        sc = _fast_path_scenario(design, kw)
+        sc.machine.memo = memo
+        return explore(sc)
+    a, b = run(False), run(True)
+    assert a.complete and a.states > 100
+    assert (a.states, a.transitions) == (b.states, b.transitions)
+    assert [u.to_json_obj() for u in a.unreached()] == [u.to_json_obj() for u in b.unreached()]
+    assert {k: (v.holds, v.path) for k, v in a.verdicts.items()} == {k: (v.holds, v.path) for k, v in b.verdicts.items()}

@@ -37,8 +37,11 @@ Independence is decided from *footprints*, bit masks of what a step reads and wr
 * every step also reads its own context and, unless it is a hotplug writer's ``cpus_write_lock()`` (which
   no owner of the target CPU holds off, :mod:`tdxlab.kernel.machine`), its CPU's rules and online state;
   an IPI's delivery reads the IPIs pending on its CPU too. A context that returns (other than an IPI
-  handler) hands its value to its parent or, as the root, to the design's hook: such a step reads and
-  writes everything, and so does an environment event.
+  handler) to its parent hands it its value, and a root context that returns hands it to the design's
+  hook: such a step reads and writes everything, unless it is a root and the hook is the shipped
+  ``Design.root_finished()``, which reads only the context's name, function and value (what it writes,
+  the kernel globals and the phase, is read off the step like any write; the context's end is a write of
+  its own context). An environment event reads and writes everything.
 
 Two steps are independent when neither writes what the other reads or writes. A write is read off what
 the step replaced (a part replaced by an equal value still counts as written), so a step is never
@@ -80,6 +83,7 @@ class Footprints:
         base += 4
         self.LP_SHIFT = base  # the module's lp_init bit mask, shifted here, gives its LP.INIT bits
         self.LP = [1 << (base + c) for c in range(n)]
+        self.CPU_SHIFT, self.IPI_SHIFT = base + n, base + 3 * n
         self.CPU = [1 << (base + n + c) for c in range(n)]
         self.GATE = [1 << (base + 2 * n + c) for c in range(n)]
         self.IPI = [1 << (base + 3 * n + c) for c in range(n)]
@@ -90,6 +94,11 @@ class Footprints:
         self._next = base + 4 * n
         self._ctx: dict[str, int] = {}
         self._reads: dict = {}
+        # a root context's return goes to Design.root_finished(): the shipped one reads nothing but the
+        # context's name, its function and its value, and what it writes (the kernel globals, the phase) is
+        # read off the step like any write; a design's own hook may read anything
+        from tdxlab.designs.base import Design
+        self.plain_root_hook = type(m.design).root_finished is Design.root_finished
 
     def ctx(self, name: str) -> int:
         """The bit of the context called ``name``."""
@@ -134,8 +143,9 @@ class Footprints:
         if x is None:
             return ALL_FP
         kind = x.kind
-        if x.finished and kind != HARDIRQ:
-            return ALL_FP  # it returned: to its parent (its return value) or as the root (the design's hook)
+        if x.finished and kind != HARDIRQ and (x.parent is not None or not self.plain_root_hook):
+            # it returned to its parent (its return value), or as the root to a design's own hook
+            return ALL_FP
         c = x.cpu
         me = self.ctx(x.name)
         w = me
@@ -167,18 +177,25 @@ class Footprints:
                 if lp:
                     r |= self.LP[c]
         # writes: what the step replaced (unchanged parts are shared, so identity tells)
+        # (the Exec's own record of what it replaced when the tuples are the ones it built, else a comparison)
         a, b = st.cpus, x.cpus
         if a is not b:
-            cpu = self.CPU
-            for k in range(self.ncpus):
-                if a[k] is not b[k]:
-                    w |= cpu[k]
+            if b is x.cpus_t:
+                w |= x.wcpu << self.CPU_SHIFT
+            else:
+                cpu = self.CPU
+                for k in range(self.ncpus):
+                    if a[k] is not b[k]:
+                        w |= cpu[k]
         a, b = st.locks, x.locks
         if a is not b:
-            lock = self.LOCK
-            for k in range(len(a)):
-                if a[k] is not b[k]:
-                    w |= lock[k]
+            if b is x.locks_t:
+                w |= x.wlock  # (the lock bits come first)
+            else:
+                lock = self.LOCK
+                for k in range(len(a)):
+                    if a[k] is not b[k]:
+                        w |= lock[k]
         a, b = st.module, x.module
         if a is not b:
             if a[0] != b[0] or a[1] != b[1] or a[2] != b[2] or a[4] != b[4] or a[5] != b[5] or a[6:] != b[6:]:
@@ -192,9 +209,12 @@ class Footprints:
             w |= self.EVENTS
         a, b = st.ipis, x.ipis
         if a is not b:
-            ipi = self.IPI
-            for k, _, _ in set(a).symmetric_difference(b):
-                w |= ipi[k]
+            if b is x.ipis_t:
+                w |= x.wipi << self.IPI_SHIFT
+            else:
+                ipi = self.IPI
+                for k, _, _ in set(a).symmetric_difference(b):
+                    w |= ipi[k]
         th = x._th
         if th is not None:  # other contexts were started, ended or changed
             old = {u[0]: u for i, u in enumerate(st.threads) if i != x._ti}

@@ -43,8 +43,10 @@ from __future__ import annotations
 
 from tdxlab.kernel.lang import (Call, Do, Goto, If, KFunc, Label, Lock, Ret, SpawnOn, Unlock, WaitChild,
                                 WaitUntil, WriteLockAcquire, WriteLockAnnounce, WriteUnlock, AssertCpusHeld)
-from tdxlab.kernel.state import HARDIRQ, HOTPLUG, TASK
+from tdxlab.kernel.state import HARDIRQ, HOTPLUG, TASK, CpuState
 from tdxlab.platform import IN_ONLINE_MASK, OFFLINE, ONLINE, UP, DOWN
+
+_new = tuple.__new__  # a NamedTuple from a tuple, without _replace's cost (the checker's hot path)
 
 KVM_STATIC_ORDER = 10  # CPUHP_AP_KVM_ONLINE: static, right after CPUHP_AP_ONLINE_IDLE (k-cpuhotplug-h)
 WORKQUEUE_ORDER = 50  # CPUHP_AP_SCHED_WAIT_EMPTY .. CPUHP_AP_WORKQUEUE_ONLINE: above KVM's state, below DYN
@@ -61,7 +63,7 @@ def _callback(x, name, which):
 def _set_hp(x, hp, vmx_reset=False):
     c = x.cpu
     cs = x.cpus[c]
-    x.set_cpu(c, cs._replace(hp=hp, vmx=0 if vmx_reset else cs.vmx))
+    x.set_cpu(c, _new(CpuState, (hp, 0 if vmx_reset else cs[1], cs[2], cs[3])))  # hp (and vmx) replaced
     if hp == OFFLINE and not x.m.offline_keeps_lp_init and x.module.lp_done(c):
         # dec-offline-keeps-lp-init, the other reading: the LP loses its LP.INIT when it goes offline (the kernel's
         # tdx_lp_initialized flag is never cleared, k-tdx-c-618, so nothing redoes it)
@@ -244,7 +246,7 @@ class SmpCallOnCpu(SpawnOn):
             to = _other_active_cpu(x, cpu)
             if to is not None:
                 callee = self.callee(x) if callable(self.callee) else self.callee
-                x.advance()
+                x.pc += 1
                 name = f"kworker/{cpu}"
                 x.spawn(name, to, self.kind, callee, parent=x.name)
                 if not x.quiet:

@@ -83,6 +83,15 @@ class Instr:
     # one off. Not a hotplug writer's cpus_write_lock(), which runs in the writer's process on another CPU
     # (machine.py).
     owner_holds_off = True
+    # pure: a local instruction that reads and writes the running context's registers only (its frames,
+    # locals, return value, IRQ and preemption depths, kind, CPU and name) and may record a fact made of
+    # them; nothing of the shared state. What a run of pure instructions does is then a function of the
+    # registers alone, which the checker's engine remembers (Machine._pure_run). Marked per class where
+    # that holds for every instance, and by the design compiler for the If and Do statements it proves to
+    # touch only locals (tdxlab.kernel.source). A Ret is pure while it returns to a caller's frame. A
+    # per-CPU instruction is pure, while the context owns its CPU, when it touches that CPU's per-CPU
+    # state besides the registers and nothing else (VMXON, VMXOFF, this_cpu_read/write).
+    pure = False
 
     def text(self, st, t: Thread) -> str:
         return type(self).__name__
@@ -115,17 +124,19 @@ class Call(Instr):
 
     def __init__(self, callee: str | Callable, fact: str = ""):
         self.callee, self.fact = callee, fact
+        self.pointer = callable(callee)  # a call through a function pointer: callee(x) names the function
+        self.pure = not self.pointer
 
     def text(self, st, t):
         return f"call {self.callee if isinstance(self.callee, str) else 'callback'}()"
 
     def run(self, x):
-        callee = self.callee(x) if callable(self.callee) else self.callee
-        x.call(callee)
+        x.call(self.callee(x) if self.pointer else self.callee)
 
 
 class Ret(Instr):
     local = True
+    pure = True  # (while the stack has a caller's frame: see Machine._pure_run)
 
     def __init__(self, value=None):
         self.value = value
@@ -155,17 +166,18 @@ class If(Instr):
 
     def run(self, x):
         if self.cond(x):
-            x.goto(self.target)
+            x.pc = self.target  # (x.goto(), inlined: the hot path)
             if not x.quiet:
                 x.note(self._text)  # the text describes the branch taken
         else:
-            x.advance()
+            x.pc += 1
             if not x.quiet:
                 x.note(self.else_text)
 
 
 class Goto(Instr):
     local = True
+    pure = True
 
     def __init__(self, label: str):
         self.label = label
@@ -187,7 +199,7 @@ class Do(Instr):
     def run(self, x):
         if not x.quiet:
             x.note(self._text)
-        x.advance()
+        x.pc += 1
         self.effect(x)
 
 
@@ -207,7 +219,7 @@ class WaitUntil(Instr):
     def run(self, x):
         if not x.quiet:
             x.note(self._text or f"done waiting for {self.why}")
-        x.advance()
+        x.pc += 1
         if self.effect is not None:
             self.effect(x)
 
@@ -217,15 +229,16 @@ class AssertIrqsDisabled(Instr):
     """lockdep_assert_irqs_disabled() (k-tdx-c-618): warns when the context runs with IRQs on."""
 
     local = True
+    pure = True  # (the context's kind and IRQ depth)
 
     def __init__(self, fact: str = "k-tdx-c-618"):
         self.fact = fact
 
     def run(self, x):
-        if not x.irqs_disabled():
+        if not (x.kind == HARDIRQ or x.irq > 0):  # (x.irqs_disabled(), inlined: the hot path)
             x.fact("kernel-check", f"lockdep_assert_irqs_disabled() in {self.fn}() on CPU{x.cpu}: "
                                       f"IRQs are on ({x.kind} context)")
-        x.advance()
+        x.pc += 1
 
 
 class AssertCpusHeld(Instr):
@@ -242,7 +255,7 @@ class AssertCpusHeld(Instr):
         if not (w == me or me in rs):
             x.fact("kernel-check", f"lockdep_assert_cpus_held() in {self.fn}(): {me} does not hold "
                                       f"cpu_hotplug_lock")
-        x.advance()
+        x.pc += 1
 
 
 class WarnVmxeClear(Instr):
@@ -256,7 +269,7 @@ class WarnVmxeClear(Instr):
     def run(self, x):
         if x.cpus[x.cpu].vmx == 0:
             x.fact("kernel-check", f"WARN in {self.fn}(): CR4.VMXE is clear on CPU{x.cpu}")
-        x.advance()
+        x.pc += 1
 
 
 # --- IRQs -----------------------------------------------------------------------------------------------
@@ -270,7 +283,7 @@ class LocalIrqSave(Instr):
     def run(self, x):
         x.note("local_irq_save(): IRQs off on this CPU")
         x.adjust(irqs=1)
-        x.advance()
+        x.pc += 1
 
 
 class LocalIrqRestore(Instr):
@@ -283,7 +296,7 @@ class LocalIrqRestore(Instr):
     def run(self, x):
         x.note("local_irq_restore(): IRQs back on")
         x.adjust(irqs=-1)
-        x.advance()
+        x.pc += 1
 
 
 _HOTPLUG = LOCK_INDEX["cpu_hotplug_lock"]
@@ -352,7 +365,7 @@ class Lock(Instr):
                 x.note(f"{self.text(None, None)}: acquired")
         if self.kind in SPINNING:
             x.adjust(preempt=1)
-        x.advance()
+        x.pc += 1
 
 
 class Unlock(Instr):
@@ -380,7 +393,7 @@ class Unlock(Instr):
             x.adjust(preempt=-1)
         if not x.quiet:
             x.note(self.text(None, None))
-        x.advance()
+        x.pc += 1
 
 
 class WriteLockAnnounce(Instr):
@@ -412,7 +425,7 @@ class WriteLockAnnounce(Instr):
         w, rs, ww = x.locks[i]
         x.set_lock(i, (w, rs, x.name))
         x.note("cpus_write_lock(): writer waiting; new readers now block")
-        x.advance()
+        x.pc += 1
 
 
 class WriteLockAcquire(Instr):
@@ -436,7 +449,7 @@ class WriteLockAcquire(Instr):
         w, rs, ww = x.locks[i]
         x.set_lock(i, (x.name, rs, None))
         x.note("cpus_write_lock(): acquired; no CPU can be read-locked now")
-        x.advance()
+        x.pc += 1
 
 
 class WriteUnlock(Instr):
@@ -451,7 +464,7 @@ class WriteUnlock(Instr):
         w, rs, ww = x.locks[i]
         x.set_lock(i, (None, rs, ww))
         x.note("cpus_write_unlock()")
-        x.advance()
+        x.pc += 1
 
 
 # --- cross-CPU calls ---------------------------------------------------------------------------------------
@@ -479,10 +492,11 @@ class OnEachCpuLocalDone(Instr):
     """on_each_cpu(): the local call returned; IRQs back on (csd_lock_wait() spins with IRQs enabled)."""
 
     local = True
+    pure = True
 
     def run(self, x):
         x.adjust(irqs=-1)
-        x.advance()
+        x.pc += 1
 
 
 def on_each_cpu(callee: str, fact: str = "k-smp-c") -> list:
@@ -519,7 +533,7 @@ class OnEachCpuWait(Instr):
     def run(self, x):
         x.adjust(preempt=-1)
         x.note("on_each_cpu(): every handler has run")
-        x.advance()
+        x.pc += 1
 
 
 class SpawnOn(Instr):
@@ -544,7 +558,7 @@ class SpawnOn(Instr):
     def run(self, x):
         cpu = self.cpu(x, x.t)
         callee = self.callee(x) if callable(self.callee) else self.callee
-        x.advance()
+        x.pc += 1
         if self.require_online and x.cpus[cpu].hp not in IN_ONLINE_MASK:
             x.set_ret(E("ENXIO"))  # dec-smp-call-on-cpu-offline: the target went offline
             x.note(f"{self.api}(CPU{cpu}, {callee}): CPU{cpu} is offline: -ENXIO")
@@ -569,7 +583,7 @@ class WaitChild(Instr):
     def run(self, x):
         if not x.quiet:
             x.note(f"returned {errno_name(x.retval)}")
-        x.advance()
+        x.pc += 1
 
 
 def _cpus(cs) -> str:

@@ -19,15 +19,21 @@ from __future__ import annotations
 from functools import lru_cache
 
 from tdxlab.errors import StepNotEnabled
-from tdxlab.kernel.lang import KFunc, errno_name
+from tdxlab.kernel.lang import KFunc, Ret, WriteLockAnnounce, errno_name
 from tdxlab.kernel.observe import events_of
-from tdxlab.kernel.state import (HARDIRQ, LOCK_KIND, LOCKS, Frame, State, StepInfo, Thread, locks_held)
+from tdxlab.kernel.state import (HARDIRQ, LOCK_INDEX, LOCK_KIND, LOCKS, Frame, Kern, State, StepInfo, Thread,
+                                 locks_held)
 from tdxlab.module import SYS_STATE_NAMES
 from tdxlab.platform import IN_ONLINE_MASK
 
 
-_NONLOCAL, _LOCAL, _PERCPU = 0, 1, 2  # how _run() merges an instruction (Instr.local, Instr.percpu)
+# how _run() merges an instruction: Instr.local, Instr.percpu, and for those that are Instr.pure too,
+# _PURE (local; _PURE_RET for a return, pure only while there is a caller) and _PERCPU_PURE (per-CPU)
+_NONLOCAL, _LOCAL, _PERCPU, _PURE, _PERCPU_PURE, _PURE_RET = 0, 1, 2, 3, 4, 5
 _new = tuple.__new__  # build a NamedTuple from a tuple without _replace's overhead (hot path)
+_KERN_FIELD = {f: i for i, f in enumerate(Kern._fields)}
+_ANNOUNCE = "cpus_write_lock() announces"  # (a marker in Machine._scan)
+_HOTPLUG = LOCK_INDEX["cpu_hotplug_lock"]
 
 
 @lru_cache(maxsize=None)
@@ -53,7 +59,8 @@ class Exec:
 
     __slots__ = ("m", "st", "cpus", "module", "kern", "locks", "_th", "_ti", "ipis", "events_left", "phase",
                  "notes", "quiet", "evs", "leaf", "result", "errno", "finished", "acqs",
-                 "alive", "name", "cpu", "kind", "parent", "stk", "fn", "pc", "loc", "retval", "irq", "pre")
+                 "alive", "name", "cpu", "kind", "parent", "stk", "fn", "pc", "loc", "retval", "irq", "pre",
+                 "wcpu", "wlock", "wipi", "cpus_t", "locks_t", "ipis_t")
 
     def __init__(self, m: "Machine", st: State, tname: str | None):
         self.m, self.st = m, st
@@ -62,6 +69,11 @@ class Exec:
         self.kern = st.kern
         self.locks = st.locks
         self.ipis = st.ipis
+        # what set_cpu(), set_lock() and send_ipis() replaced, as bit masks (CPU numbers, lock numbers, the
+        # target CPUs of IPIs), with the tuples they built: the checker's sleep sets read a step's writes
+        # off them (tdxlab.check.sleep) when the tuples are still those
+        self.wcpu = self.wlock = self.wipi = 0
+        self.cpus_t = self.locks_t = self.ipis_t = None
         self.events_left = st.events
         self.phase = st.phase
         self._th = None  # the other contexts by name, built only when a step spawns or ends one
@@ -113,6 +125,8 @@ class Exec:
         self.loc = loc
 
     def advance(self) -> None:
+        """Go on at the next instruction (the instructions write ``x.pc += 1`` themselves: one call less
+        on the checker's hot path)."""
         self.pc += 1
 
     def goto(self, pc: int) -> None:
@@ -156,7 +170,7 @@ class Exec:
         if parent is not None and kind != HARDIRQ:
             p = self.threads.get(parent)
             if p is not None:
-                self.threads[parent] = p._replace(ret=v)
+                self.threads[parent] = _new(Thread, (p[0], p[1], p[2], p[3], v, p[5], p[6], p[7]))  # ret=v
         elif parent is None:
             t = _new(Thread, (self.name, self.cpu, kind, (), v, self.irq, self.pre, parent))
             self.m.design.root_finished(self, t, v, fn)
@@ -195,21 +209,43 @@ class Exec:
     def seamcall(self, leaf: str, status: str, errno: str) -> None:
         self.leaf, self.result, self.errno = leaf, status, errno
 
+    # (A tuple assigned directly, not through these methods, makes the record say "everything": -1.)
     def set_cpu(self, c: int, cs) -> None:
         cpus = self.cpus
-        self.cpus = cpus[:c] + (cs,) + cpus[c + 1:]
+        self.wcpu |= 1 << c if cpus is self.cpus_t or cpus is self.st.cpus else -1
+        self.cpus = self.cpus_t = cpus[:c] + (cs,) + cpus[c + 1:]
 
     def set_lock(self, i: int, value) -> None:
         """Lock number ``i`` (LOCK_INDEX) is now ``(holder or writer, readers, waiting writer)``."""
         locks = self.locks
-        self.locks = locks[:i] + (value,) + locks[i + 1:]
+        self.wlock |= 1 << i if locks is self.locks_t or locks is self.st.locks else -1
+        self.locks = self.locks_t = locks[:i] + (value,) + locks[i + 1:]
 
     def send_ipis(self, ipis) -> None:
         """Queue IPIs (target CPU, function, sender); pending IPIs stay sorted."""
-        self.ipis = tuple(sorted(self.ipis + tuple(ipis)))
+        ipis = tuple(ipis)
+        old = self.ipis
+        if old is not self.ipis_t and old is not self.st.ipis:
+            self.wipi = -1
+        for ipi in ipis:
+            self.wipi |= 1 << ipi[0]
+        self.ipis = self.ipis_t = tuple(sorted(old + ipis))
+
+    def take_ipi(self, i: int) -> None:
+        """Take pending IPI number ``i`` off the queue (it is delivered)."""
+        ipis = self.ipis
+        self.wipi |= 1 << ipis[i][0] if ipis is self.ipis_t or ipis is self.st.ipis else -1
+        self.ipis = self.ipis_t = ipis[:i] + ipis[i + 1:]
 
     def set_kern(self, **kw) -> None:
-        self.kern = self.kern._replace(**kw)
+        """Write kernel globals: ``x.set_kern(kvm_usage_count=1)``."""
+        k = self.kern
+        if len(kw) == 1:  # (one global, the usual case: built directly, _replace costs more)
+            (f, v), = kw.items()
+            i = _KERN_FIELD[f]
+            self.kern = _new(Kern, k[:i] + (v,) + k[i + 1:])
+        else:
+            self.kern = k._replace(**kw)
 
     def freeze(self) -> State:
         """The state the step has built so far (the Exec stays usable)."""
@@ -252,11 +288,20 @@ class Machine:
         self.quiet = False  # set by the checker while it searches: steps then carry no words (action "")
         # what _run() needs of each instruction, looked up once: (instruction, its run method, how it merges:
         # _NONLOCAL, _LOCAL, or _PERCPU, local while the context owns its CPU)
-        self._code = {name: [(ins, ins.run, _LOCAL if ins.local else (_PERCPU if ins.percpu else _NONLOCAL))
+        self._code = {name: [(ins, ins.run, ((_PURE_RET if isinstance(ins, Ret) else _PURE) if ins.pure else _LOCAL)
+                              if ins.local else
+                              ((_PERCPU_PURE if ins.pure else _PERCPU) if ins.percpu else _NONLOCAL))
                              for ins in kf.body] for name, kf in funcs.items()}
+        # what a run of pure instructions did, by the registers it started from (_pure_run): the quiet
+        # search's shortcut; emptied whenever coverage starts, so that every instruction a search runs is
+        # seen running at least once in it
+        self._pure_memo: dict = {}
+        self.memo = True  # (False: always run them one by one, the reference; for the tests that compare)
         # what scan() needs of each instruction: (held off by an owner of the CPU, the lock it takes for
         # lockdep, its waits() method or None when it never waits)
-        self._scan = {name: [(ins.owner_holds_off, ins.acq, ins.waits if ins.can_block else None)
+        # (_ANNOUNCE for cpus_write_lock()'s announcement, the commonest wait: scan() decides it inline)
+        self._scan = {name: [(ins.owner_holds_off, ins.acq, _ANNOUNCE if type(ins) is WriteLockAnnounce else
+                              (ins.waits if ins.can_block else None))
                              for ins in kf.body] for name, kf in funcs.items()}
         self._ipi_keys: dict[tuple, tuple[str, str]] = {}  # pending IPI -> its step, as scan() gives it
         # num_of_lps as MCHECK reports it: every BIOS-enabled LP; parked nosmt siblings too (dec-nosmt-lp-count)
@@ -269,6 +314,7 @@ class Machine:
         probed once: its first run records it and puts the plain instruction back, so a search pays for
         coverage once per instruction, not once per step."""
         self.covered: set = set()
+        self._pure_memo.clear()
         for name, entries in self._code.items():
             for pc, (ins, run, merge) in enumerate(entries):
                 entries[pc] = (ins, self._probe(entries, pc, ins, run, merge), merge)
@@ -284,6 +330,7 @@ class Machine:
 
     def stop_coverage(self) -> frozenset:
         """The instructions that ran since :meth:`start_coverage`; the probes left are removed."""
+        self._pure_memo.clear()
         for name, entries in self._code.items():
             for pc, (ins, run, merge) in enumerate(entries):
                 if ins not in self.covered:
@@ -390,6 +437,7 @@ class Machine:
                     off.add(c)
         en = []
         waiting = []
+        hp = None  # cpu_hotplug_lock, read once
         for t in threads:
             f = t[3][-1]
             owner_holds_off, acq, waits = code[f[0]][f[1]]
@@ -399,7 +447,15 @@ class Machine:
                     continue
             if acq is not None:
                 waiting.append((t, acq))
-            if waits is None or not waits(self, st, t):
+            if waits is None:
+                en.append((t[0], ""))
+            elif waits is _ANNOUNCE:  # WriteLockAnnounce.waits(): another writer holds it or announced itself
+                if hp is None:
+                    hp = st.locks[_HOTPLUG]
+                w, ww, name = hp[0], hp[2], t[0]
+                if not ((w is not None and w != name) or (ww is not None and ww != name)):
+                    en.append((name, ""))
+            elif not waits(self, st, t):
                 en.append((t[0], ""))
         if st.ipis:
             keys = self._ipi_keys
@@ -449,7 +505,7 @@ class Machine:
         x = Exec(self, st, None)
         for i, (cc, fn, s) in enumerate(x.ipis):
             if cc == c and s == sender:
-                x.ipis = x.ipis[:i] + x.ipis[i + 1:]
+                x.take_ipi(i)
                 break
         if not x.quiet:
             x.note(f"IPI from {sender}: CPU{c} enters {fn}() in hardirq context, IRQs off")
@@ -465,10 +521,21 @@ class Machine:
         main = first = None
         main_fn = x.fn
         code = self._code
+        memo = x.quiet and self.memo
         ran = 0
         while x.alive:
             ins, run, merge = code[x.fn][x.pc]
-            if merge == _NONLOCAL or merge == _PERCPU and not (x.kind == HARDIRQ or x.irq or x.pre):
+            if merge >= _PURE:
+                if memo and (merge == _PURE or (x.stk if merge == _PURE_RET else
+                                                (x.kind == HARDIRQ or x.irq or x.pre))):
+                    n = self._pure_run(x)
+                    if n:
+                        if not ran:
+                            first = ins
+                        ran += n
+                        continue
+                merge = _PERCPU if merge == _PERCPU_PURE else _LOCAL
+            if merge != _LOCAL and (merge == _NONLOCAL or not (x.kind == HARDIRQ or x.irq or x.pre)):
                 if main is not None:
                     break
                 # leading local instructions ran: is this one blocked now?
@@ -491,6 +558,50 @@ class Machine:
             action = "; ".join(notes) if len(notes) > delivered else "; ".join(notes + [label])
         return _new(StepInfo, (key, label, cpu, name, main_fn, action, fact or ("k-smp-c" if delivered else ""),
                                x.leaf, x.result, x.errno, events_of(x.evs) if x.evs else ())), x.freeze()
+
+    def _pure_run(self, x: Exec) -> int:
+        """Run the pure instructions (:attr:`tdxlab.kernel.lang.Instr.pure`) from where ``x`` is, up to the
+        first one that is not pure (or a return to no caller); return how many ran. What they do depends on
+        the running context's registers alone, so the result is remembered by those registers: the next
+        time the same registers meet the same code, they are set from the memo, with the facts the run
+        recorded, and no instruction runs. (The checker's engine; the instructions one by one are the
+        reference, and tests/test_checker.py checks that both explore the same.)"""
+        c = x.cpu
+        cs = x.cpus[c]  # (what the per-CPU ones read)
+        key = (x.fn, x.pc, x.stk, x.loc, x.retval, x.irq, x.pre, x.kind, c, x.name, cs)
+        r = self._pure_memo.get(key)
+        if r is not None:
+            x.fn, x.pc, x.stk, x.loc, x.retval, x.irq, x.pre, n, evs, cs2 = r
+            if evs:
+                x.evs += evs
+            if cs2 is not None:
+                x.set_cpu(c, cs2)
+            return n
+        code = self._code
+        evs0 = len(x.evs)
+        fn0, pc0 = x.fn, x.pc
+        n = 0
+        while True:
+            ins, run, merge = code[x.fn][x.pc]
+            if merge == _PURE_RET:
+                if not x.stk:  # a return to no caller ends the context: not pure
+                    break
+            elif merge == _PERCPU_PURE:
+                if not (x.kind == HARDIRQ or x.irq or x.pre):  # a per-CPU step of its own
+                    break
+            elif merge != _PURE:
+                break
+            run(x)
+            n += 1
+        if n:
+            cs2 = x.cpus[c]
+            self._pure_memo[key] = (x.fn, x.pc, x.stk, x.loc, x.retval, x.irq, x.pre, n, x.evs[evs0:],
+                                    None if cs2 is cs else cs2)
+            if n == 1:  # a run of one saves nothing: from here on this instruction runs as a plain local one
+                entries = code[fn0]
+                ins, run, merge = entries[pc0]
+                entries[pc0] = (ins, run, _PERCPU if merge == _PERCPU_PURE else _LOCAL)
+        return n
 
     # --- description ---
     def _uses_lp_flag(self) -> bool:
@@ -517,6 +628,22 @@ class Machine:
                         names.add(lock)
             u = self._locks_used = frozenset(n for n in names if n in LOCK_KIND)
         return u
+
+    def n_locks(self) -> int:
+        """How many entries of the lock table a state of this design keeps: the table in declaration order
+        up to the last lock the design's kernel functions use. Locks other designs declared later (the
+        2026 chapters', a notebook's) are left out of its states, which makes them smaller to copy and to
+        hash (and the same states, whatever else was declared)."""
+        n = self.__dict__.get("_n_locks")
+        if n is None:
+            idx = [LOCK_INDEX[name] for name in self.locks_used()]
+            for kf in self.funcs.values():  # (any instruction that indexes the table directly)
+                for ins in kf.body:
+                    i = getattr(ins, "i", None)
+                    if isinstance(i, int) and getattr(ins, "lock", None) is not None:
+                        idx.append(i)
+            n = self._n_locks = 1 + max(idx)
+        return n
 
     def describe(self, st: State, last: StepInfo | None = None) -> dict:
         """A plain description for views: per CPU, the module, the locks, the contexts, the last step."""

@@ -102,7 +102,7 @@ class Seamcall(Instr):
         x.seamcall(leaf, status, _errno_text(err))
         if not x.quiet:
             x.note(f"SEAMCALL {leaf} -> {status} ({_errno_text(err)})")
-        x.advance()
+        x.pc += 1
         if self.then is not None:
             self.then(x, err)
 
@@ -111,6 +111,7 @@ class _VmxInstr(Instr):
     """VMXON or VMXOFF through ``api`` (a kernel function name); ``refcounted`` for 7.1's VMX users."""
 
     percpu = True
+    pure = True  # (this CPU's VMX state and the return value)
 
     def __init__(self, api: str, refcounted: bool = False, fact: str = "k-hw-c"):
         self.api, self.refcounted, self.fact = api, refcounted, fact
@@ -144,7 +145,7 @@ class Vmxon(_VmxInstr):
             x.set_ret(0)
             if not x.quiet:
                 x.note(f"{self.api}(): VMXON, CR4.VMXE set")
-        x.advance()
+        x.pc += 1
 
 
 class Vmxoff(_VmxInstr):
@@ -160,7 +161,7 @@ class Vmxoff(_VmxInstr):
         x.set_cpu(c, _new(CpuState, (cs[0], n) + cs[2:]))
         if not x.quiet:
             x.note(f"{self.api}(): " + ("VMXOFF" if n == 0 else f"VMX users {cs.vmx} -> {n}"))
-        x.advance()  # the return value is left alone: callers return the error that made them undo
+        x.pc += 1  # the return value is left alone: callers return the error that made them undo
 
 
 def lp_flag(x) -> bool:

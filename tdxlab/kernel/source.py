@@ -73,8 +73,10 @@ from tdxlab.kernel.lang import (AssertCpusHeld, AssertIrqsDisabled, Call, Do, E,
                                 LocalIrqRestore, LocalIrqSave, Lock, Ret, SpawnOn, Unlock, WaitChild,
                                 on_each_cpu as _on_each_cpu)
 from tdxlab.kernel.ops import Seamcall, Vmxoff, Vmxon
-from tdxlab.kernel.state import ERROR, INITIALIZED, LOCK_KIND, TASK, UNINITIALIZED
+from tdxlab.kernel.state import ERROR, INITIALIZED, LOCK_KIND, TASK, UNINITIALIZED, CpuState
 from tdxlab.platform import IN_ONLINE_MASK
+
+_new = tuple.__new__  # a NamedTuple from a tuple, without _replace's cost (the checker's hot path)
 
 
 class DesignError(BadInput):
@@ -265,6 +267,7 @@ class _Kill(Instr):
     """Forget the locals that are dead here (local; inserted by the compiler before each step)."""
 
     local = True
+    pure = True
 
     def __init__(self, keep: tuple[int, ...]):
         self.keep = keep
@@ -276,9 +279,32 @@ class _Kill(Instr):
         loc = x.loc
         if loc is not None:
             keep = self.keep
-            new = tuple(v if i in keep else None for i, v in enumerate(loc))
-            x.loc = new if any(v is not None for v in new) else None
+            new = tuple([v if i in keep else None for i, v in enumerate(loc)])
+            x.loc = None if new.count(None) == len(new) else new
         x.pc += 1
+
+
+def _registers_only(code: str) -> bool:
+    """Does the compiled expression ``code`` (Python over the Exec ``x``) read nothing but the running
+    context's registers (``x.loc``, ``x.retval``, ``x.cpu``), this CPU's per-CPU data (``x.cpus[x.cpu]``)
+    and the machine's constants (``x.m``)? Then an instruction made of it may be
+    :attr:`tdxlab.kernel.lang.Instr.pure`. Stricter than the atomicity rule, which also calls local what
+    no other context can change at that point (the caller's atomic_t after on_each_cpu() returned, a
+    global guarded by a lock it holds)."""
+    tree = ast.parse(code, mode="eval")
+    parent = {id(c): p for p in ast.walk(tree) for c in ast.iter_child_nodes(p)}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and node.id == "x":
+            up = parent.get(id(node))
+            if not isinstance(up, ast.Attribute):
+                return False  # x passed whole to a helper
+            if up.attr in ("loc", "retval", "cpu", "m"):
+                continue
+            sub = parent.get(id(up))
+            if not (up.attr == "cpus" and isinstance(sub, ast.Subscript) and sub.value is up
+                    and ast.unparse(sub.slice) == "x.cpu"):
+                return False
+    return True
 
 
 def _set_slot(i: int, n: int):
@@ -485,6 +511,7 @@ class _Fn:
                 r = _Return(None)  # the return value register as it is
             else:
                 r = _Return(self.lam(code))
+                r.pure = _registers_only(code)
             r.src = ast.unparse(s)
             self.emit(r, s, uses=uses)
             return
@@ -548,6 +575,7 @@ class _Fn:
         ins = If(self.lam(f"not {code}"), els, text="" if quiet else f"{src}: false", local=local,
                  check=f"!({src})", else_text=note or ("" if quiet else f"{src}: true"), percpu=percpu)
         ins._shown_goto = "past its body"  # the jump is taken when the condition is false
+        ins.pure = guard is None and (local or percpu) and _registers_only(code)
         self.emit(ins, s, uses=uses, guard=guard)
         self.body(s.body)
         if s.orelse:
@@ -570,9 +598,13 @@ class _Fn:
         n_slots = len(self.slots)
         var = self.slots[s.target.id]
         head, end = self.label("for"), self.label("endfor")
-        self.emit(_StoreLazy(it, n_slots, self.lam(f"tuple(range({code}))")), s, uses=uses, defs={it})
+        lazy = _StoreLazy(it, n_slots, self.lam(f"tuple(range({code}))"))
+        lazy.pure = _registers_only(code)
+        self.emit(lazy, s, uses=uses, defs={it})
         self.items.append(Label(head))
-        self.emit(If(lambda x, i=it: not x.loc[i], end), s, uses={it})
+        done = If(lambda x, i=it: not x.loc[i], end)
+        done.pure = True
+        self.emit(done, s, uses={it})
         self.emit(_Pop(it, var, n_slots), s, uses={it}, defs={it, var})
         self.loops.append((head, end))
         self.body(s.body)
@@ -599,6 +631,7 @@ class _Fn:
         f = self.lam(code)
         text = ast.unparse(s) if reads else ""  # an assignment among locals: nothing worth saying
         ins = Do(text, lambda x, f=f, put=put: put(x, f(x)), local=local, percpu=percpu)
+        ins.pure = guard is None and (local or percpu) and _registers_only(code)
         self.emit(ins, s, uses=uses, defs={self.slots[name]}, guard=guard)
 
     def write_global(self, name: str, code: str, reads: set, uses: set, s) -> None:
@@ -630,7 +663,7 @@ class _Fn:
         i = self.slots[name]
         put = _set_slot(i, len(self.slots))
         st = _Store("", lambda x, put=put: put(x, x.retval), local=True)
-        st.name = name
+        st.name, st.pure = name, True
         self.emit(st, s, defs={i})
 
     def call(self, c: ast.Call, s, target: str | None) -> None:
@@ -675,7 +708,9 @@ class _Fn:
             return self._noresult(target, s, f)
         if f in MESSAGES:
             msg = args[0].value if args and isinstance(args[0], ast.Constant) else ast.unparse(args[0]) if args else ""
-            self.emit(Do("", lambda x, m=f"{f}(): {msg}": x.note(m), local=True), s)
+            pr = Do("", lambda x, m=f"{f}(): {msg}": x.note(m), local=True)
+            pr.pure = True  # (words only)
+            self.emit(pr, s)
             return
         if f in ("this_cpu_write", "__this_cpu_write"):
             known = [*PER_CPU, *env.percpu]
@@ -693,11 +728,15 @@ class _Fn:
             else:
                 i = env.percpu[name][0]
                 eff = lambda x, i=i, v=v: _set_percpu_var(x, i, v(x))  # noqa: E731
-            self.emit(Do(ast.unparse(s), eff, percpu=True), s, uses=uses)
+            w = Do(ast.unparse(s), eff, percpu=True)
+            w.pure = _registers_only(code)  # (this CPU's per-CPU data, from locals or constants)
+            self.emit(w, s, uses=uses)
             return
         if f == "cpumask_set_cpu":  # set this CPU's bit of a design's cpumask: a per-CPU write
             i = env.percpu[_cpumask_arg(self, s, args)][0]
-            self.emit(Do(ast.unparse(s), lambda x, i=i: _set_percpu_var(x, i, True), percpu=True), s)
+            w = Do(ast.unparse(s), lambda x, i=i: _set_percpu_var(x, i, True), percpu=True)
+            w.pure = True
+            self.emit(w, s)
             return self._noresult(target, s, f)
         if f == "atomic_set":
             if len(args) != 2 or not isinstance(args[0], ast.Name) or args[0].id not in self.atomics:
@@ -823,6 +862,7 @@ class _Return(Ret):
 
 class _StoreLazy(Instr):
     local = True
+    pure = True  # (range() over locals or constants: for_() refuses anything else)
 
     def text(self, st, t):
         return "for: the values to go over"
@@ -839,6 +879,7 @@ class _Pop(Instr):
     """``for var in ...``: the next value into ``var`` (local)."""
 
     local = True
+    pure = True
 
     def text(self, st, t):
         return "for: the next value"
@@ -901,9 +942,14 @@ def _split_comment(c: str) -> tuple[str, str]:
     return words.strip(" :;,"), ", ".join(keys)
 
 
+_CPU_FIELD = {f: i for i, f in enumerate(CpuState._fields)}
+
+
 def _set_percpu(x, fld, v):
     c = x.cpu
-    x.set_cpu(c, x.cpus[c]._replace(**{fld: v}))
+    cs = x.cpus[c]
+    i = _CPU_FIELD[fld]
+    x.set_cpu(c, _new(CpuState, cs[:i] + (v,) + cs[i + 1:]))  # cs._replace(**{fld: v}), without its cost
 
 
 def _cpumask_arg(fn: "_Fn", node, args) -> str:
@@ -920,7 +966,8 @@ def _cpumask_arg(fn: "_Fn", node, args) -> str:
 def _set_percpu_var(x, i, v):
     c = x.cpu
     cs = x.cpus[c]
-    x.set_cpu(c, cs._replace(vars=cs.vars[:i] + (v,) + cs.vars[i + 1:]))
+    vs = cs[3]
+    x.set_cpu(c, _new(CpuState, (cs[0], cs[1], cs[2], vs[:i] + (v,) + vs[i + 1:])))  # vars[i] = v
 
 
 def _first_online(pkg, x):

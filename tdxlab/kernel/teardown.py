@@ -62,7 +62,7 @@ class AssertPreemptionDisabled(Instr):
         if preemptible(x):
             _context_fact(x, f"lockdep_assert_preemption_disabled() in {self.fn}() on CPU{x.cpu}: "
                              f"preemption and IRQs are on ({x.name}, {x.kind} context)")
-        x.advance()
+        x.pc += 1
 
 
 class AssertIrqsDisabledTeardown(AssertIrqsDisabled):
@@ -73,7 +73,7 @@ class AssertIrqsDisabledTeardown(AssertIrqsDisabled):
         if not x.irqs_disabled():
             _context_fact(x, f"lockdep_assert_irqs_disabled() in {self.fn}() on CPU{x.cpu}: IRQs are on "
                              f"({x.kind} context)")
-        x.advance()
+        x.pc += 1
 
 
 class Preempt(Instr):
@@ -89,7 +89,7 @@ class Preempt(Instr):
     def run(self, x):
         x.note(self.text(None, None) + (f": this context keeps CPU{x.cpu}" if self.delta > 0 else ""))
         x.adjust(preempt=self.delta)
-        x.advance()
+        x.pc += 1
 
 
 class Wbinvd(Instr):
@@ -109,7 +109,7 @@ class Wbinvd(Instr):
                                         f"move to another CPU before it clears that CPU's cache_state_incoherent")
         if not x.quiet:
             x.note(f"wbinvd(): CPU{x.cpu}'s caches written back and invalidated")
-        x.advance()
+        x.pc += 1
 
 
 class MachineKexec(Instr):
@@ -132,7 +132,7 @@ class MachineKexec(Instr):
                        + " cache_state_incoherent: the flush is left to stop_this_cpu()")
         x.note("machine_kexec(): " + ("native_stop_other_cpus(), then " if x.name == "kexec" else "")
                + "the new kernel boots; this context never returns")
-        x.advance()
+        x.pc += 1
         # the old kernel is gone: this context does not return (IRQs off or not), and no other context,
         # IPI or work of the old kernel runs any more
         x.stk, x.alive, x.finished = (), False, True
@@ -154,4 +154,4 @@ class CrashSmpSendStop(Instr):
     def run(self, x):
         x.note("crash_smp_send_stop(): the other CPUs are stopped by NMI (none runs a context here, "
                "dec-teardown-quiet)")
-        x.advance()
+        x.pc += 1

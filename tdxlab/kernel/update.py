@@ -75,7 +75,7 @@ class StopMachine(Instr):
         if not x.quiet:
             x.note(f"stop_machine_cpuslocked({self.callee}): the stoppers of "
                    + ", ".join(f"CPU{c}" for c in online) + " run it with IRQs off; the caller sleeps")
-        x.advance()
+        x.pc += 1
 
 
 class CallWith(Call):
@@ -84,6 +84,7 @@ class CallWith(Call):
     def __init__(self, callee: str, vals: list, fact: str = ""):
         super().__init__(callee, fact)
         self.vals = vals
+        self.pure = False  # (its arguments' expressions are not checked here)
 
     def text(self, st, t):
         return f"call {self.callee}(...)"
@@ -134,7 +135,7 @@ class _StopperWaitAll(Instr):
     def run(self, x):
         if not x.quiet:
             x.note("every CPU has run the function: multi_cpu_stop() ends")
-        x.advance()
+        x.pc += 1
 
 
 class _StopperRet(Instr):
@@ -190,7 +191,7 @@ class SpinWhile(Instr):
     def run(self, x):
         if not x.quiet:
             x.note(f"stops spinning: no longer {self._text}")
-        x.advance()
+        x.pc += 1
 
 
 class PerCpuWrite(Instr):
@@ -212,7 +213,7 @@ class PerCpuWrite(Instr):
             x.set_cpu(c, cs._replace(vars=cs.vars[:i] + (v,) + cs.vars[i + 1:]))
         if not x.quiet:
             x.note(self._text.replace("(cpu)", f"(CPU{c})").replace(", cpu)", f", CPU{c})"))
-        x.advance()
+        x.pc += 1
 
 
 class RwLock(Instr):
@@ -253,7 +254,7 @@ class RwLock(Instr):
         x.adjust(preempt=1)
         if not x.quiet:
             x.note(f"{self.text(None, None)}: acquired")
-        x.advance()
+        x.pc += 1
 
 
 class RwUnlock(Instr):
@@ -273,7 +274,7 @@ class RwUnlock(Instr):
         x.adjust(preempt=-1)
         if not x.quiet:
             x.note(self.text(None, None))
-        x.advance()
+        x.pc += 1
 
 
 # --- the facts a SEAMCALL records about the update -----------------------------------------------------------
