@@ -37,11 +37,8 @@ Independence is decided from *footprints*, bit masks of what a step reads and wr
 * every step also reads its own context and, unless it is a hotplug writer's ``cpus_write_lock()`` (which
   no owner of the target CPU holds off, :mod:`tdxlab.kernel.machine`), its CPU's rules and online state;
   an IPI's delivery reads the IPIs pending on its CPU too. A context that returns (other than an IPI
-  handler) to its parent hands it its value, and a root context that returns hands it to the design's
-  hook: such a step reads and writes everything, unless it is a root and the hook is the shipped
-  ``Design.root_finished()``, which reads only the context's name, function and value (what it writes,
-  the kernel globals and the phase, is read off the step like any write; the context's end is a write of
-  its own context). An environment event reads and writes everything.
+  handler) hands its value to its parent or, as the root, to the design's hook: such a step reads and
+  writes everything, and so does an environment event.
 
 Two steps are independent when neither writes what the other reads or writes. A write is read off what
 the step replaced (a part replaced by an equal value still counts as written), so a step is never
@@ -94,11 +91,7 @@ class Footprints:
         self._next = base + 4 * n
         self._ctx: dict[str, int] = {}
         self._reads: dict = {}
-        # a root context's return goes to Design.root_finished(): the shipped one reads nothing but the
-        # context's name, its function and its value, and what it writes (the kernel globals, the phase) is
-        # read off the step like any write; a design's own hook may read anything
-        from tdxlab.designs.base import Design
-        self.plain_root_hook = type(m.design).root_finished is Design.root_finished
+
 
     def ctx(self, name: str) -> int:
         """The bit of the context called ``name``."""
@@ -143,9 +136,8 @@ class Footprints:
         if x is None:
             return ALL_FP
         kind = x.kind
-        if x.finished and kind != HARDIRQ and (x.parent is not None or not self.plain_root_hook):
-            # it returned to its parent (its return value), or as the root to a design's own hook
-            return ALL_FP
+        if x.finished and kind != HARDIRQ:
+            return ALL_FP  # it returned: to its parent (its return value) or as the root (the design's hook)
         c = x.cpu
         me = self.ctx(x.name)
         w = me

@@ -166,12 +166,16 @@ def _tasks_leave(x) -> None:
     if to is None:
         return
     moved = []
-    for name, u in list(x.threads.items()):
-        if u.cpu == c and u.kind == TASK:
-            x.threads[name] = u._replace(cpu=to)
-            moved.append(name)
-    x.note(f"workqueue_offline_cpu(): CPU{c}'s workers are unbound; sched_cpu_wait_empty(): "
-           + (f"{', '.join(moved)} move to CPU{to}" if moved else "no task is left on it"))
+    me = x.name
+    if x._th is not None or any(u[1] == c and u[2] == TASK and u[0] != me for u in x.st.threads):
+        # (only then the other contexts' table: building it makes the step's state build them all anew)
+        for name, u in list(x.threads.items()):
+            if u.cpu == c and u.kind == TASK:
+                x.threads[name] = u._replace(cpu=to)
+                moved.append(name)
+    if not x.quiet:
+        x.note(f"workqueue_offline_cpu(): CPU{c}'s workers are unbound; sched_cpu_wait_empty(): "
+               + (f"{', '.join(moved)} move to CPU{to}" if moved else "no task is left on it"))
 
 
 def _rebind(x) -> None:
