@@ -337,3 +337,18 @@ def test_the_search_with_and_without_the_memo_of_pure_runs_is_the_same(design, k
     assert (a.states, a.transitions) == (b.states, b.transitions)
     assert [u.to_json_obj() for u in a.unreached()] == [u.to_json_obj() for u in b.unreached()]
     assert {k: (v.holds, v.path) for k, v in a.verdicts.items()} == {k: (v.holds, v.path) for k, v in b.verdicts.items()}
+
+
+def test_only_statements_that_read_registers_alone_are_pure():
+    # the memo of pure runs is sound only for these: what the atomicity rule calls local may still read
+    # shared state no other context can change at that point (v19's atomic_t after on_each_cpu() returned)
+    from tdxlab.kernel.source import _registers_only
+    assert _registers_only("(x.loc[0] + 1)") and _registers_only("(x.retval != 0)")
+    assert _registers_only("x.cpus[x.cpu].lp_flag") and _registers_only("x.m.topology.packages")
+    assert not _registers_only("x.kern.on_each_cpu_err")
+    assert not _registers_only("x.cpus[1].vmx") and not _registers_only("_first_online(0, x)")
+    m = Scenario("v19-2024", topology="1x1x2").machine
+    reads_err = [ins for ins in m.funcs["tdx_hardware_setup"].body if getattr(ins, "_stmt", (0, ""))[1]
+                 == "r = atomic_read(err)"]
+    assert reads_err and all(ins.local and not ins.pure for ins in reads_err)
+    assert any(ins.pure for ins in m.funcs["tdx_hardware_setup"].body)
