@@ -287,7 +287,8 @@ class Machine:
         self.last_main = self.last_acqs = self.last_x = None
         self.quiet = False  # set by the checker while it searches: steps then carry no words (action "")
         # what _run() needs of each instruction, looked up once: (instruction, its run method, how it merges:
-        # _NONLOCAL, _LOCAL, or _PERCPU, local while the context owns its CPU)
+        # _NONLOCAL, _LOCAL, or _PERCPU, local while the context owns its CPU; _PURE, _PURE_RET and
+        # _PERCPU_PURE for the pure ones, which _pure_run() may take from its memo)
         self._code = {name: [(ins, ins.run, ((_PURE_RET if isinstance(ins, Ret) else _PURE) if ins.pure else _LOCAL)
                               if ins.local else
                               ((_PERCPU_PURE if ins.pure else _PERCPU) if ins.percpu else _NONLOCAL))
