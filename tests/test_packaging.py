@@ -38,8 +38,8 @@ def _stale_build_dir():
     planted files and the directories made for them are removed; nothing else in build/ is touched."""
     made, planted = [], []
     try:
-        for sub in (("lib", "tdxlab"), (f"bdist.{sysconfig.get_platform()}", "wheel", "tdxlab")):
-            d = REPO / "build"
+        for sub in (("build", "lib", "tdxlab"), ("build", f"bdist.{sysconfig.get_platform()}", "wheel", "tdxlab")):
+            d = REPO  # (a fresh clone has no build/ at all: every directory on the way is made, then removed)
             for part in sub:
                 d = d / part
                 if not d.exists():
