@@ -19,10 +19,10 @@ from __future__ import annotations
 from functools import lru_cache
 
 from tdxlab.errors import StepNotEnabled
-from tdxlab.kernel.lang import KFunc, Ret, WriteLockAnnounce, errno_name
+from tdxlab.kernel.lang import KFunc, Ret, errno_name
 from tdxlab.kernel.observe import events_of
-from tdxlab.kernel.state import (HARDIRQ, LOCK_INDEX, LOCK_KIND, LOCKS, Frame, Kern, State, StepInfo, Thread,
-                                 locks_held)
+from tdxlab.kernel.state import (HARDIRQ, LOCK_INDEX, LOCK_KIND, LOCKS, CpuState, Frame, Kern, State, StepInfo,
+                                 Thread, locks_held)
 from tdxlab.module import SYS_STATE_NAMES
 from tdxlab.platform import IN_ONLINE_MASK
 
@@ -32,8 +32,7 @@ from tdxlab.platform import IN_ONLINE_MASK
 _NONLOCAL, _LOCAL, _PERCPU, _PURE, _PERCPU_PURE, _PURE_RET = 0, 1, 2, 3, 4, 5
 _new = tuple.__new__  # build a NamedTuple from a tuple without _replace's overhead (hot path)
 _KERN_FIELD = {f: i for i, f in enumerate(Kern._fields)}
-_ANNOUNCE = "cpus_write_lock() announces"  # (a marker in Machine._scan)
-_HOTPLUG = LOCK_INDEX["cpu_hotplug_lock"]
+_CPU_FIELD = {f: i for i, f in enumerate(CpuState._fields)}
 
 
 @lru_cache(maxsize=None)
@@ -215,6 +214,17 @@ class Exec:
         self.wcpu |= 1 << c if cpus is self.cpus_t or cpus is self.st.cpus else -1
         self.cpus = self.cpus_t = cpus[:c] + (cs,) + cpus[c + 1:]
 
+    def set_percpu(self, c: int, field: str | int, v) -> None:
+        """CPU ``c``'s per-CPU ``field`` (a :class:`CpuState` field name) or, for an int, the design's own
+        per-CPU variable number ``field`` (``CpuState.vars``) is now ``v``."""
+        cs = self.cpus[c]
+        if type(field) is int:
+            vs = cs[3]
+            self.set_cpu(c, _new(CpuState, (cs[0], cs[1], cs[2], vs[:field] + (v,) + vs[field + 1:])))
+        else:
+            i = _CPU_FIELD[field]
+            self.set_cpu(c, _new(CpuState, cs[:i] + (v,) + cs[i + 1:]))  # (cs._replace(), without its cost)
+
     def set_lock(self, i: int, value) -> None:
         """Lock number ``i`` (LOCK_INDEX) is now ``(holder or writer, readers, waiting writer)``."""
         locks = self.locks
@@ -300,9 +310,7 @@ class Machine:
         self.memo = True  # (False: always run them one by one, the reference; for the tests that compare)
         # what scan() needs of each instruction: (held off by an owner of the CPU, the lock it takes for
         # lockdep, its waits() method or None when it never waits)
-        # (_ANNOUNCE for cpus_write_lock()'s announcement, the commonest wait: scan() decides it inline)
-        self._scan = {name: [(ins.owner_holds_off, ins.acq, _ANNOUNCE if type(ins) is WriteLockAnnounce else
-                              (ins.waits if ins.can_block else None))
+        self._scan = {name: [(ins.owner_holds_off, ins.acq, ins.waits if ins.can_block else None)
                              for ins in kf.body] for name, kf in funcs.items()}
         self._ipi_keys: dict[tuple, tuple[str, str]] = {}  # pending IPI -> its step, as scan() gives it
         # num_of_lps as MCHECK reports it: every BIOS-enabled LP; parked nosmt siblings too (dec-nosmt-lp-count)
@@ -438,7 +446,6 @@ class Machine:
                     off.add(c)
         en = []
         waiting = []
-        hp = None  # cpu_hotplug_lock, read once
         for t in threads:
             f = t[3][-1]
             owner_holds_off, acq, waits = code[f[0]][f[1]]
@@ -448,15 +455,7 @@ class Machine:
                     continue
             if acq is not None:
                 waiting.append((t, acq))
-            if waits is None:
-                en.append((t[0], ""))
-            elif waits is _ANNOUNCE:  # WriteLockAnnounce.waits(): another writer holds it or announced itself
-                if hp is None:
-                    hp = st.locks[_HOTPLUG]
-                w, ww, name = hp[0], hp[2], t[0]
-                if not ((w is not None and w != name) or (ww is not None and ww != name)):
-                    en.append((name, ""))
-            elif not waits(self, st, t):
+            if waits is None or not waits(self, st, t):
                 en.append((t[0], ""))
         if st.ipis:
             keys = self._ipi_keys
@@ -637,13 +636,7 @@ class Machine:
         hash (and the same states, whatever else was declared)."""
         n = self.__dict__.get("_n_locks")
         if n is None:
-            idx = [LOCK_INDEX[name] for name in self.locks_used()]
-            for kf in self.funcs.values():  # (any instruction that indexes the table directly)
-                for ins in kf.body:
-                    i = getattr(ins, "i", None)
-                    if isinstance(i, int) and getattr(ins, "lock", None) is not None:
-                        idx.append(i)
-            n = self._n_locks = 1 + max(idx)
+            n = self._n_locks = 1 + max(LOCK_INDEX[name] for name in self.locks_used())
         return n
 
     def describe(self, st: State, last: StepInfo | None = None) -> dict:

@@ -65,7 +65,7 @@ class Seamcall(Instr):
         if mark is not None:  # __seamcall_dirty_cache(): this_cpu_write(cache_state_incoherent, true)
             cs = x.cpus[c]
             if not cs.vars[mark]:
-                x.set_cpu(c, cs._replace(vars=cs.vars[:mark] + (True,) + cs.vars[mark + 1:]))
+                x.set_percpu(c, mark, True)
         if x.module.disable and not (leaf == module.SYS_DISABLE
                                      and x.module.disable == module.DISABLE_INTERRUPTED):
             x.fact("seamcall-after-disable", f"{leaf} on CPU{c} after TDH.SYS.DISABLE "

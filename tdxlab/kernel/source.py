@@ -73,10 +73,8 @@ from tdxlab.kernel.lang import (AssertCpusHeld, AssertIrqsDisabled, Call, Do, E,
                                 LocalIrqRestore, LocalIrqSave, Lock, Ret, SpawnOn, Unlock, WaitChild,
                                 on_each_cpu as _on_each_cpu)
 from tdxlab.kernel.ops import Seamcall, Vmxoff, Vmxon
-from tdxlab.kernel.state import ERROR, INITIALIZED, LOCK_KIND, TASK, UNINITIALIZED, CpuState
+from tdxlab.kernel.state import ERROR, INITIALIZED, LOCK_KIND, TASK, UNINITIALIZED
 from tdxlab.platform import IN_ONLINE_MASK
-
-_new = tuple.__new__  # a NamedTuple from a tuple, without _replace's cost (the checker's hot path)
 
 
 class DesignError(BadInput):
@@ -724,17 +722,17 @@ class _Fn:
             name = args[0].id
             if name in PER_CPU:
                 fld = PER_CPU[name]
-                eff = lambda x, fld=fld, v=v: _set_percpu(x, fld, v(x))  # noqa: E731
+                eff = lambda x, fld=fld, v=v: x.set_percpu(x.cpu, fld, v(x))  # noqa: E731
             else:
                 i = env.percpu[name][0]
-                eff = lambda x, i=i, v=v: _set_percpu_var(x, i, v(x))  # noqa: E731
+                eff = lambda x, i=i, v=v: x.set_percpu(x.cpu, i, v(x))  # noqa: E731
             w = Do(ast.unparse(s), eff, percpu=True)
             w.pure = _registers_only(code)  # (this CPU's per-CPU data, from locals or constants)
             self.emit(w, s, uses=uses)
             return
         if f == "cpumask_set_cpu":  # set this CPU's bit of a design's cpumask: a per-CPU write
             i = env.percpu[_cpumask_arg(self, s, args)][0]
-            w = Do(ast.unparse(s), lambda x, i=i: _set_percpu_var(x, i, True), percpu=True)
+            w = Do(ast.unparse(s), lambda x, i=i: x.set_percpu(x.cpu, i, True), percpu=True)
             w.pure = True
             self.emit(w, s)
             return self._noresult(target, s, f)
@@ -942,16 +940,6 @@ def _split_comment(c: str) -> tuple[str, str]:
     return words.strip(" :;,"), ", ".join(keys)
 
 
-_CPU_FIELD = {f: i for i, f in enumerate(CpuState._fields)}
-
-
-def _set_percpu(x, fld, v):
-    c = x.cpu
-    cs = x.cpus[c]
-    i = _CPU_FIELD[fld]
-    x.set_cpu(c, _new(CpuState, cs[:i] + (v,) + cs[i + 1:]))  # cs._replace(**{fld: v}), without its cost
-
-
 def _cpumask_arg(fn: "_Fn", node, args) -> str:
     """``cpumask_set_cpu(smp_processor_id(), MASK)`` / ``cpumask_test_cpu(...)``: MASK, a cpumask the design
     declares in its ``percpu`` (one bit per CPU is one per-CPU bool); only the running CPU's bit."""
@@ -961,13 +949,6 @@ def _cpumask_arg(fn: "_Fn", node, args) -> str:
         fn.error(node, "cpumask_set_cpu(smp_processor_id(), MASK) / cpumask_test_cpu(smp_processor_id(), MASK): "
                        "MASK is a cpumask the design declares in its percpu")
     return args[1].id
-
-
-def _set_percpu_var(x, i, v):
-    c = x.cpu
-    cs = x.cpus[c]
-    vs = cs[3]
-    x.set_cpu(c, _new(CpuState, (cs[0], cs[1], cs[2], vs[:i] + (v,) + vs[i + 1:])))  # vars[i] = v
 
 
 def _first_online(pkg, x):

@@ -205,12 +205,7 @@ class PerCpuWrite(Instr):
 
     def run(self, x):
         c, v = self.cpu(x), self.value(x)
-        cs = x.cpus[c]
-        if self.field is not None:
-            x.set_cpu(c, cs._replace(**{self.field: v}))
-        else:
-            i = self.index
-            x.set_cpu(c, cs._replace(vars=cs.vars[:i] + (v,) + cs.vars[i + 1:]))
+        x.set_percpu(c, self.field if self.field is not None else self.index, v)
         if not x.quiet:
             x.note(self._text.replace("(cpu)", f"(CPU{c})").replace(", cpu)", f", CPU{c})"))
         x.pc += 1
