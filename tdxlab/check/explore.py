@@ -1,7 +1,7 @@
 """Exhaustive breadth-first exploration of every interleaving of a scenario.
 
-Deterministic: successors come in a fixed order (contexts by name, then IPIs, then events), states are
-numbered in discovery order, so counts, counterexamples and graphs are the same run after run and across
+Deterministic: successors come in a fixed order (contexts by name, then IPIs, then events; while sleep sets
+are on, IPIs, then contexts by kind, then events: :func:`_sleep_rank`), states are numbered in discovery order, so counts, counterexamples and graphs are the same run after run and across
 processes. Breadth-first order makes every counterexample a shortest one. A state budget (and, only when
 the caller asks for them, a time budget and a memory budget) stops the search early; the result then says
 it is incomplete and why, and a property that was not seen violated has no verdict. By default nothing
@@ -38,6 +38,7 @@ from tdxlab.check.shortest import shortest_paths
 from tdxlab.check.sleep import Footprints
 from tdxlab.errors import BadInput
 from tdxlab.inputs import cut
+from tdxlab.kernel.state import HARDIRQ, HOTPLUG, TASK
 
 DEFAULT_MAX_STATES = 500_000
 #: No time budget unless one is asked for: a result must not depend on the machine's speed.
@@ -165,6 +166,25 @@ def _reduction(reduce: bool, sleep_sets: bool, kept: bool) -> str:
     return REDUCTION + (", sleep sets" if kept else f", sleep sets (first {SLEEP_TRIAL} states only)")
 
 
+def _sleep_rank(rank: dict, st, key: str) -> int:
+    """Where step ``key`` comes in the order a state's steps are taken in while sleep sets are on (the
+    order is sound whatever it is: it only decides which of the equivalent interleavings they keep, see
+    :mod:`tdxlab.check.sleep`): IPI deliveries (1), then tasks (2), IPI handlers (3), hotplug threads (4),
+    then events (5), each group in the order :meth:`Machine.scan` gives. Remembered in ``rank``: a context's
+    name fixes its kind."""
+    if key.startswith("ipi:"):
+        r = 1
+    elif key.startswith("event:"):
+        r = 5
+    else:
+        r = _KIND_RANK.get(st.thread(key)[2], 2)
+    rank[key] = r
+    return r
+
+
+_KIND_RANK = {TASK: 2, HARDIRQ: 3, HOTPLUG: 4}
+
+
 class _Wake:
     """A frontier entry: explore the steps ``keys`` of the expanded state number ``at`` after all (they
     were asleep when it was expanded, and a later way into it has them awake)."""
@@ -270,6 +290,7 @@ def _explore(sc, max_states, max_seconds, progress, progress_every, keep_graph, 
     # sleep sets (tdxlab.check.sleep): not when the graph is kept for drawing, which shows every transition
     footprint = Footprints(m).of if reduce and sleep_sets and not keep_graph else None
     sleep: dict[int, tuple] = {}  # state number -> its sleeping steps ((key, (reads, writes)), ...)
+    rank: dict[str, int] = {}  # step key -> its place in the order steps are taken in with sleep sets
     wake: dict[int, tuple] = {}  # expanded state number -> (the state, the steps still asleep there)
     footprints = pruned = 0  # footprints computed, steps not taken because they were asleep
     seen_acqs: set = set()
@@ -369,6 +390,8 @@ def _explore(sc, max_states, max_seconds, progress, progress_every, keep_graph, 
                 pruned += n_todo - len(todo)
             # footprints are needed when a child may get a sleeping step: one taken before it here, or asleep
             need_fp = footprint is not None and first_visit and (asleep or len(todo) > 1)
+            if need_fp and len(todo) > 1:
+                todo = sorted(todo, key=lambda e: rank.get(e[0]) or _sleep_rank(rank, st, e[0]))
             earlier = list(asleep) if need_fp else None  # (key, footprint): what a child may keep asleep
             n_before = len(parent)
             over = False

@@ -17,6 +17,18 @@ lose states that way (``irq-race-second-user`` 194 to 192, ``v19-no-kvm-lock`` 6
 ``benchmarks/check_reductions.py`` still finds every verdict and counterexample length equal to the
 search without reductions, on all its 92 configurations.
 
+*The order steps are taken in* decides which of the equivalent interleavings the sleep sets keep, never
+whether the search is sound: the child of a step gets asleep the independent steps taken before it. Under
+state caching a state's sleep set is what is asleep on *every* way in, so an order that keeps the same
+interleaving whatever way a state was reached wakes fewer steps. While sleep sets are on the search takes
+IPI deliveries first, then tasks, IPI handlers and hotplug threads, then events
+(:func:`tdxlab.check.explore._sleep_rank`): an interleaving is then kept with IPIs delivered as early as
+they can be and the administrator's hotplug threads as late as they can be. It was chosen by measurement:
+``v7-2022`` with hotplug takes markedly fewer transitions than in :meth:`Machine.scan`'s order (contexts by
+name, IPIs, events), the manifest about as many (benchmarks/RESULTS.md has the numbers,
+``tests/test_sleep.py`` checks the direction; data/expected.toml lists the two scenarios whose state
+count it changed).
+
 Independence is decided from *footprints*, bit masks of what a step reads and writes (:class:`Footprints`):
 
 * **writes** are read off the step itself: the parts of the state it replaced (each lock, each CPU's
