@@ -171,3 +171,25 @@ def test_sleep_order_keeps_states_and_verdicts_and_takes_fewer_transitions(monke
     keys = ["event:offline:1", "cpu_down/1", "h", "modprobe", "ipi:1:modprobe"]
     assert sorted(keys, key=lambda k: E._sleep_rank({}, fake, k)) == [
         "ipi:1:modprobe", "modprobe", "h", "cpu_down/1", "event:offline:1"]
+
+
+def test_a_return_has_its_own_footprint_unless_the_design_has_its_own_hook():
+    """A root context's return runs Design.root_finished (kernel globals, the phase, facts): its footprint is
+    what it replaced, not everything, and the diamonds above check it commutes; a design that overrides the
+    hook (update-7.2) keeps "everything"."""
+    from tdxlab.check.sleep import ALL_FP
+    found = {}
+    for design in ("v7-2022", "update-7.2"):
+        sc = Scenario(design, topology="1x1x2")
+        m, states = _states_of(sc)
+        fps = Footprints(m)
+        for st in states:
+            for key, _ in m.enabled(st):
+                info, s2, fp = _step(m, fps, st, key)
+                x = m.last_x
+                if x is not None and x.finished and x.parent is None and x.kind != "hardirq":
+                    found.setdefault(design, []).append(fp)
+    fps_v7 = Footprints(Scenario("v7-2022", topology="1x1x2").machine)
+    # the loader's return: kernel globals (init_done, init_ret) and the phase written, not everything
+    assert found["v7-2022"] and all(fp != ALL_FP and fp[1] & fps_v7.KERN for fp in found["v7-2022"])
+    assert found["update-7.2"] and all(fp == ALL_FP for fp in found["update-7.2"])

@@ -12,10 +12,10 @@ ones explored then (the state-caching rule of sleep sets).
 On their own, sleep sets keep every reachable state. Combined with the owned-CPU steps of
 :mod:`tdxlab.check.reduce` (Godefroid's persistent sets with sleep sets, chapter 6) they may skip a state
 whose diamond is closed, on the other side, only after an owned-CPU step: such a state differs from one
-that is visited only by steps no property sees, so the verdicts stay the same. Two manifest scenarios
-lose states that way (``irq-race-second-user`` 194 to 192, ``v19-no-kvm-lock`` 606 to 598), and
-``benchmarks/check_reductions.py`` still finds every verdict and counterexample length equal to the
-search without reductions, on all its 92 configurations.
+that is visited only by steps no property sees, so the verdicts stay the same. A few manifest scenarios
+lose states that way (data/expected.toml says which), and ``benchmarks/check_reductions.py`` still finds
+every verdict and counterexample length equal to the search without reductions, on all its
+configurations.
 
 *The order steps are taken in* decides which of the equivalent interleavings the sleep sets keep, never
 whether the search is sound: the child of a step gets asleep the independent steps taken before it. Under
@@ -26,8 +26,7 @@ IPI deliveries first, then tasks, IPI handlers and hotplug threads, then events
 they can be and the administrator's hotplug threads as late as they can be. It was chosen by measurement:
 ``v7-2022`` with hotplug takes markedly fewer transitions than in :meth:`Machine.scan`'s order (contexts by
 name, IPIs, events), the manifest about as many (benchmarks/RESULTS.md has the numbers,
-``tests/test_sleep.py`` checks the direction; data/expected.toml lists the two scenarios whose state
-count it changed).
+``tests/test_sleep.py`` checks the direction; data/expected.toml says which state counts it changed).
 
 Independence is decided from *footprints*, bit masks of what a step reads and writes (:class:`Footprints`):
 
@@ -48,9 +47,11 @@ Independence is decided from *footprints*, bit masks of what a step reads and wr
   merging ends a step there, tdxlab.kernel.machine) reads what that instruction's wait reads;
 * every step also reads its own context and, unless it is a hotplug writer's ``cpus_write_lock()`` (which
   no owner of the target CPU holds off, :mod:`tdxlab.kernel.machine`), its CPU's rules and online state;
-  an IPI's delivery reads the IPIs pending on its CPU too. A context that returns (other than an IPI
-  handler) hands its value to its parent or, as the root, to the design's hook: such a step reads and
-  writes everything, and so does an environment event.
+  an IPI's delivery reads the IPIs pending on its CPU too. A context that returns hands its value to its
+  parent (the parent's context is written, and read off the step) or, as the root, to the design's hook:
+  :meth:`Design.root_finished <tdxlab.designs.base.Design.root_finished>` writes kernel globals, the phase
+  and facts, read off the step too, and reads only the context's registers; a design that overrides the
+  hook makes a root's return read and write everything, and so does every environment event.
 
 Two steps are independent when neither writes what the other reads or writes. A write is read off what
 the step replaced (a part replaced by an equal value still counts as written), so a step is never
@@ -103,6 +104,11 @@ class Footprints:
         self._next = base + 4 * n
         self._ctx: dict[str, int] = {}
         self._reads: dict = {}
+        # a root context's return runs the design's hook: Design.root_finished writes kernel globals, the
+        # phase and facts, and reads only the context's registers (its writes are read off the step like any
+        # other); a design that overrides it may read anything
+        from tdxlab.designs.base import Design
+        self.own_hook = type(m.design).root_finished is not Design.root_finished
 
 
     def ctx(self, name: str) -> int:
@@ -148,8 +154,8 @@ class Footprints:
         if x is None:
             return ALL_FP
         kind = x.kind
-        if x.finished and kind != HARDIRQ:
-            return ALL_FP  # it returned: to its parent (its return value) or as the root (the design's hook)
+        if x.finished and kind != HARDIRQ and x.parent is None and self.own_hook:
+            return ALL_FP  # it returned as the root, to a design's own hook, which may read anything
         c = x.cpu
         me = self.ctx(x.name)
         w = me
