@@ -1,9 +1,10 @@
 """Exhaustive breadth-first exploration of every interleaving of a scenario.
 
 Deterministic: successors come in a fixed order (contexts by name, then IPIs, then events; while sleep sets
-are on, IPIs, then contexts by kind, then events: :func:`_sleep_rank`), states are numbered in discovery order, so counts, counterexamples and graphs are the same run after run and across
-processes. Breadth-first order makes every counterexample a shortest one. A state budget (and, only when
-the caller asks for them, a time budget and a memory budget) stops the search early; the result then says
+are on, IPIs, then contexts by kind, then events: :func:`_sleep_rank`), states are numbered in discovery
+order, so counts, counterexamples and graphs are the same run after run and across processes.
+Breadth-first order makes every counterexample a shortest one. A state budget (and, only when the caller
+asks for them, a time budget and a memory budget) stops the search early; the result then says
 it is incomplete and why, and a property that was not seen violated has no verdict. By default nothing
 depends on how fast the machine is: the search is bounded by states alone. Ctrl-C stops it too, and what
 was found so far is returned (``interrupted``).
