@@ -6,6 +6,7 @@ Screenshots go to screenshots/ (git-ignored).
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -125,7 +126,11 @@ def test_keys_drive_the_stepper_and_not_jupyterlab(server, page):
     JupyterLab's command-mode shortcuts stay out (no cell is added or moved)."""
     open_notebook(page, server, "03-irq-safety.ipynb")
     run_all(page)
-    cells = page.locator(f"{NOTEBOOK} .jp-Cell").count()
+    # the notebook's cells, from the file: JupyterLab attaches cells to the page a few at a time, so on a
+    # busy machine the page can show fewer for a while; wait until it shows them all before counting
+    cells = len(json.loads((NB_DIR / "03-irq-safety.ipynb").read_text())["cells"])
+    page.wait_for_function("([sel, n]) => document.querySelectorAll(sel).length === n",
+                           arg=[f"{NOTEBOOK} .jp-Cell", cells], timeout=60_000)
     s = page.locator(f"{NOTEBOOK} .tdxlab-stepper").filter(has_text="no-spurious-error").first
     s.scroll_into_view_if_needed()
     last = int(s.locator(".tdxlab-slider .noUi-handle").first.get_attribute("aria-valuemax").split(".")[0])
