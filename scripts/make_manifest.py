@@ -284,6 +284,10 @@ def main() -> int:
            "# \"everything\". Sleep sets skip more: v7-2022 2x2x2 --hotplug 180,693 transitions, this manifest",
            "# 51,043; irq-race-second-user has 190 states (was 192) and whatif-second-user-irqs-off 120 (was",
            "# 124), states one owned-CPU step away from visited ones. Every verdict and length is unchanged.",
+           "# Then the hotplug core's own steps (tdxlab/kernel/cpuhp.py, Instr.hotplug_core) got a footprint of",
+           "# their own: every CPU's state, the IPIs pending, the LP.INIT bits and cpuhp_states, where they read",
+           "# everything; a context that ends writes its CPU's rules (it leaves the CPU). Only transitions",
+           "# change: v7-2022 2x2x2 --hotplug 170,487, this manifest 51,022; no state count, verdict or length.",
            ""]
     for name, sc in list_scenarios().items():
         r = explore(sc)

@@ -31,15 +31,21 @@ name, IPIs, events), the manifest about as many (benchmarks/RESULTS.md has the n
 Independence is decided from *footprints*, bit masks of what a step reads and writes (:class:`Footprints`):
 
 * **writes** are read off the step itself: the parts of the state it replaced (each lock, each CPU's
-  per-CPU state, the module's system part, its LP.INIT bit of each CPU, the kernel globals, the phase, the
-  events left, the IPIs pending per target CPU), the context that ran (and the CPU rules of its CPU when
-  it starts or stops owning it, or turns IRQs off or on there), and every context it started, ended or
-  changed (with the CPU rules of their CPUs);
+  per-CPU state, the module's system part, its LP.INIT bit of each CPU, the kernel globals, ``cpuhp_states``
+  apart too, the phase, the events left, the IPIs pending per target CPU), the context that ran (and the CPU
+  rules of its CPU when it starts or stops owning it, turns IRQs off or on there, or ends: it leaves the
+  CPU), and every context it started, ended, moved or changed (with the CPU rules of their CPUs, both of a
+  task moved off a CPU going down);
 * **reads** come from the step's one non-local instruction (:meth:`Footprints.reads`): a lock instruction
   reads its lock; a SEAMCALL the module and its own CPU (TDH.SYS.LP.INIT the module's system part and its
   own CPU's LP.INIT bit only, so that LP.INITs on two CPUs are independent: each sets its own bit, under
   either rule); VMXON/VMXOFF their CPU; ``on_each_cpu()`` every CPU's online state and the IPIs pending.
-  Every instruction that runs the design's own Python (a non-local ``Do``, ``If`` or ``WaitUntil``, a
+  The hotplug core's own steps (``_cpu_up()``/``_cpu_down()`` of :mod:`tdxlab.kernel.cpuhp`, marked
+  ``Instr.hotplug_core``: the CPU changing state, the tasks leaving it, the wait for its IPIs, the walk
+  over the registered states, with the local instructions merged into them) read every CPU's state, the
+  IPIs pending, the LP.INIT bits and the kernel global ``cpuhp_states`` (its own bit, written only when
+  that global changes; every step that changes it runs a design's own Python, so reads everything).
+  Every other instruction that runs the design's own Python (a non-local ``Do``, ``If`` or ``WaitUntil``, a
   SEAMCALL with a callback), waits for other contexts (``on_each_cpu()``'s wait, a child) or is of a kind
   not listed here reads *everything*. Local instructions read only the context's own registers (the
   contract of :mod:`tdxlab.kernel.lang` that statement merging relies on) and per-CPU ones their CPU;
@@ -69,12 +75,13 @@ from tdxlab.kernel.lang import (AssertCpusHeld, AssertIrqsDisabled, Call, Goto, 
                                 Lock, OnEachCpu, OnEachCpuLocalDone, Ret, Unlock, WarnVmxeClear, WriteLockAcquire,
                                 WriteLockAnnounce, WriteUnlock)
 from tdxlab.kernel.ops import Seamcall, Vmxoff, Vmxon
-from tdxlab.kernel.state import HARDIRQ, LOCK_INDEX, LOCKS
+from tdxlab.kernel.state import HARDIRQ, LOCK_INDEX, LOCKS, Kern
 from tdxlab.module import LP_INIT
 
 ALL = -1  # every bit: reads (or writes) everything
 ALL_FP = (ALL, ALL)
 _HOTPLUG = 1 << LOCK_INDEX["cpu_hotplug_lock"]
+_CPUHP_STATES = Kern._fields.index("cpuhp_states")
 _WRITER = (WriteLockAnnounce, WriteLockAcquire)
 
 
@@ -89,8 +96,10 @@ class Footprints:
         n = self.ncpus = m.topology.ncpus
         self.LOCK = [1 << i for i in range(len(LOCKS))]
         base = len(LOCKS)
-        self.MODULE, self.KERN, self.PHASE, self.EVENTS = (1 << (base + k) for k in range(4))
-        base += 4
+        # (CPUHP: the kernel global cpuhp_states, the registered hotplug states, which the hotplug core reads;
+        # KERN: every kernel global, that one too)
+        self.MODULE, self.KERN, self.PHASE, self.EVENTS, self.CPUHP = (1 << (base + k) for k in range(5))
+        base += 5
         self.LP_SHIFT = base  # the module's lp_init bit mask, shifted here, gives its LP.INIT bits
         self.LP = [1 << (base + c) for c in range(n)]
         self.CPU_SHIFT, self.IPI_SHIFT = base + n, base + 3 * n
@@ -100,6 +109,10 @@ class Footprints:
         self.ALL_LP = sum(self.LP)
         self.ALL_CPUS = sum(self.CPU)
         self.ALL_IPIS = sum(self.IPI)
+        # the hotplug core's steps (Instr.hotplug_core): every CPU's state (which CPU the tasks leaving one
+        # go to), the IPIs pending (the offline waits for those of its CPU), the LP.INIT bits (a CPU that
+        # goes offline may lose its own) and the registered hotplug states (the walk of kernel/cpu.c)
+        self.CORE = self.ALL_CPUS | self.ALL_IPIS | self.ALL_LP | self.CPUHP
         self.HERE = [self.CPU[c] | self.GATE[c] for c in range(n)]  # what a step on CPU c reads of it
         self._next = base + 4 * n
         self._ctx: dict[str, int] = {}
@@ -129,6 +142,8 @@ class Footprints:
 
     def _classify(self, ins) -> tuple[int, int]:
         cls = type(ins)
+        if ins.hotplug_core:
+            return self.CORE, 0
         if cls in (Lock, Unlock):
             return self.LOCK[ins.i], 0
         if cls in (WriteLockAnnounce, WriteLockAcquire, WriteUnlock, AssertCpusHeld):
@@ -167,7 +182,7 @@ class Footprints:
         else:
             u = st.threads[x._ti]
             before = (hard or u[5] > 0 or u[6] > 0, hard or u[5] > 0)
-        if before != after:
+        if before != after or x.finished and kind != HARDIRQ:  # (a context that ends leaves its CPU)
             w |= self.GATE[c]
         if x._ti < 0:  # an IPI's delivery: the IPIs pending on its CPU, its rules and state
             r = me | self.HERE[c] | self.IPI[c]
@@ -211,8 +226,11 @@ class Footprints:
             if a[0] != b[0] or a[1] != b[1] or a[2] != b[2] or a[4] != b[4] or a[5] != b[5] or a[6:] != b[6:]:
                 w |= self.MODULE  # (sys, num_lps, num_pkgs, lp_init, pkg_keyed, tdmr_done, and the rest)
             w |= (a[3] ^ b[3]) << self.LP_SHIFT
-        if st.kern is not x.kern:
+        a, b = st.kern, x.kern
+        if a is not b:
             w |= self.KERN
+            if a[_CPUHP_STATES] != b[_CPUHP_STATES]:
+                w |= self.CPUHP
         if st.phase != x.phase:
             w |= self.PHASE
         if st.events is not x.events_left:
@@ -231,7 +249,7 @@ class Footprints:
             for name in old.keys() | th.keys():
                 u, v = old.get(name), th.get(name)
                 if u is not v:
-                    w |= self.ctx(name) | self.GATE[(u or v)[1]]
+                    w |= self.ctx(name) | self.GATE[(u or v)[1]] | self.GATE[(v or u)[1]]  # (a move: both CPUs)
         return r | w, w  # (a step reads what it writes: a write of an unchanged value still conflicts)
 
 

@@ -185,8 +185,16 @@ def _rebind(x) -> None:
 
 
 # --- onlining and offlining a CPU ---------------------------------------------------------------------------
+def _core(body: list) -> list:
+    """Mark the hotplug core's own non-local steps (Do, WaitUntil) of ``body`` (Instr.hotplug_core)."""
+    for ins in body:
+        if type(ins) in (Do, WaitUntil) and not ins.local:
+            ins.hotplug_core = True
+    return body
+
+
 def cpu_up() -> KFunc:
-    return KFunc("_cpu_up", "k-cpu-c", [
+    return KFunc("_cpu_up", "k-cpu-c", _core([
         WriteLockAnnounce(),
         WriteLockAcquire(),
         Do("CPU enters cpu_online_mask; ONLINE callbacks run in its hotplug thread",
@@ -201,7 +209,7 @@ def cpu_up() -> KFunc:
         Do("CPU leaves cpu_online_mask: the online request fails", lambda x: _set_hp(x, OFFLINE, True), "k-cpu-hotplug-rst"),
         WriteUnlock(),
         Ret(lambda x: x.loc[1]),
-    ])
+    ]))
 
 
 def _no_work_left(st, t):
@@ -211,7 +219,7 @@ def _no_work_left(st, t):
 
 
 def cpu_down() -> KFunc:
-    return KFunc("_cpu_down", "k-cpu-c", [
+    return KFunc("_cpu_down", "k-cpu-c", _core([
         WriteLockAnnounce(),
         WriteLockAcquire(),
         Do("CPU starts going down: teardown callbacks in reverse order",
@@ -235,7 +243,7 @@ def cpu_down() -> KFunc:
         Do("CPU stays online: the offline request fails", lambda x: _set_hp(x, ONLINE), "k-cpu-hotplug-rst"),
         WriteUnlock(),
         Ret(lambda x: x.loc[1]),
-    ])
+    ]))
 
 
 class SmpCallOnCpu(SpawnOn):

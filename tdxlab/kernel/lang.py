@@ -92,6 +92,10 @@ class Instr:
     # per-CPU instruction is pure, while the context owns its CPU, when it touches that CPU's per-CPU
     # state besides the registers and nothing else (VMXON, VMXOFF, this_cpu_read/write).
     pure = False
+    # hotplug_core: a step of the CPU hotplug core itself (kernel/cpu.c's _cpu_up()/_cpu_down() bodies in
+    # tdxlab.kernel.cpuhp, not a design's code): what it reads is known, so the checker's sleep sets need not
+    # take it as reading everything (tdxlab.check.sleep)
+    hotplug_core = False
 
     def text(self, st, t: Thread) -> str:
         return type(self).__name__
