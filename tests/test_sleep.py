@@ -175,39 +175,39 @@ def test_sleep_order_keeps_states_and_verdicts_and_takes_fewer_transitions(monke
         "ipi:1:modprobe", "modprobe", "h", "cpu_down/1", "event:offline:1"]
 
 
+def _footprints_where(design, kw, pick):
+    """The footprint bits of ``design``'s machine, and the footprint of every step of every state of its
+    unreduced graph for which ``pick(Exec, non-local instruction)`` holds."""
+    m, states = _states_of(Scenario(design, **kw))
+    fps = Footprints(m)
+    out = []
+    for st in states:
+        for key, _ in m.enabled(st):
+            fp = _step(m, fps, st, key)[2]
+            if pick(m.last_x, m.last_main):
+                out.append(fp)
+    return fps, out
+
+
 def test_a_return_has_its_own_footprint_unless_the_design_has_its_own_hook():
     """A root context's return runs Design.root_finished (kernel globals, the phase, facts): its footprint is
     what it replaced, not everything, and the diamonds above check it commutes; a design that overrides the
     hook (update-7.2) keeps "everything"."""
     from tdxlab.check.sleep import ALL_FP
-    found = {}
-    for design in ("v7-2022", "update-7.2"):
-        sc = Scenario(design, topology="1x1x2")
-        m, states = _states_of(sc)
-        fps = Footprints(m)
-        for st in states:
-            for key, _ in m.enabled(st):
-                info, s2, fp = _step(m, fps, st, key)
-                x = m.last_x
-                if x is not None and x.finished and x.parent is None and x.kind != "hardirq":
-                    found.setdefault(design, []).append(fp)
-    fps_v7 = Footprints(Scenario("v7-2022", topology="1x1x2").machine)
+
+    def root_return(x, main):
+        return x is not None and x.finished and x.parent is None and x.kind != "hardirq"
+    fps, v7 = _footprints_where("v7-2022", dict(topology="1x1x2"), root_return)
     # the loader's return: kernel globals (init_done, init_ret) and the phase written, not everything
-    assert found["v7-2022"] and all(fp != ALL_FP and fp[1] & fps_v7.KERN for fp in found["v7-2022"])
-    assert found["update-7.2"] and all(fp == ALL_FP for fp in found["update-7.2"])
+    assert v7 and all(fp != ALL_FP and fp[1] & fps.KERN for fp in v7)
+    _, update = _footprints_where("update-7.2", dict(topology="1x1x2"), root_return)
+    assert update and all(fp == ALL_FP for fp in update)
 
 
 def test_the_hotplug_core_reads_what_it_reads_not_everything():
     """_cpu_down()'s own steps (Instr.hotplug_core) read every CPU's state, the IPIs, the LP.INIT bits and
     cpuhp_states, not everything: the loader's return (kernel globals, the phase) is independent of them."""
     from tdxlab.check.sleep import ALL
-    sc = Scenario("v7-2022", topology="1x1x2", hotplug=True)
-    m, states = _states_of(sc)
-    fps = Footprints(m)
-    core = []
-    for st in states:
-        for key, _ in m.enabled(st):
-            info, s2, fp = _step(m, fps, st, key)
-            if m.last_main is not None and m.last_main.hotplug_core:
-                core.append(fp)
+    fps, core = _footprints_where("v7-2022", dict(topology="1x1x2", hotplug=True),
+                                  lambda x, main: main is not None and main.hotplug_core)
     assert core and all(r != ALL and r & fps.CPUHP and not r & (fps.KERN | fps.PHASE) for r, _ in core)
